@@ -1,0 +1,185 @@
+//! Wiring and shutdown order: check the static dir, bind, start the hub, the connections, the
+//! heartbeat and the sources; on a signal (or the end of input with --exit-on-eof) stop
+//! accepting, end every stream after it delivered what it holds, and wait for the connections.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+
+use crate::cli::Config;
+use crate::connection;
+use crate::hub::Hub;
+use crate::server;
+use crate::source::stdin::StdinSource;
+use crate::source::ticker::Ticker;
+
+/// How long open streams get to finish after a signal.
+const SIGNAL_GRACE: Duration = Duration::from_millis(1500);
+/// Pending connections the kernel queues for us: room for a crowd reconnecting at once.
+const LISTEN_BACKLOG: u32 = 4096;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    if let Some(dir) = &config.serve.static_dir {
+        check_static_dir(dir)?;
+    }
+    let listener = bind(config.listen)?;
+    let address = listener.local_addr()?;
+    // Printed even under -q: it is how a script learns the port of `--port 0`.
+    eprintln!("listening on http://{address}");
+
+    let hub = Arc::new(Hub::new(config.hub.clone()));
+    let routes = server::routes(hub.clone(), &config.serve);
+    let (stop, stopped) = watch::channel(false);
+    let connections = TaskTracker::new();
+    tokio::spawn(connection::accept_loop(
+        listener,
+        routes,
+        hub.clone(),
+        stopped,
+        connections.clone(),
+    ));
+    if let Some(every) = config.keep_alive {
+        let hub = hub.clone();
+        tokio::spawn(async move { hub.run_heartbeat(every).await });
+    }
+    let input = tokio::spawn(run_input(
+        hub.clone(),
+        config.ticker,
+        config.stdin,
+        config.wait_clients,
+    ));
+
+    let exit_on_eof = config.exit_on_eof;
+    tokio::select! {
+        () = shutdown_signal() => tracing::info!("signal received; shutting down"),
+        _ = input, if exit_on_eof => tracing::info!("input ended; delivering to connected clients, then exiting"),
+    }
+    stop.send_replace(true); // accept nothing new; idle connections close
+    hub.close(); // each stream sends what it holds, then ends
+    connections.close();
+    if exit_on_eof {
+        drain(&hub, &connections, config.hub.stall_timeout).await;
+    } else if tokio::time::timeout(SIGNAL_GRACE, connections.wait()).await.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open after the grace period; exiting"
+        );
+    }
+    Ok(())
+}
+
+/// Waits for every connection to deliver its last frame, for as long as they make progress:
+/// a client that stops reading is given up on after `stall_timeout`, as during streaming.
+async fn drain(hub: &Hub, connections: &TaskTracker, stall_timeout: Duration) {
+    let mut last_progress = hub.progress();
+    loop {
+        tokio::select! {
+            () = connections.wait() => return,
+            () = tokio::time::sleep(stall_timeout) => {
+                let progress = hub.progress();
+                if progress == last_progress {
+                    tracing::warn!(open = connections.len(), "clients stopped reading; exiting without them");
+                    return;
+                }
+                last_progress = progress;
+            }
+        }
+    }
+}
+
+/// Runs the sources; returns when input has ended: stdin's end when it is read, else the
+/// ticker's (`--count`). A ticker that runs beside stdin goes on until shutdown.
+async fn run_input(
+    hub: Arc<Hub>,
+    ticker: Option<Ticker>,
+    stdin: Option<StdinSource>,
+    wait_clients: Option<usize>,
+) {
+    if let Some(count) = wait_clients {
+        tracing::info!(count, "waiting for clients before reading input (--wait-clients)");
+        hub.wait_for_clients(count).await;
+    }
+    let ticker = ticker.map(|ticker| tokio::spawn(ticker.run(hub.clone())));
+    match (stdin, ticker) {
+        (Some(stdin), _) => {
+            if let Err(err) = stdin.run(hub).await {
+                tracing::error!("reading stdin failed: {err}; no more input");
+            }
+        }
+        (None, Some(ticker)) => {
+            let _ = ticker.await;
+        }
+        (None, None) => {}
+    }
+}
+
+fn check_static_dir(dir: &Path) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir);
+    if let Err(err) = entries {
+        bail!(
+            "cannot read static dir {} (--static-dir): {}",
+            dir.display(),
+            describe(&err)
+        );
+    }
+    Ok(())
+}
+
+fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listen = || -> io::Result<TcpListener> {
+        let socket = match address {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        // A restart can take the port while old connections linger in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        socket.bind(address)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen()
+        .map_err(|err| anyhow::anyhow!(describe(&err)))
+        .with_context(|| format!("cannot listen on {address} (--bind, --port)"))
+}
+
+/// An I/O error as a person reads it: "Address already in use", without "(os error 98)".
+fn describe(err: &io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(end) => text[..end].to_owned(),
+        None => text,
+    }
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+fn shutdown_signal() -> impl Future<Output = ()> {
+    async {
+        let interrupt = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = interrupt => {}
+            () = terminate => {}
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The accept loop and the serving of each connection: hyper's HTTP/1 server under the warp
+//! filter chain, with what warp's own `serve` can't do: survive running out of file descriptors,
+//! drop one connection whose client stalls, and end every connection at shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+use tower_service::Service;
+use warp::filters::BoxedFilter;
+
+use crate::hub::Hub;
+
+/// While no file descriptor is free, accepting is retried this often (never spun).
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// At most one "out of file descriptors" warning per this period.
+const FD_WARNING_PERIOD: Duration = Duration::from_secs(5);
+
+/// What a connection shares with the stream it serves, reached by the route through the
+/// request's extensions.
+#[derive(Debug)]
+pub struct Connection {
+    pub peer: SocketAddr,
+    /// Position of the last frame the stream took; `u64::MAX` while no stream is open.
+    position: AtomicU64,
+}
+
+impl Connection {
+    fn new(peer: SocketAddr) -> Self {
+        Connection {
+            peer,
+            position: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    pub fn stream_started(&self, position: u64) {
+        self.position.store(position, Ordering::Relaxed);
+    }
+
+    pub fn stream_at(&self, position: u64) {
+        self.position.store(position, Ordering::Relaxed);
+    }
+
+    pub fn stream_ended(&self) {
+        self.position.store(u64::MAX, Ordering::Relaxed);
+    }
+
+    fn is_stalled(&self, evict_through: u64) -> bool {
+        self.position.load(Ordering::Relaxed) <= evict_through
+    }
+}
+
+/// Accepts connections until `shutdown` turns true; each is served on its own task, tracked by
+/// `tasks` so the caller can wait for them to end.
+pub async fn accept_loop(
+    listener: TcpListener,
+    routes: BoxedFilter<(warp::reply::Response,)>,
+    hub: Arc<Hub>,
+    mut shutdown: watch::Receiver<bool>,
+    tasks: TaskTracker,
+) {
+    let mut fd_warning = FdWarning::default();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        match accepted {
+            Ok((socket, peer)) => {
+                // Events are small and latency matters: don't let Nagle hold one back.
+                if let Err(err) = socket.set_nodelay(true) {
+                    tracing::debug!(%peer, %err, "TCP_NODELAY not set");
+                }
+                tasks.spawn(serve_connection(
+                    socket,
+                    peer,
+                    routes.clone(),
+                    hub.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            Err(err) if is_out_of_descriptors(&err) => {
+                // The pending connection stays in the backlog and the listener stays readable:
+                // wait instead of spinning; it is taken once a descriptor is free.
+                fd_warning.note(&err);
+                tokio::time::sleep(ACCEPT_RETRY).await;
+            }
+            // Per-connection failures (a client that reset before accept): nothing to do.
+            Err(err) => tracing::debug!(%err, "accept failed"),
+        }
+    }
+}
+
+fn is_out_of_descriptors(err: &std::io::Error) -> bool {
+    // EMFILE (24), ENFILE (23), ENOBUFS (105), ENOMEM (12): resource limits, not client errors.
+    matches!(err.raw_os_error(), Some(23 | 24 | 105 | 12))
+}
+
+/// Rate-limits the warning for refused accepts, counting the ones it did not print.
+#[derive(Default)]
+struct FdWarning {
+    last: Option<Instant>,
+    unreported: u64,
+}
+
+impl FdWarning {
+    fn note(&mut self, err: &std::io::Error) {
+        self.unreported += 1;
+        if self.last.is_none_or(|last| last.elapsed() >= FD_WARNING_PERIOD) {
+            tracing::warn!(
+                %err,
+                waiting = self.unreported,
+                "cannot accept a connection (raise `ulimit -n`); retrying as descriptors free up"
+            );
+            self.last = Some(Instant::now());
+            self.unreported = 0;
+        }
+    }
+}
+
+async fn serve_connection(
+    socket: tokio::net::TcpStream,
+    peer: SocketAddr,
+    routes: BoxedFilter<(warp::reply::Response,)>,
+    hub: Arc<Hub>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let connection = Arc::new(Connection::new(peer));
+    let warp_service = warp::service(routes);
+    let service = {
+        let connection = connection.clone();
+        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(connection.clone());
+            let mut warp_service = warp_service.clone();
+            async move { warp_service.call(request).await }
+        })
+    };
+    let serving = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(socket), service);
+    tokio::pin!(serving);
+    let mut evictions = hub.evictions();
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = serving.as_mut() => {
+                if let Err(err) = result {
+                    tracing::debug!(%peer, %err, "connection ended with an error");
+                }
+                return;
+            }
+            Ok(()) = evictions.changed() => {
+                if connection.is_stalled(*evictions.borrow_and_update()) {
+                    tracing::warn!(
+                        %peer,
+                        "client took no event for --stall-timeout while input waited for it; disconnecting it"
+                    );
+                    hub.count_stalled_drop();
+                    return;
+                }
+            }
+            Ok(()) = shutdown.changed(), if !closing => {
+                // Finishes the response in flight (the hub has ended the streams), then closes.
+                serving.as_mut().graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! sse-broadcast: Server-Sent Events from a ticker or stdin lines to every connected client.
+//!
+//! One event's path: a source (`source::ticker` renders the template, `source::stdin` decodes a
+//! line) builds an `event::Event`; `hub::Hub::publish` gives it its id and encodes it once to
+//! `Bytes`, kept in the history and sent over a broadcast channel; each client's
+//! `stream::client_stream` forwards those bytes as the body that `server::routes` answers
+//! `/events` with, on a connection served by `connection::accept_loop`. `app` wires it together.
+
+mod app;
+mod cli;
+mod connection;
+mod event;
+mod hub;
+mod logging;
+mod server;
+mod source;
+mod stream;
+mod template;
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = cli::Cli::parse_config(); // usage errors: clap prints them and exits 2
+    logging::init(&config.log);
+    if let Err(err) = app::run(config).await {
+        eprintln!("sse-broadcast: {err:#}"); // one line: context, then cause
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,254 @@
+//! The warp filter chain: the event stream, `/stats`, the static dir or the built-in page, 404
+//! for the rest, CORS when asked. It forwards the hub's bytes and never formats an event.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::path::FullPath;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use crate::connection::Connection;
+use crate::event;
+use crate::hub::{Hub, Refusal};
+use crate::stream::client_stream;
+
+/// The built-in viewer page, served at `/` unless `--static-dir` is given.
+const INDEX_HTML: &str = include_str!("../assets/index.html");
+
+/// What a full server tells a client to wait before trying again.
+const RETRY_AFTER_SECS: &str = "5";
+
+/// How the routes are set up.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub events_path: String,
+    pub static_dir: Option<PathBuf>,
+    /// Allowed origins; `*` allows any. Empty: no CORS headers at all.
+    pub cors: Vec<String>,
+    /// Reconnection delay sent at the start of each stream, spread over [R, 1.5 R].
+    pub retry: Option<Duration>,
+}
+
+/// `?lastEventId=K`, for clients that can't set the `Last-Event-ID` header.
+#[derive(Debug, Deserialize)]
+struct ReplayQuery {
+    #[serde(rename = "lastEventId")]
+    last_event_id: Option<String>,
+}
+
+pub fn routes(hub: Arc<Hub>, config: &ServeConfig) -> BoxedFilter<(Response,)> {
+    let routes = events(hub.clone(), config)
+        .or(stats(hub))
+        .unify()
+        .or(page(config))
+        .unify();
+    if config.cors.is_empty() {
+        return routes.boxed();
+    }
+    let cors = if config.cors.iter().any(|origin| origin == "*") {
+        warp::cors().allow_any_origin()
+    } else {
+        warp::cors().allow_origins(config.cors.iter().map(String::as_str))
+    };
+    let cors = cors
+        .allow_methods(["GET"])
+        .allow_headers(["last-event-id", "cache-control"]);
+    routes
+        .with(cors)
+        .map(Reply::into_response)
+        .boxed()
+}
+
+fn with_hub(hub: Arc<Hub>) -> impl Filter<Extract = (Arc<Hub>,), Error = std::convert::Infallible> + Clone {
+    warp::any().map(move || hub.clone())
+}
+
+/// Matches one exact path. (`warp::path()` can't take a `/`, and `--events-path` may hold several.)
+fn exact_path(path: String) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::path::full()
+        .and_then(move |full: FullPath| {
+            let matches = full.as_str() == path;
+            async move {
+                if matches {
+                    Ok(())
+                } else {
+                    Err(warp::reject::not_found())
+                }
+            }
+        })
+        .untuple_one()
+}
+
+fn events(hub: Arc<Hub>, config: &ServeConfig) -> BoxedFilter<(Response,)> {
+    let retry = config.retry;
+    warp::get()
+        .and(exact_path(config.events_path.clone()))
+        .and(warp::header::optional::<String>("last-event-id"))
+        .and(warp::query::<ReplayQuery>())
+        .and(warp::ext::optional::<Arc<Connection>>())
+        .and(with_hub(hub))
+        .map(
+            move |header: Option<String>,
+                  query: ReplayQuery,
+                  connection: Option<Arc<Connection>>,
+                  hub: Arc<Hub>| {
+                let last_event_id = header.or(query.last_event_id);
+                open_stream(hub, last_event_id.as_deref(), retry, connection)
+            },
+        )
+        .boxed()
+}
+
+fn open_stream(
+    hub: Arc<Hub>,
+    last_event_id: Option<&str>,
+    retry: Option<Duration>,
+    connection: Option<Arc<Connection>>,
+) -> Response {
+    let peer = connection.as_ref().map(|c| c.peer.to_string());
+    let subscription = match hub.subscribe(last_event_id) {
+        Ok(subscription) => subscription,
+        Err(Refusal::Full) => {
+            tracing::warn!(peer, "--max-clients reached; refusing a stream with 503");
+            let mut response =
+                warp::reply::with_status("too many clients\n", StatusCode::SERVICE_UNAVAILABLE)
+                    .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+            return response;
+        }
+        Err(Refusal::Closed) => {
+            return warp::reply::with_status("shutting down\n", StatusCode::SERVICE_UNAVAILABLE)
+                .into_response();
+        }
+    };
+    tracing::debug!(peer, last_event_id, "stream opened");
+    let prelude = retry.map(|base| event::retry(spread(base)));
+    let mut response = warp::reply::stream(client_stream(hub, subscription, prelude, connection))
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // nginx buffers proxied responses unless told not to, which would hold events back.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// A delay in [base, 1.5 base], drawn per client so a restart's reconnects don't all arrive at once.
+fn spread(base: Duration) -> Duration {
+    base.mul_f64(1.0 + fastrand::f64() * 0.5)
+}
+
+fn stats(hub: Arc<Hub>) -> BoxedFilter<(Response,)> {
+    warp::get()
+        .and(warp::path!("stats"))
+        .and(with_hub(hub))
+        .map(|hub: Arc<Hub>| warp::reply::json(&hub.stats()).into_response())
+        .boxed()
+}
+
+/// `--static-dir` (which keeps every path inside it and serves `index.html` for `/`), or the
+/// built-in page at `/`.
+fn page(config: &ServeConfig) -> BoxedFilter<(Response,)> {
+    match &config.static_dir {
+        Some(dir) => warp::get()
+            .and(warp::fs::dir(dir.clone()))
+            .map(Reply::into_response)
+            .boxed(),
+        None => warp::get()
+            .and(warp::path::end())
+            .map(|| warp::reply::html(INDEX_HTML).into_response())
+            .boxed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::HubConfig;
+
+    fn test_routes(static_dir: Option<PathBuf>, cors: &[&str]) -> BoxedFilter<(Response,)> {
+        let hub = Arc::new(Hub::new(HubConfig {
+            history: 10,
+            client_buffer: 16,
+            stall_timeout: Duration::from_secs(1),
+            max_clients: None,
+        }));
+        routes(
+            hub,
+            &ServeConfig {
+                events_path: "/events".into(),
+                static_dir,
+                cors: cors.iter().map(|s| s.to_string()).collect(),
+                retry: None,
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn serves_the_page_stats_and_404s() {
+        let routes = test_routes(None, &[]);
+        let page = warp::test::request().path("/").reply(&routes).await;
+        assert_eq!(page.status(), 200);
+        assert!(std::str::from_utf8(page.body()).unwrap().contains("EventSource"));
+        let stats = warp::test::request().path("/stats").reply(&routes).await;
+        let json: serde_json::Value = serde_json::from_slice(stats.body()).unwrap();
+        assert_eq!(json["consumers"], 0);
+        assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+        for path in ["/events/extra", "/eventsx", "/nope", "/index.html"] {
+            let reply = warp::test::request().path(path).reply(&routes).await;
+            assert_eq!(reply.status(), 404, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn static_dir_stays_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "<p>mine</p>").unwrap();
+        let routes = test_routes(Some(dir.path().to_owned()), &[]);
+        let index = warp::test::request().path("/").reply(&routes).await;
+        assert_eq!(index.body(), "<p>mine</p>");
+        for path in ["/../etc/passwd", "/%2e%2e/etc/passwd", "/..%2fetc/passwd"] {
+            let reply = warp::test::request().path(path).reply(&routes).await;
+            assert_ne!(reply.status(), 200, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_preflight_for_allowed_origins_only() {
+        let routes = test_routes(None, &["https://app.example"]);
+        let preflight = |origin: &'static str| {
+            warp::test::request()
+                .method("OPTIONS")
+                .path("/events")
+                .header("origin", origin)
+                .header("access-control-request-method", "GET")
+        };
+        let allowed = preflight("https://app.example").reply(&routes).await;
+        assert_eq!(allowed.status(), 200);
+        assert_eq!(
+            allowed.headers()["access-control-allow-origin"],
+            "https://app.example"
+        );
+        let other = preflight("https://evil.example").reply(&routes).await;
+        assert!(other.headers().get("access-control-allow-origin").is_none());
+    }
+
+    #[test]
+    fn retry_spread_stays_within_one_and_a_half() {
+        let base = Duration::from_millis(1000);
+        for _ in 0..1000 {
+            let delay = spread(base);
+            assert!(delay >= base && delay <= base.mul_f64(1.5), "{delay:?}");
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! Stdin lines as events. An OS thread reads (tokio's `stdin` read can't be cancelled) and hands
+//! over batches of raw pieces; the async half decodes them (text or JSON) and publishes.
+//!
+//! Memory stays flat: the channel is bounded, so a hub that waits for a slow client stops the
+//! reader, and no piece is longer than `--max-line-bytes`.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::event::{Event, EventName};
+use crate::hub::Hub;
+
+/// Pieces handed over per batch at most: one channel send carries many short lines.
+const BATCH_LINES: usize = 512;
+const READ_BUFFER: usize = 256 * 1024;
+
+/// How stdin lines are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Each line is the data of one event.
+    Text,
+    /// Each line is a JSON object: {"data": ..., "event"?, "id"?, "retry"? (ms)}.
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct StdinSource {
+    pub format: Format,
+    pub event: Option<EventName>,
+    pub max_line_bytes: usize,
+    /// Copy every line to stdout as it is read.
+    pub tee: bool,
+}
+
+/// One read: a whole line (with its `\n`), the last piece of a line, or a piece of at most
+/// `max_line_bytes` of a longer one.
+type Piece = Vec<u8>;
+
+impl StdinSource {
+    /// Publishes every line until stdin ends (returns `Ok`) or the hub closes.
+    pub async fn run(self, hub: Arc<Hub>) -> io::Result<()> {
+        let mut batches = spawn_reader(self.max_line_bytes, self.tee)?;
+        let mut decoder = Decoder::new(self.format, self.event, self.max_line_bytes);
+        while let Some(batch) = batches.recv().await {
+            let (pieces, error) = batch;
+            for piece in pieces {
+                if let Some(event) = decoder.decode(piece)
+                    && hub.publish(|_| event).await.is_none()
+                {
+                    return Ok(());
+                }
+            }
+            if let Some(err) = error {
+                return Err(err);
+            }
+        }
+        tracing::info!(lines = decoder.line, "stdin ended");
+        Ok(())
+    }
+}
+
+/// The reading thread. Each batch ends early at a read error, which it carries.
+fn spawn_reader(
+    max_line_bytes: usize,
+    tee: bool,
+) -> io::Result<mpsc::Receiver<(Vec<Piece>, Option<io::Error>)>> {
+    // Bounded: while the hub waits for a slow client, the reader waits here; memory stays flat.
+    let (tx, rx) = mpsc::channel(4);
+    thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut input = BufReader::with_capacity(READ_BUFFER, io::stdin().lock());
+            let mut tee = tee.then(|| io::stdout().lock());
+            loop {
+                let mut batch = Vec::new();
+                let mut error = None;
+                let mut ended = false;
+                // Block for the first piece, then take what is already buffered.
+                loop {
+                    let mut piece = Vec::new();
+                    match (&mut input)
+                        .take(max_line_bytes as u64)
+                        .read_until(b'\n', &mut piece)
+                    {
+                        Ok(0) => ended = true,
+                        Ok(_) => {
+                            copy_to(&mut tee, &piece);
+                            batch.push(piece);
+                        }
+                        Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(err) => error = Some(err),
+                    }
+                    if ended
+                        || error.is_some()
+                        || batch.len() >= BATCH_LINES
+                        || !input.buffer().contains(&b'\n')
+                    {
+                        break;
+                    }
+                }
+                if let Some(out) = &mut tee
+                    && out.flush().is_err()
+                {
+                    tee = None;
+                }
+                let stop = ended || error.is_some();
+                if (!batch.is_empty() || error.is_some()) && tx.blocking_send((batch, error)).is_err() {
+                    return;
+                }
+                if stop {
+                    return;
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
+/// `--tee`: a closed stdout ends the copy quietly; the stream goes on.
+fn copy_to(tee: &mut Option<io::StdoutLock<'static>>, piece: &[u8]) {
+    if let Some(out) = tee
+        && let Err(err) = out.write_all(piece)
+    {
+        tracing::debug!(%err, "stdout closed; --tee stops");
+        *tee = None;
+    }
+}
+
+/// One JSON input line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonLine {
+    data: serde_json::Value,
+    event: Option<String>,
+    id: Option<String>,
+    /// Reconnection delay in milliseconds.
+    retry: Option<u64>,
+}
+
+/// Turns pieces into events, warning (with the line number) about what it has to change or skip.
+#[derive(Debug)]
+struct Decoder {
+    format: Format,
+    event: Option<EventName>,
+    max_line_bytes: usize,
+    /// Lines completed so far; the current line's number is `line + 1`.
+    line: u64,
+    /// The current line is longer than `max_line_bytes` and arrives in pieces.
+    in_long_line: bool,
+    /// Bytes of a UTF-8 character cut by a piece boundary, kept for the next piece.
+    carry: Vec<u8>,
+}
+
+impl Decoder {
+    fn new(format: Format, event: Option<EventName>, max_line_bytes: usize) -> Self {
+        Decoder {
+            format,
+            event,
+            max_line_bytes,
+            line: 0,
+            in_long_line: false,
+            carry: Vec::new(),
+        }
+    }
+
+    fn decode(&mut self, mut piece: Piece) -> Option<Event> {
+        let number = self.line + 1;
+        let line_ends = piece.last() == Some(&b'\n') || piece.len() < self.max_line_bytes;
+        if !line_ends && !self.in_long_line {
+            self.in_long_line = true;
+            let action = match self.format {
+                Format::Text => "sending it in pieces of that size",
+                Format::Json => "skipping it (JSON can't be split)",
+            };
+            tracing::warn!(
+                "line {number}: longer than --max-line-bytes ({} bytes); {action}",
+                self.max_line_bytes
+            );
+        }
+        let was_long = self.in_long_line;
+        if line_ends {
+            self.line += 1;
+            self.in_long_line = false;
+            if piece.last() == Some(&b'\n') {
+                piece.pop();
+            }
+            if piece.last() == Some(&b'\r') {
+                piece.pop();
+            }
+        }
+        match self.format {
+            Format::Text => self.text(piece, number, line_ends),
+            Format::Json if was_long => None,
+            Format::Json => self.json(&piece, number),
+        }
+    }
+
+    fn text(&mut self, piece: Piece, number: u64, line_ends: bool) -> Option<Event> {
+        let mut bytes = std::mem::take(&mut self.carry);
+        bytes.extend_from_slice(&piece);
+        if !line_ends {
+            // Keep a character split by the piece boundary whole for the next piece.
+            if let Err(err) = std::str::from_utf8(&bytes)
+                && err.error_len().is_none()
+            {
+                self.carry = bytes.split_off(err.valid_up_to());
+            }
+        }
+        if bytes.is_empty() {
+            return None; // a browser drops an event whose data is empty
+        }
+        let data = match String::from_utf8(bytes) {
+            Ok(data) => data,
+            Err(err) => {
+                tracing::warn!("line {number}: invalid UTF-8 replaced with U+FFFD");
+                String::from_utf8_lossy(err.as_bytes()).into_owned()
+            }
+        };
+        let event = Event::new(data);
+        Some(match &self.event {
+            Some(name) => event.with_event(name.clone()),
+            None => event,
+        })
+    }
+
+    fn json(&self, line: &[u8], number: u64) -> Option<Event> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        match self.parse_json(line) {
+            Ok(event) => event,
+            Err(reason) => {
+                tracing::warn!("line {number}: skipped: {reason}");
+                None
+            }
+        }
+    }
+
+    fn parse_json(&self, line: &[u8]) -> Result<Option<Event>, String> {
+        let parsed: JsonLine = serde_json::from_slice(line).map_err(|err| err.to_string())?;
+        let data = match parsed.data {
+            serde_json::Value::String(text) => text,
+            other => other.to_string(), // compact JSON
+        };
+        if data.is_empty() {
+            return Err("empty \"data\" (a browser would drop the event)".into());
+        }
+        let mut event = Event::new(data);
+        let name = match parsed.event {
+            Some(name) => Some(name.parse::<EventName>().map_err(|e| e.to_string())?),
+            None => self.event.clone(),
+        };
+        if let Some(name) = name {
+            event = event.with_event(name);
+        }
+        if let Some(id) = parsed.id {
+            event = event.with_id(id).map_err(|e| e.to_string())?;
+        }
+        if let Some(ms) = parsed.retry {
+            event = event.with_retry(Duration::from_millis(ms));
+        }
+        Ok(Some(event))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(format: Format, max: usize, pieces: &[&[u8]]) -> Vec<String> {
+        let mut decoder = Decoder::new(format, None, max);
+        pieces
+            .iter()
+            .filter_map(|piece| decoder.decode(piece.to_vec()))
+            .map(|event| String::from_utf8(event.encode(0).to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn text_lines_lose_their_line_end_and_empty_ones_are_skipped() {
+        let events = decode_all(
+            Format::Text,
+            1024,
+            &[b"a\n", b"b\r\n", b"\n", b"\r\n", b" c \n", b"last"],
+        );
+        assert_eq!(
+            events,
+            [
+                "id: 0\ndata: a\n\n",
+                "id: 0\ndata: b\n\n",
+                "id: 0\ndata:  c \n\n",
+                "id: 0\ndata: last\n\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        let events = decode_all(Format::Text, 1024, &[b"ok \xff\xfe end\n"]);
+        assert_eq!(events, ["id: 0\ndata: ok \u{fffd}\u{fffd} end\n\n"]);
+    }
+
+    #[test]
+    fn long_lines_split_on_character_boundaries() {
+        // "é" is two bytes: a 3-byte piece ends inside the second one.
+        let events = decode_all(Format::Text, 3, &[b"a\xc3\xa9", b"\xc3\xa9b", b"\n"]);
+        assert_eq!(
+            events,
+            ["id: 0\ndata: aé\n\n", "id: 0\ndata: éb\n\n"]
+        );
+    }
+
+    #[test]
+    fn json_lines_carry_fields_and_bad_ones_are_skipped() {
+        let events = decode_all(
+            Format::Json,
+            1024,
+            &[
+                br#"{"data":"hi","event":"greet","id":"x1","retry":1500}"#,
+                b"\n",
+                b"{not json}\n",
+                br#"{"data":{"b":[1, 2]}}"#,
+                b"\n",
+                br#"{"data":"a","id":"bad\nid"}"#,
+                b"\n",
+                br#"{"dta":"typo"}"#,
+                b"\n",
+            ],
+        );
+        assert_eq!(
+            events,
+            [
+                "event: greet\nid: x1\nretry: 1500\ndata: hi\n\n",
+                "id: 0\ndata: {\"b\":[1,2]}\n\n"
+            ]
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The ticker: renders `--message` every `--interval`, inside the hub's publish, so `{seq}` and
+//! `{consumers}` show the id and the audience of the very event they are part of.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::event::{Event, EventName};
+use crate::hub::Hub;
+use crate::template::Template;
+
+/// What the ticker sends and how often.
+#[derive(Debug, Clone)]
+pub struct Ticker {
+    pub every: Duration,
+    pub template: Template,
+    pub event: Option<EventName>,
+    /// Stop after this many events (`None`: tick until shutdown).
+    pub count: Option<u64>,
+}
+
+impl Ticker {
+    /// Ticks until `count` events are sent or the hub closes. The first event goes out one
+    /// interval after start, as with a Go `time.Ticker`.
+    pub async fn run(self, hub: Arc<Hub>) {
+        let mut interval = tokio::time::interval_at(Instant::now() + self.every, self.every);
+        // A tick that waited for a slow client is not made up for with a burst.
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut sent = 0;
+        while self.count.is_none_or(|count| sent < count) {
+            interval.tick().await;
+            let published = hub
+                .publish(|context| {
+                    let event = Event::new(self.template.render(&context));
+                    match &self.event {
+                        Some(name) => event.with_event(name.clone()),
+                        None => event,
+                    }
+                })
+                .await;
+            if published.is_none() {
+                return;
+            }
+            sent += 1;
+        }
+        tracing::info!(sent, "ticker finished (--count)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::HubConfig;
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_count_events_rendered_with_their_own_id() {
+        let hub = Arc::new(Hub::new(HubConfig {
+            history: 10,
+            client_buffer: 16,
+            stall_timeout: Duration::from_secs(1),
+            max_clients: None,
+        }));
+        let mut subscription = hub.subscribe(None).unwrap();
+        let ticker = Ticker {
+            every: Duration::from_secs(2),
+            template: "tick {seq} of {consumers}".parse().unwrap(),
+            event: Some("clock".parse().unwrap()),
+            count: Some(3),
+        };
+        let started = Instant::now();
+        ticker.run(hub.clone()).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(6));
+        for seq in 1..=3 {
+            let frame = subscription.receiver.recv().await.unwrap();
+            let expected = format!("event: clock\nid: {seq}\ndata: tick {seq} of 1\n\n");
+            assert_eq!(frame.bytes, expected.as_bytes());
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! One client's event stream: its prelude (reconnection delay, replay notice, replayed events),
+//! then the hub's live frames. It forwards bytes the hub encoded and never formats an event.
+//!
+//! A client that is behind gets every frame that is ready in one chunk, so one socket write
+//! carries many events instead of one per wake-up.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+
+use crate::connection::Connection;
+use crate::hub::{Frame, Hub, Subscription};
+
+/// Frames are joined into one chunk up to this size; a larger frame still goes whole.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Everything one stream holds: the receiver, what is still to be sent before live frames,
+/// and the handles it reports progress to.
+struct ClientStream {
+    hub: Arc<Hub>,
+    /// `None` only while dropping, so the receiver goes before the hub is told the stream ended.
+    receiver: Option<broadcast::Receiver<Frame>>,
+    prelude: VecDeque<Bytes>,
+    connection: Option<Arc<Connection>>,
+    /// Set when the hub closed or the client lagged: the next poll ends the stream.
+    finished: bool,
+}
+
+/// The body of one `/events` response. `prelude` goes first (the `retry:` frame, if any).
+pub fn client_stream(
+    hub: Arc<Hub>,
+    subscription: Subscription,
+    prelude: Option<Bytes>,
+    connection: Option<Arc<Connection>>,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + Sync + 'static {
+    if let Some(connection) = &connection {
+        connection.stream_started(subscription.position);
+    }
+    let mut queued: VecDeque<Bytes> = prelude.into_iter().collect();
+    queued.extend(subscription.notice);
+    queued.extend(subscription.replay);
+    let state = ClientStream {
+        hub,
+        receiver: Some(subscription.receiver),
+        prelude: queued,
+        connection,
+        finished: false,
+    };
+    futures_util::stream::unfold(state, |mut state| async move {
+        let chunk = state.next_chunk().await?;
+        Some((Ok(chunk), state))
+    })
+}
+
+impl ClientStream {
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some(first) = self.prelude.pop_front() {
+            return Some(self.join_prelude(first));
+        }
+        if self.finished {
+            return None;
+        }
+        let receiver = self.receiver.as_mut()?;
+        let first = match receiver.recv().await {
+            Ok(frame) => frame,
+            Err(RecvError::Closed) => return None,
+            Err(RecvError::Lagged(missed)) => {
+                report_lag(self.connection.as_deref(), missed);
+                return None;
+            }
+        };
+        let mut last_position = first.position;
+        let chunk = match receiver.try_recv() {
+            Err(TryRecvError::Empty) => first.bytes,
+            Err(TryRecvError::Closed) => {
+                self.finished = true;
+                first.bytes
+            }
+            Err(TryRecvError::Lagged(missed)) => {
+                report_lag(self.connection.as_deref(), missed);
+                self.finished = true;
+                first.bytes
+            }
+            Ok(second) => {
+                let mut batch = BytesMut::with_capacity(BATCH_BYTES.max(first.bytes.len()));
+                batch.extend_from_slice(&first.bytes);
+                let mut next = Some(second);
+                while let Some(frame) = next.take() {
+                    batch.extend_from_slice(&frame.bytes);
+                    last_position = frame.position;
+                    if batch.len() >= BATCH_BYTES {
+                        break;
+                    }
+                    match receiver.try_recv() {
+                        Ok(frame) => next = Some(frame),
+                        Err(TryRecvError::Empty) => {}
+                        Err(TryRecvError::Closed) => self.finished = true,
+                        Err(TryRecvError::Lagged(missed)) => {
+                            report_lag(self.connection.as_deref(), missed);
+                            self.finished = true;
+                        }
+                    }
+                }
+                batch.freeze()
+            }
+        };
+        if let Some(connection) = &self.connection {
+            connection.stream_at(last_position);
+        }
+        self.hub.frames_taken();
+        Some(chunk)
+    }
+
+    /// The prelude in chunks of up to `BATCH_BYTES` (a replay can hold many large events).
+    fn join_prelude(&mut self, first: Bytes) -> Bytes {
+        let fits = |len: usize, next: Option<&Bytes>| next.is_some_and(|n| len + n.len() <= BATCH_BYTES);
+        if !fits(first.len(), self.prelude.front()) {
+            return first;
+        }
+        let mut batch = BytesMut::from(&first[..]);
+        while fits(batch.len(), self.prelude.front()) {
+            if let Some(next) = self.prelude.pop_front() {
+                batch.extend_from_slice(&next);
+            }
+        }
+        batch.freeze()
+    }
+
+}
+
+/// The contract never skips events: a lagged stream ends, and its client reconnects with
+/// `Last-Event-ID` to replay what it missed.
+fn report_lag(connection: Option<&Connection>, missed: u64) {
+    let peer = connection.map(|c| c.peer.to_string());
+    tracing::warn!(peer, missed, "client fell behind the buffer; ending its stream");
+}
+
+impl Drop for ClientStream {
+    fn drop(&mut self) {
+        self.receiver = None;
+        if let Some(connection) = &self.connection {
+            connection.stream_ended();
+        }
+        self.hub.stream_ended();
+    }
+}
