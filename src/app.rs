@@ -67,7 +67,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     connections.close();
     if exit_on_eof {
         drain(&hub, &connections, config.hub.stall_timeout).await;
-    } else if tokio::time::timeout(SIGNAL_GRACE, connections.wait()).await.is_err() {
+    } else if tokio::time::timeout(SIGNAL_GRACE, connections.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             open = connections.len(),
             "connections still open after the grace period; exiting"
@@ -104,7 +107,10 @@ async fn run_input(
     wait_clients: Option<usize>,
 ) {
     if let Some(count) = wait_clients {
-        tracing::info!(count, "waiting for clients before reading input (--wait-clients)");
+        tracing::info!(
+            count,
+            "waiting for clients before reading input (--wait-clients)"
+        );
         hub.wait_for_clients(count).await;
     }
     let ticker = ticker.map(|ticker| tokio::spawn(ticker.run(hub.clone())));

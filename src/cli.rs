@@ -45,12 +45,23 @@ pub struct Cli {
 
     /// Ticker message. Fields: {time} (local, RFC 3339) {unix} {unix_ms} {seq} (this event's id)
     /// {consumers}; {{ and }} are literal braces.
-    #[arg(short, long, value_name = "TEMPLATE", default_value = "hello, now is: {time}",
-          env = "SSE_BROADCAST_MESSAGE", help_heading = "Input")]
+    #[arg(
+        short,
+        long,
+        value_name = "TEMPLATE",
+        default_value = "hello, now is: {time}",
+        env = "SSE_BROADCAST_MESSAGE",
+        help_heading = "Input"
+    )]
     pub message: Template,
 
     /// Ticker: stop after N events.
-    #[arg(long, value_name = "N", env = "SSE_BROADCAST_COUNT", help_heading = "Input")]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "SSE_BROADCAST_COUNT",
+        help_heading = "Input"
+    )]
     pub count: Option<u64>,
 
     /// Read stdin lines as events (with --interval too: both merge).
@@ -59,26 +70,56 @@ pub struct Cli {
 
     /// Stdin line format. json: one object a line, {"data": string or any JSON value,
     /// "event"?: string, "id"?: string, "retry"?: milliseconds}.
-    #[arg(short, long, value_enum, value_name = "FORMAT", default_value = "text",
-          env = "SSE_BROADCAST_FORMAT", help_heading = "Input")]
+    #[arg(
+        short,
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "text",
+        env = "SSE_BROADCAST_FORMAT",
+        help_heading = "Input"
+    )]
     pub format: Format,
 
     /// Event type on every event (default: none, which a browser dispatches as "message").
-    #[arg(short, long, value_name = "NAME", env = "SSE_BROADCAST_EVENT", help_heading = "Input")]
+    #[arg(
+        short,
+        long,
+        value_name = "NAME",
+        env = "SSE_BROADCAST_EVENT",
+        help_heading = "Input"
+    )]
     pub event: Option<EventName>,
 
     /// Port to listen on; 0 picks a free one (the `listening on` line names it).
-    #[arg(short, long, default_value_t = 8080, env = "SSE_BROADCAST_PORT", help_heading = "Serving")]
+    #[arg(
+        short,
+        long,
+        default_value_t = 8080,
+        env = "SSE_BROADCAST_PORT",
+        help_heading = "Serving"
+    )]
     pub port: u16,
 
     /// Address to listen on; 0.0.0.0 or :: to serve the network.
-    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1",
-          env = "SSE_BROADCAST_BIND", help_heading = "Serving")]
+    #[arg(
+        short,
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1",
+        env = "SSE_BROADCAST_BIND",
+        help_heading = "Serving"
+    )]
     pub bind: IpAddr,
 
     /// Serve DIR at / instead of the built-in viewer page (index.html for /).
-    #[arg(short = 'd', long, value_name = "DIR", env = "SSE_BROADCAST_STATIC_DIR",
-          help_heading = "Serving")]
+    #[arg(
+        short = 'd',
+        long,
+        value_name = "DIR",
+        env = "SSE_BROADCAST_STATIC_DIR",
+        help_heading = "Serving"
+    )]
     pub static_dir: Option<PathBuf>,
 
     /// Path of the event stream.
@@ -104,8 +145,13 @@ pub struct Cli {
     pub retry: Option<Duration>,
 
     /// Events kept for Last-Event-ID replay; 0 disables replay.
-    #[arg(long, value_name = "N", default_value_t = 1000, env = "SSE_BROADCAST_HISTORY",
-          help_heading = "Stream")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        env = "SSE_BROADCAST_HISTORY",
+        help_heading = "Stream"
+    )]
     pub history: usize,
 
     /// Events a client may lag behind before input waits for it.
@@ -121,11 +167,21 @@ pub struct Cli {
     pub stall_timeout: Duration,
 
     /// Streams allowed at once; further /events requests get 503 with Retry-After.
-    #[arg(long, value_name = "N", env = "SSE_BROADCAST_MAX_CLIENTS", help_heading = "Stream")]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "SSE_BROADCAST_MAX_CLIENTS",
+        help_heading = "Stream"
+    )]
     pub max_clients: Option<usize>,
 
     /// Read no input (and start no ticker) until N clients are connected.
-    #[arg(long, value_name = "N", env = "SSE_BROADCAST_WAIT_CLIENTS", help_heading = "Lifecycle")]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "SSE_BROADCAST_WAIT_CLIENTS",
+        help_heading = "Lifecycle"
+    )]
     pub wait_clients: Option<usize>,
 
     /// When input ends, deliver everything to the connected clients, end their streams, exit 0.
@@ -143,8 +199,13 @@ pub struct Cli {
     pub max_line_bytes: usize,
 
     /// Only warnings and errors (the `listening on` line is always printed).
-    #[arg(short, long, conflicts_with = "verbose", env = "SSE_BROADCAST_QUIET",
-          help_heading = "Logging")]
+    #[arg(
+        short,
+        long,
+        conflicts_with = "verbose",
+        env = "SSE_BROADCAST_QUIET",
+        help_heading = "Logging"
+    )]
     pub quiet: bool,
 
     /// More detail (-vv for tracing). RUST_LOG overrides both.
@@ -152,8 +213,14 @@ pub struct Cli {
     pub verbose: u8,
 
     /// Log line format on stderr.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text",
-          env = "SSE_BROADCAST_LOG_FORMAT", help_heading = "Logging")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "text",
+        env = "SSE_BROADCAST_LOG_FORMAT",
+        help_heading = "Logging"
+    )]
     pub log_format: LogFormat,
 
     /// Print a completion script for SHELL and exit.
@@ -193,7 +260,12 @@ impl Cli {
     pub fn parse_config() -> Config {
         let cli = Cli::parse();
         if let Some(shell) = cli.completions {
-            clap_complete::generate(shell, &mut Cli::command(), "sse-broadcast", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "sse-broadcast",
+                &mut std::io::stdout(),
+            );
             std::process::exit(0);
         }
         let stdin_is_terminal = std::io::stdin().is_terminal();
@@ -218,7 +290,10 @@ impl Cli {
             }
         }
         if self.count == Some(0) {
-            return Err((ErrorKind::ValueValidation, "--count must be at least 1".into()));
+            return Err((
+                ErrorKind::ValueValidation,
+                "--count must be at least 1".into(),
+            ));
         }
         let ticker = tick.then(|| Ticker {
             every: self.interval.unwrap_or(DEFAULT_INTERVAL),
@@ -267,7 +342,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{text}` needs a unit: {text}ms, {text}s or {text}m"));
+        return Err(format!(
+            "`{text}` needs a unit: {text}ms, {text}s or {text}m"
+        ));
     }
     humantime::parse_duration(text).map_err(|err| format!("`{text}`: {err} (try 500ms, 2s, 1m)"))
 }
@@ -281,9 +358,12 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 }
 
 fn parse_size(text: &str) -> Result<usize, String> {
-    let bytes = parse_size::parse_size(text).map_err(|err| format!("`{text}`: {err} (try 4MiB)"))?;
+    let bytes =
+        parse_size::parse_size(text).map_err(|err| format!("`{text}`: {err} (try 4MiB)"))?;
     match usize::try_from(bytes) {
-        Ok(0) | Err(_) => Err(format!("`{text}` must be between 1 byte and the address space")),
+        Ok(0) | Err(_) => Err(format!(
+            "`{text}` must be between 1 byte and the address space"
+        )),
         Ok(bytes) => Ok(bytes),
     }
 }
@@ -302,7 +382,8 @@ fn parse_origin(text: &str) -> Result<String, String> {
     if text == "*" {
         return Ok(text.to_owned());
     }
-    let refuse = || format!("`{text}` is not an origin like https://example.com or http://localhost:3000");
+    let refuse =
+        || format!("`{text}` is not an origin like https://example.com or http://localhost:3000");
     let uri: warp::http::Uri = text.parse().map_err(|_| refuse())?;
     let has_path = uri.path_and_query().is_some_and(|p| p.as_str() != "/") || text.ends_with('/');
     if uri.scheme().is_none() || uri.authority().is_none() || has_path {
@@ -370,7 +451,9 @@ mod tests {
     #[test]
     fn man_page_is_current() {
         let mut page = Vec::new();
-        clap_mangen::Man::new(Cli::command()).render(&mut page).unwrap();
+        clap_mangen::Man::new(Cli::command())
+            .render(&mut page)
+            .unwrap();
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/man/sse-broadcast.1");
         if std::env::var_os("UPDATE_MAN").is_some() {
             std::fs::write(path, &page).unwrap();

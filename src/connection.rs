@@ -112,7 +112,10 @@ struct FdWarning {
 impl FdWarning {
     fn note(&mut self, err: &std::io::Error) {
         self.unreported += 1;
-        if self.last.is_none_or(|last| last.elapsed() >= FD_WARNING_PERIOD) {
+        if self
+            .last
+            .is_none_or(|last| last.elapsed() >= FD_WARNING_PERIOD)
+        {
             tracing::warn!(
                 %err,
                 waiting = self.unreported,

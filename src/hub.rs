@@ -140,7 +140,9 @@ impl Hub {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // No code panics while holding the lock; recover the data rather than cascade a panic.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Publishes one event built from its context (so a template can show its own id and the
@@ -426,7 +428,11 @@ mod tests {
         assert!(sub.notice.is_none());
         assert_eq!(
             text(&sub.replay),
-            ["id: 8\ndata: e7\n\n", "id: 9\ndata: e8\n\n", "id: 10\ndata: e9\n\n"]
+            [
+                "id: 8\ndata: e7\n\n",
+                "id: 9\ndata: e8\n\n",
+                "id: 10\ndata: e9\n\n"
+            ]
         );
         assert!(hub.subscribe(Some("10")).unwrap().replay.is_empty());
     }
@@ -454,7 +460,10 @@ mod tests {
                 .unwrap();
         }
         let sub = hub.subscribe(Some("a")).unwrap();
-        assert_eq!(text(&sub.replay), ["id: b\ndata: x\n\n", "id: c\ndata: x\n\n"]);
+        assert_eq!(
+            text(&sub.replay),
+            ["id: b\ndata: x\n\n", "id: c\ndata: x\n\n"]
+        );
     }
 
     #[tokio::test]
@@ -481,7 +490,11 @@ mod tests {
             async move { publish_n(&hub, 1).await }
         });
         evictions.changed().await.unwrap();
-        assert_eq!(*evictions.borrow(), sub.position, "the client at the limit goes");
+        assert_eq!(
+            *evictions.borrow(),
+            sub.position,
+            "the client at the limit goes"
+        );
         assert!(!publisher.is_finished());
         drop(sub);
         hub.stream_ended();

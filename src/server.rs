@@ -58,13 +58,12 @@ pub fn routes(hub: Arc<Hub>, config: &ServeConfig) -> BoxedFilter<(Response,)> {
     let cors = cors
         .allow_methods(["GET"])
         .allow_headers(["last-event-id", "cache-control"]);
-    routes
-        .with(cors)
-        .map(Reply::into_response)
-        .boxed()
+    routes.with(cors).map(Reply::into_response).boxed()
 }
 
-fn with_hub(hub: Arc<Hub>) -> impl Filter<Extract = (Arc<Hub>,), Error = std::convert::Infallible> + Clone {
+fn with_hub(
+    hub: Arc<Hub>,
+) -> impl Filter<Extract = (Arc<Hub>,), Error = std::convert::Infallible> + Clone {
     warp::any().map(move || hub.clone())
 }
 
@@ -118,9 +117,10 @@ fn open_stream(
             let mut response =
                 warp::reply::with_status("too many clients\n", StatusCode::SERVICE_UNAVAILABLE)
                     .into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
             return response;
         }
         Err(Refusal::Closed) => {
@@ -130,8 +130,8 @@ fn open_stream(
     };
     tracing::debug!(peer, last_event_id, "stream opened");
     let prelude = retry.map(|base| event::retry(spread(base)));
-    let mut response = warp::reply::stream(client_stream(hub, subscription, prelude, connection))
-        .into_response();
+    let mut response =
+        warp::reply::stream(client_stream(hub, subscription, prelude, connection)).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -199,7 +199,11 @@ mod tests {
         let routes = test_routes(None, &[]);
         let page = warp::test::request().path("/").reply(&routes).await;
         assert_eq!(page.status(), 200);
-        assert!(std::str::from_utf8(page.body()).unwrap().contains("EventSource"));
+        assert!(
+            std::str::from_utf8(page.body())
+                .unwrap()
+                .contains("EventSource")
+        );
         let stats = warp::test::request().path("/stats").reply(&routes).await;
         let json: serde_json::Value = serde_json::from_slice(stats.body()).unwrap();
         assert_eq!(json["consumers"], 0);

@@ -117,7 +117,8 @@ impl ClientStream {
 
     /// The prelude in chunks of up to `BATCH_BYTES` (a replay can hold many large events).
     fn join_prelude(&mut self, first: Bytes) -> Bytes {
-        let fits = |len: usize, next: Option<&Bytes>| next.is_some_and(|n| len + n.len() <= BATCH_BYTES);
+        let fits =
+            |len: usize, next: Option<&Bytes>| next.is_some_and(|n| len + n.len() <= BATCH_BYTES);
         if !fits(first.len(), self.prelude.front()) {
             return first;
         }
@@ -129,14 +130,17 @@ impl ClientStream {
         }
         batch.freeze()
     }
-
 }
 
 /// The contract never skips events: a lagged stream ends, and its client reconnects with
 /// `Last-Event-ID` to replay what it missed.
 fn report_lag(connection: Option<&Connection>, missed: u64) {
     let peer = connection.map(|c| c.peer.to_string());
-    tracing::warn!(peer, missed, "client fell behind the buffer; ending its stream");
+    tracing::warn!(
+        peer,
+        missed,
+        "client fell behind the buffer; ending its stream"
+    );
 }
 
 impl Drop for ClientStream {

@@ -55,7 +55,10 @@ pub enum TemplateError {
 
 impl fmt::Display for TemplateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let valid: Vec<String> = FIELDS.iter().map(|(name, _)| format!("{{{name}}}")).collect();
+        let valid: Vec<String> = FIELDS
+            .iter()
+            .map(|(name, _)| format!("{{{name}}}"))
+            .collect();
         match self {
             TemplateError::UnknownField(name) => write!(
                 f,
@@ -131,7 +134,8 @@ impl Template {
             let _ = match piece {
                 Piece::Text(text) => out.write_str(text),
                 Piece::Field(Field::Time) => out.write_str(
-                    &DateTime::<Local>::from(context.now).to_rfc3339_opts(SecondsFormat::Secs, false),
+                    &DateTime::<Local>::from(context.now)
+                        .to_rfc3339_opts(SecondsFormat::Secs, false),
                 ),
                 Piece::Field(Field::Unix) => write!(out, "{}", since_epoch.as_secs()),
                 Piece::Field(Field::UnixMs) => write!(out, "{}", since_epoch.as_millis()),
@@ -159,7 +163,9 @@ mod tests {
 
     #[test]
     fn renders_every_field_and_literal_braces() {
-        let template: Template = "#{seq} to {consumers} at {unix}/{unix_ms} {{x}}".parse().unwrap();
+        let template: Template = "#{seq} to {consumers} at {unix}/{unix_ms} {{x}}"
+            .parse()
+            .unwrap();
         assert_eq!(
             template.render(&context()),
             "#7 to 3 at 1700000000/1700000000123 {x}"
@@ -179,8 +185,14 @@ mod tests {
         let unknown = "{nope}".parse::<Template>().unwrap_err();
         assert_eq!(unknown, TemplateError::UnknownField("nope".into()));
         let message = unknown.to_string();
-        assert!(message.contains("{nope}") && message.contains("{consumers}"), "{message}");
+        assert!(
+            message.contains("{nope}") && message.contains("{consumers}"),
+            "{message}"
+        );
         assert_eq!("{time".parse::<Template>(), Err(TemplateError::Unclosed));
-        assert_eq!("a}b".parse::<Template>(), Err(TemplateError::LoneClosingBrace));
+        assert_eq!(
+            "a}b".parse::<Template>(),
+            Err(TemplateError::LoneClosingBrace)
+        );
     }
 }

@@ -71,52 +71,50 @@ fn spawn_reader(
 ) -> io::Result<mpsc::Receiver<(Vec<Piece>, Option<io::Error>)>> {
     // Bounded: while the hub waits for a slow client, the reader waits here; memory stays flat.
     let (tx, rx) = mpsc::channel(4);
-    thread::Builder::new()
-        .name("stdin".into())
-        .spawn(move || {
-            let mut input = BufReader::with_capacity(READ_BUFFER, io::stdin().lock());
-            let mut tee = tee.then(|| io::stdout().lock());
+    thread::Builder::new().name("stdin".into()).spawn(move || {
+        let mut input = BufReader::with_capacity(READ_BUFFER, io::stdin().lock());
+        let mut tee = tee.then(|| io::stdout().lock());
+        loop {
+            let mut batch = Vec::new();
+            let mut error = None;
+            let mut ended = false;
+            // Block for the first piece, then take what is already buffered.
             loop {
-                let mut batch = Vec::new();
-                let mut error = None;
-                let mut ended = false;
-                // Block for the first piece, then take what is already buffered.
-                loop {
-                    let mut piece = Vec::new();
-                    match (&mut input)
-                        .take(max_line_bytes as u64)
-                        .read_until(b'\n', &mut piece)
-                    {
-                        Ok(0) => ended = true,
-                        Ok(_) => {
-                            copy_to(&mut tee, &piece);
-                            batch.push(piece);
-                        }
-                        Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(err) => error = Some(err),
-                    }
-                    if ended
-                        || error.is_some()
-                        || batch.len() >= BATCH_LINES
-                        || !input.buffer().contains(&b'\n')
-                    {
-                        break;
-                    }
-                }
-                if let Some(out) = &mut tee
-                    && out.flush().is_err()
+                let mut piece = Vec::new();
+                match (&mut input)
+                    .take(max_line_bytes as u64)
+                    .read_until(b'\n', &mut piece)
                 {
-                    tee = None;
+                    Ok(0) => ended = true,
+                    Ok(_) => {
+                        copy_to(&mut tee, &piece);
+                        batch.push(piece);
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(err) => error = Some(err),
                 }
-                let stop = ended || error.is_some();
-                if (!batch.is_empty() || error.is_some()) && tx.blocking_send((batch, error)).is_err() {
-                    return;
-                }
-                if stop {
-                    return;
+                if ended
+                    || error.is_some()
+                    || batch.len() >= BATCH_LINES
+                    || !input.buffer().contains(&b'\n')
+                {
+                    break;
                 }
             }
-        })?;
+            if let Some(out) = &mut tee
+                && out.flush().is_err()
+            {
+                tee = None;
+            }
+            let stop = ended || error.is_some();
+            if (!batch.is_empty() || error.is_some()) && tx.blocking_send((batch, error)).is_err() {
+                return;
+            }
+            if stop {
+                return;
+            }
+        }
+    })?;
     Ok(rx)
 }
 
@@ -308,10 +306,7 @@ mod tests {
     fn long_lines_split_on_character_boundaries() {
         // "é" is two bytes: a 3-byte piece ends inside the second one.
         let events = decode_all(Format::Text, 3, &[b"a\xc3\xa9", b"\xc3\xa9b", b"\n"]);
-        assert_eq!(
-            events,
-            ["id: 0\ndata: aé\n\n", "id: 0\ndata: éb\n\n"]
-        );
+        assert_eq!(events, ["id: 0\ndata: aé\n\n", "id: 0\ndata: éb\n\n"]);
     }
 
     #[test]

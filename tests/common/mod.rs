@@ -1,0 +1,295 @@
+//! Test harness: runs the real binary on a free port, reads its address from stderr, connects
+//! real HTTP clients and parses their streams with a third-party SSE parser (eventsource-stream).
+//! Every wait is bounded; the child is killed on drop, and its stderr is printed when a test fails.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use eventsource_stream::{Event, Eventsource};
+use futures_util::{Stream, StreamExt};
+
+/// The longest any single wait in a test may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sse-broadcast");
+
+pub struct Server {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// `http://127.0.0.1:PORT`, from the `listening on` line.
+    pub base: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// What the child's stdin is.
+pub enum Input {
+    /// `/dev/null`: stdin mode ends at once unless a ticker is asked for.
+    Null,
+    /// A pipe the test writes to (`Server::write`, `Server::close_stdin`).
+    Pipe,
+}
+
+impl Server {
+    /// Starts `sse-broadcast --port 0 ARGS` with stdin at /dev/null.
+    pub fn start(args: &[&str]) -> Server {
+        Server::start_with(args, Input::Null)
+    }
+
+    /// Starts it with a stdin pipe the test writes lines to.
+    pub fn piped(args: &[&str]) -> Server {
+        Server::start_with(args, Input::Pipe)
+    }
+
+    pub fn start_with(args: &[&str], input: Input) -> Server {
+        let mut command = Command::new(BIN);
+        command.args(["--port", "0"]).args(args);
+        Server::spawn(command, input)
+    }
+
+    /// Starts an arbitrary command that runs the binary (e.g. under `sh -c 'ulimit -n 64; exec …'`).
+    pub fn spawn(mut command: Command, input: Input) -> Server {
+        command
+            .stdin(match input {
+                Input::Null => Stdio::null(),
+                Input::Pipe => Stdio::piped(),
+            })
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG");
+        let mut child = command.spawn().expect("spawn sse-broadcast");
+        let stdin = child.stdin.take();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let reader = BufReader::new(child.stderr.take().unwrap());
+        let log = stderr.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                if let Some(address) = line.strip_prefix("listening on ") {
+                    let _ = address_tx.send(address.to_owned());
+                }
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut server = Server {
+            child,
+            stdin,
+            base: String::new(),
+            stderr,
+        };
+        match address_rx.recv_timeout(WAIT) {
+            Ok(base) => server.base = base,
+            Err(_) => panic!("no `listening on` line; stderr:\n{}", server.stderr()),
+        }
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the child wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr holds `needle` (returns the whole log), or fails the test.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        self.wait_for_log_where(needle, |log| log.contains(needle))
+    }
+
+    pub fn wait_for_log_where(&self, what: &str, found: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let log = self.stderr();
+            if found(&log) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stderr never showed {what:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("started with Input::Pipe");
+        stdin.write_all(bytes).expect("write to the child's stdin");
+        stdin.flush().unwrap();
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, or fails the test.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the process did not exit; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// GET `path` and parse the body as SSE.
+    pub async fn events(&self, path: &str) -> Client {
+        Client::connect(&self.url(path), &[]).await
+    }
+
+    /// GET `path` with extra request headers.
+    pub async fn events_with(&self, path: &str, headers: &[(&str, &str)]) -> Client {
+        Client::connect(&self.url(path), headers).await
+    }
+
+    /// Waits until `/stats` reports `count` consumers (a stream counts once its request is served).
+    pub async fn wait_for_consumers(&self, count: u64) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let stats = self.stats().await;
+            if stats["consumers"] == count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "consumers never reached {count}: {stats}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn stats(&self) -> serde_json::Value {
+        let body = reqwest::get(self.url("/stats"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- sse-broadcast stderr ---\n{}", self.stderr());
+        }
+    }
+}
+
+type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Event, String>> + Send>>;
+
+/// One SSE client: a reqwest GET whose body goes through eventsource-stream.
+pub struct Client {
+    pub response_headers: reqwest::header::HeaderMap,
+    pub status: reqwest::StatusCode,
+    events: EventStream,
+}
+
+impl Client {
+    pub async fn connect(url: &str, headers: &[(&str, &str)]) -> Client {
+        let mut request = reqwest::Client::new().get(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = tokio::time::timeout(WAIT, request.send())
+            .await
+            .expect("response headers in time")
+            .expect("GET the stream");
+        let status = response.status();
+        let response_headers = response.headers().clone();
+        let events = response
+            .bytes_stream()
+            .eventsource()
+            .map(|item| item.map_err(|err| err.to_string()))
+            .boxed();
+        Client {
+            response_headers,
+            status,
+            events,
+        }
+    }
+
+    /// The next event, or a test failure after `WAIT`.
+    pub async fn next(&mut self) -> Event {
+        match tokio::time::timeout(WAIT, self.events.next()).await {
+            Ok(Some(Ok(event))) => event,
+            Ok(Some(Err(err))) => panic!("stream error: {err}"),
+            Ok(None) => panic!("stream ended early"),
+            Err(_) => panic!("no event within {WAIT:?}"),
+        }
+    }
+
+    /// The next `count` events.
+    pub async fn take(&mut self, count: usize) -> Vec<Event> {
+        let mut events = Vec::with_capacity(count);
+        for _ in 0..count {
+            events.push(self.next().await);
+        }
+        events
+    }
+
+    /// The next event, or `None` if none arrives within `within` (the stream stays usable).
+    pub async fn next_within(&mut self, within: Duration) -> Option<Event> {
+        match tokio::time::timeout(within, self.events.next()).await {
+            Ok(Some(Ok(event))) => Some(event),
+            Ok(Some(Err(err))) => panic!("stream error: {err}"),
+            Ok(None) | Err(_) => None,
+        }
+    }
+
+    /// Reads until the server ends the stream; returns the events received meanwhile.
+    pub async fn until_end(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        loop {
+            match tokio::time::timeout(WAIT, self.events.next()).await {
+                Ok(Some(Ok(event))) => events.push(event),
+                Ok(Some(Err(err))) => panic!("stream error: {err}"),
+                Ok(None) => return events,
+                Err(_) => panic!("the stream did not end within {WAIT:?}"),
+            }
+        }
+    }
+}
+
+/// The data of each event.
+pub fn data(events: &[Event]) -> Vec<String> {
+    events.iter().map(|e| e.data.clone()).collect()
+}
+
+/// The id of each event.
+pub fn ids(events: &[Event]) -> Vec<String> {
+    events.iter().map(|e| e.id.clone()).collect()
+}

@@ -1,0 +1,53 @@
+//! The ticker as a user runs it: the bare demo, a template, --count, --event.
+
+mod common;
+
+use common::{Server, data, ids};
+
+#[tokio::test]
+async fn bare_binary_ticks_hello_with_the_time() {
+    // A ticker is the bare demo's input when stdin is a terminal; with stdin at /dev/null the
+    // default rule would read stdin, so the demo's interval is named explicitly here.
+    let server = Server::start(&["--interval", "2s"]);
+    let mut client = server.events("/events").await;
+    let started = std::time::Instant::now();
+    let event = client.next().await;
+    assert!(started.elapsed() < std::time::Duration::from_millis(2500));
+    let time = event
+        .data
+        .strip_prefix("hello, now is: ")
+        .expect(&event.data);
+    chrono::DateTime::parse_from_rfc3339(time).expect("an RFC 3339 time");
+    assert_eq!(event.event, "message");
+}
+
+#[tokio::test]
+async fn template_fields_count_and_event_name() {
+    let server = Server::start(&[
+        "-i",
+        "100ms",
+        "-m",
+        "tick {seq} to {consumers} {{ok}}",
+        "--count",
+        "3",
+        "-e",
+        "clock",
+        "--wait-clients",
+        "1",
+    ]);
+    let mut client = server.events("/events").await;
+    let events = client.take(3).await;
+    assert_eq!(
+        data(&events),
+        ["tick 1 to 1 {ok}", "tick 2 to 1 {ok}", "tick 3 to 1 {ok}"]
+    );
+    assert_eq!(ids(&events), ["1", "2", "3"]);
+    assert!(events.iter().all(|e| e.event == "clock"));
+    server.wait_for_log("ticker finished");
+    assert!(
+        client
+            .next_within(std::time::Duration::from_millis(400))
+            .await
+            .is_none()
+    );
+}
