@@ -5,9 +5,11 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use eventsource_stream::{Event, Eventsource};
 use futures_util::{Stream, StreamExt};
 
@@ -22,7 +24,12 @@ pub struct Server {
     /// `http://127.0.0.1:PORT`, from the `listening on` line.
     pub base: String,
     stderr: Arc<Mutex<String>>,
+    /// The child's stdout when it was captured (`Output::Capture`), and whether it has closed.
+    stdout: Option<CapturedStdout>,
 }
+
+/// The bytes read from the child's stdout so far, and whether it has closed.
+type CapturedStdout = (Arc<Mutex<Vec<u8>>>, Arc<AtomicBool>);
 
 /// What the child's stdin is.
 pub enum Input {
@@ -30,6 +37,15 @@ pub enum Input {
     Null,
     /// A pipe the test writes to (`Server::write`, `Server::close_stdin`).
     Pipe,
+}
+
+/// What the child's stdout is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// `/dev/null`.
+    Null,
+    /// A pipe read into memory (`Server::stdout`, `Server::wait_stdout_closed`).
+    Capture,
 }
 
 impl Server {
@@ -50,18 +66,45 @@ impl Server {
     }
 
     /// Starts an arbitrary command that runs the binary (e.g. under `sh -c 'ulimit -n 64; exec …'`).
-    pub fn spawn(mut command: Command, input: Input) -> Server {
+    pub fn spawn(command: Command, input: Input) -> Server {
+        Server::spawn_with_output(command, input, Output::Null)
+    }
+
+    /// Starts `sse-broadcast --port 0 ARGS` with the given stdin and stdout.
+    pub fn start_with_output(args: &[&str], input: Input, output: Output) -> Server {
+        let mut command = Command::new(BIN);
+        command.args(["--port", "0"]).args(args);
+        Server::spawn_with_output(command, input, output)
+    }
+
+    pub fn spawn_with_output(mut command: Command, input: Input, output: Output) -> Server {
         command
             .stdin(match input {
                 Input::Null => Stdio::null(),
                 Input::Pipe => Stdio::piped(),
             })
-            .stdout(Stdio::null())
+            .stdout(match output {
+                Output::Null => Stdio::null(),
+                Output::Capture => Stdio::piped(),
+            })
             .stderr(Stdio::piped())
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG");
         let mut child = command.spawn().expect("spawn sse-broadcast");
         let stdin = child.stdin.take();
+        let stdout = child.stdout.take().map(|mut pipe| {
+            let captured = Arc::new(Mutex::new(Vec::new()));
+            let closed = Arc::new(AtomicBool::new(false));
+            let (into, done) = (captured.clone(), closed.clone());
+            std::thread::spawn(move || {
+                let mut buffer = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = std::io::Read::read(&mut pipe, &mut buffer) {
+                    into.lock().unwrap().extend_from_slice(&buffer[..n]);
+                }
+                done.store(true, Ordering::Release);
+            });
+            (captured, closed)
+        });
         let stderr = Arc::new(Mutex::new(String::new()));
         let (address_tx, address_rx) = std::sync::mpsc::channel();
         let reader = BufReader::new(child.stderr.take().unwrap());
@@ -82,6 +125,7 @@ impl Server {
             stdin,
             base: String::new(),
             stderr,
+            stdout,
         };
         match address_rx.recv_timeout(WAIT) {
             Ok(base) => server.base = base,
@@ -131,6 +175,53 @@ impl Server {
 
     pub fn close_stdin(&mut self) {
         self.stdin = None;
+    }
+
+    /// Takes the stdin pipe, e.g. to feed it from another thread while the test reads streams.
+    pub fn take_stdin(&mut self) -> ChildStdin {
+        self.stdin.take().expect("started with Input::Pipe")
+    }
+
+    /// Writes `bytes` to stdin from a thread (a blocked write then holds no test task back),
+    /// then closes stdin. Join the handle to learn that the child has read everything.
+    pub fn feed(&mut self, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
+        let mut stdin = self.take_stdin();
+        std::thread::spawn(move || {
+            stdin.write_all(&bytes).expect("write to the child's stdin");
+        })
+    }
+
+    /// What the child wrote to stdout so far (started with `Output::Capture`).
+    pub fn stdout(&self) -> Vec<u8> {
+        let (captured, _) = self.stdout.as_ref().expect("started with Output::Capture");
+        captured.lock().unwrap().clone()
+    }
+
+    /// Waits until the child's stdout closes (it exited), then returns all it wrote.
+    pub fn wait_stdout_closed(&self) -> Vec<u8> {
+        let (_, closed) = self.stdout.as_ref().expect("started with Output::Capture");
+        let deadline = Instant::now() + WAIT;
+        while !closed.load(Ordering::Acquire) {
+            assert!(Instant::now() < deadline, "stdout never closed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stdout()
+    }
+
+    /// A `kB` field of /proc/PID/status (`VmRSS`, `VmHWM`, ...), in KiB.
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|value| value.trim().strip_suffix("kB")?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/PID/status:\n{status}"))
+    }
+
+    /// The resident set size, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS")
     }
 
     /// Sends SIGTERM.
@@ -186,6 +277,27 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Waits until `/stats` reports `value` for `key`; returns the whole stats object.
+    pub async fn wait_for_stat(&self, key: &str, value: u64) -> serde_json::Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let stats = self.stats().await;
+            if stats[key] == value {
+                return stats;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{key} never reached {value}: {stats}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// GET `path` and keep the body as raw bytes (to see comments, `retry:` frames, framing).
+    pub async fn raw(&self, path: &str, headers: &[(&str, &str)]) -> RawClient {
+        RawClient::connect(&self.url(path), headers).await
     }
 
     pub async fn stats(&self) -> serde_json::Value {
@@ -292,4 +404,104 @@ pub fn data(events: &[Event]) -> Vec<String> {
 /// The id of each event.
 pub fn ids(events: &[Event]) -> Vec<String> {
     events.iter().map(|e| e.id.clone()).collect()
+}
+
+type ByteStream = std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// One client that keeps the response body as bytes, unparsed.
+pub struct RawClient {
+    pub response_headers: reqwest::header::HeaderMap,
+    pub status: reqwest::StatusCode,
+    /// Everything received so far.
+    pub received: Vec<u8>,
+    body: ByteStream,
+    ended: bool,
+}
+
+impl RawClient {
+    pub async fn connect(url: &str, headers: &[(&str, &str)]) -> RawClient {
+        let mut request = reqwest::Client::new().get(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = tokio::time::timeout(WAIT, request.send())
+            .await
+            .expect("response headers in time")
+            .expect("GET the stream");
+        RawClient {
+            status: response.status(),
+            response_headers: response.headers().clone(),
+            received: Vec::new(),
+            body: response.bytes_stream().boxed(),
+            ended: false,
+        }
+    }
+
+    /// Reads until `found(received)` holds, or fails the test after `WAIT` or at the end of
+    /// the body. Returns everything received.
+    pub async fn read_until(&mut self, what: &str, found: impl Fn(&[u8]) -> bool) -> &[u8] {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !found(&self.received) {
+            match tokio::time::timeout_at(deadline, self.body.next()).await {
+                Ok(Some(Ok(chunk))) => self.received.extend_from_slice(&chunk),
+                Ok(Some(Err(err))) => panic!("body error while waiting for {what}: {err}"),
+                Ok(None) => panic!("the body ended before {what}: {:?}", self.text()),
+                Err(_) => panic!("no {what} within {WAIT:?}: {:?}", self.text()),
+            }
+        }
+        &self.received
+    }
+
+    /// Reads until `received` contains `needle`.
+    pub async fn read_until_contains(&mut self, needle: &str) -> &[u8] {
+        self.read_until(needle, |received| count(received, needle) > 0)
+            .await
+    }
+
+    /// Reads whatever arrives within `within` (returns early if the body ends).
+    pub async fn read_for(&mut self, within: Duration) -> &[u8] {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.ended {
+            match tokio::time::timeout_at(deadline, self.body.next()).await {
+                Ok(Some(Ok(chunk))) => self.received.extend_from_slice(&chunk),
+                Ok(Some(Err(err))) => panic!("body error: {err}"),
+                Ok(None) => self.ended = true,
+                Err(_) => break,
+            }
+        }
+        &self.received
+    }
+
+    /// Reads until the server ends the body (or fails the test after `WAIT`).
+    pub async fn until_end(&mut self) -> &[u8] {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self.ended {
+            match tokio::time::timeout_at(deadline, self.body.next()).await {
+                Ok(Some(Ok(chunk))) => self.received.extend_from_slice(&chunk),
+                Ok(Some(Err(err))) => panic!("body error: {err}"),
+                Ok(None) => self.ended = true,
+                Err(_) => panic!("the body did not end within {WAIT:?}"),
+            }
+        }
+        &self.received
+    }
+
+    /// The body so far as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.received).into_owned()
+    }
+}
+
+/// How often `needle` occurs in `haystack` (non-overlapping).
+pub fn count(haystack: &[u8], needle: &str) -> usize {
+    let needle = needle.as_bytes();
+    let (mut found, mut at) = (0, 0);
+    while let Some(i) = haystack[at..]
+        .windows(needle.len())
+        .position(|window| window == needle)
+    {
+        found += 1;
+        at += i + needle.len();
+    }
+    found
 }
