@@ -1,0 +1,167 @@
+//! Lifecycle flags (DESIGN §2): `--wait-clients`, `--exit-on-eof`, `--tee`, `--max-line-bytes`,
+//! and the last line of input without its line end.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Input, Output, Server, data, ids};
+
+fn numbered(prefix: &str, range: std::ops::RangeInclusive<u32>) -> Vec<String> {
+    range.map(|n| format!("{prefix}{n}")).collect()
+}
+
+#[tokio::test]
+async fn wait_clients_holds_input_until_the_second_client() {
+    let mut server = Server::piped(&["--wait-clients", "2"]);
+    let mut first = server.events("/events").await;
+    server.wait_for_consumers(1).await;
+    for n in 1..=5 {
+        server.write(format!("line {n}\n").as_bytes());
+    }
+    assert!(
+        first
+            .next_within(Duration::from_millis(500))
+            .await
+            .is_none(),
+        "an event was sent before the second client"
+    );
+    assert_eq!(server.stats().await["events_sent"], 0);
+
+    let mut second = server.events("/events").await;
+    let expected = numbered("line ", 1..=5);
+    for client in [&mut first, &mut second] {
+        let events = client.take(5).await;
+        assert_eq!(data(&events), expected);
+        assert_eq!(ids(&events), numbered("", 1..=5));
+    }
+    // Input flows on once started.
+    server.write(b"line 6\n");
+    for client in [&mut first, &mut second] {
+        assert_eq!(client.next().await.data, "line 6");
+    }
+}
+
+#[tokio::test]
+async fn exit_on_eof_delivers_everything_then_ends_the_streams_and_exits_0() {
+    const LINES: u32 = 2000;
+    let mut server = Server::piped(&["--exit-on-eof", "-q"]);
+    let mut first = server.events("/events").await;
+    let mut second = server.events("/events").await;
+    server.wait_for_consumers(2).await;
+    let input: String = (1..=LINES).map(|n| format!("line {n}\n")).collect();
+    let feeder = server.feed(input.into_bytes());
+    // Both are read at once, so neither holds the other back.
+    let (a, b) = tokio::join!(first.until_end(), second.until_end());
+    let expected = numbered("line ", 1..=LINES);
+    assert_eq!(data(&a), expected);
+    assert_eq!(data(&b), expected);
+    feeder.join().unwrap();
+    let status = server.wait_exit();
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+}
+
+#[tokio::test]
+async fn exit_on_eof_without_clients_exits_0_promptly() {
+    let mut server = Server::piped(&["--exit-on-eof"]);
+    server.write(b"nobody\nlistens\n");
+    server.wait_for_stat("events_sent", 2).await;
+    let closed = Instant::now();
+    server.close_stdin();
+    let status = server.wait_exit();
+    let took = closed.elapsed();
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    // Nothing to deliver, so nothing to wait for (the bound is for a loaded machine).
+    assert!(took < Duration::from_secs(5), "exit took {took:?}");
+}
+
+#[tokio::test]
+async fn a_last_line_without_a_line_end_is_delivered() {
+    let mut server = Server::piped(&["--exit-on-eof"]);
+    let mut client = server.events("/events").await;
+    server.wait_for_consumers(1).await;
+    server.write(b"first\nsecond\nno line end");
+    server.close_stdin();
+    let events = client.until_end().await;
+    assert_eq!(data(&events), ["first", "second", "no line end"]);
+    assert_eq!(server.wait_exit().code(), Some(0));
+}
+
+#[tokio::test]
+async fn tee_copies_stdin_to_stdout_byte_for_byte() {
+    let mut server = Server::start_with_output(
+        &["--tee", "--exit-on-eof", "--max-line-bytes", "1KiB", "-q"],
+        Input::Pipe,
+        Output::Capture,
+    );
+    let mut client = server.events("/events").await;
+    server.wait_for_consumers(1).await;
+    let mut input = Vec::new();
+    for n in 1..=3000 {
+        input.extend_from_slice(format!("line {n}\n").as_bytes());
+    }
+    // Line ends of every kind, empty lines, invalid UTF-8, a line longer than --max-line-bytes,
+    // and a last line without its line end: the copy is the input, not what was sent.
+    input.extend_from_slice(b"crlf\r\n\n\r\n  spaced  \n\xff\xfe not utf-8\n");
+    input.extend_from_slice(&[b'x'; 5000]);
+    input.extend_from_slice(b"\nthe end");
+    let feeder = server.feed(input.clone());
+    let events = client.until_end().await;
+    feeder.join().unwrap();
+    assert_eq!(server.wait_exit().code(), Some(0), "{}", server.stderr());
+    let output = server.wait_stdout_closed();
+    assert!(
+        output == input,
+        "stdout ({} bytes) differs from the input ({} bytes) first at byte {:?}",
+        output.len(),
+        input.len(),
+        output.iter().zip(&input).position(|(a, b)| a != b)
+    );
+    assert_eq!(events.last().map(|e| e.data.as_str()), Some("the end"));
+}
+
+#[tokio::test]
+async fn a_line_longer_than_max_line_bytes_goes_out_in_pieces() {
+    const MIB: usize = 1 << 20;
+    let mut server = Server::piped(&["--max-line-bytes", "1MiB", "--exit-on-eof"]);
+    let mut client = server.events("/events").await;
+    server.wait_for_consumers(1).await;
+    // 5 MiB of printable ASCII that differs from piece to piece and within each piece.
+    let long: Vec<u8> = (0..5 * MIB)
+        .map(|i| b'!' + ((i * 7 + i / MIB) % 94) as u8)
+        .collect();
+    let mut input = b"before\n".to_vec();
+    input.extend_from_slice(&long);
+    input.extend_from_slice(b"\nafter\n");
+    let feeder = server.feed(input);
+    let events = client.until_end().await;
+    feeder.join().unwrap();
+
+    let pieces: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
+    assert_eq!(
+        pieces.len(),
+        7,
+        "before, 5 pieces, after; got pieces of {:?} bytes",
+        pieces.iter().map(|p| p.len()).collect::<Vec<_>>()
+    );
+    assert_eq!(pieces[0], "before");
+    assert_eq!(pieces[6], "after");
+    assert!(pieces[1..6].iter().all(|p| p.len() == MIB));
+    assert!(
+        pieces[1..6].concat().as_bytes() == long,
+        "the pieces joined differ from the line"
+    );
+
+    assert_eq!(server.wait_exit().code(), Some(0));
+    let log = server.stderr();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("WARN") && line.contains("max-line-bytes"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning for the line:\n{log}");
+    assert!(
+        warnings[0].contains("line 2"),
+        "the warning names line 2: {}",
+        warnings[0]
+    );
+}
