@@ -1,0 +1,347 @@
+//! The command line as a user meets it: help, version, completions, and every usage error
+//! (exit 2, naming the flag) and runtime error (exit 1, one line naming the flag or file).
+
+use std::time::Duration;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+/// The binary with empty stdin, no inherited configuration, and a time limit.
+fn cmd() -> Command {
+    let mut cmd = Command::cargo_bin("sse-broadcast").unwrap();
+    cmd.write_stdin("")
+        .timeout(Duration::from_secs(15))
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SSE_BROADCAST_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// Runs `sse-broadcast ARGS`, expects a usage error (exit 2, nothing on stdout) and returns stderr.
+fn usage_error(args: &[&str]) -> String {
+    let output = cmd()
+        .args(args)
+        .assert()
+        .code(2)
+        .stdout("")
+        .get_output()
+        .clone();
+    String::from_utf8(output.stderr).unwrap()
+}
+
+/// Every flag of the contract (DESIGN.md §2) and the variable that sets it.
+const FLAGS: &[(&str, Option<&str>)] = &[
+    ("--interval", Some("SSE_BROADCAST_INTERVAL")),
+    ("--message", Some("SSE_BROADCAST_MESSAGE")),
+    ("--count", Some("SSE_BROADCAST_COUNT")),
+    ("--stdin", Some("SSE_BROADCAST_STDIN")),
+    ("--format", Some("SSE_BROADCAST_FORMAT")),
+    ("--event", Some("SSE_BROADCAST_EVENT")),
+    ("--port", Some("SSE_BROADCAST_PORT")),
+    ("--bind", Some("SSE_BROADCAST_BIND")),
+    ("--static-dir", Some("SSE_BROADCAST_STATIC_DIR")),
+    ("--events-path", Some("SSE_BROADCAST_EVENTS_PATH")),
+    ("--cors", Some("SSE_BROADCAST_CORS")),
+    ("--keep-alive", Some("SSE_BROADCAST_KEEP_ALIVE")),
+    ("--retry", Some("SSE_BROADCAST_RETRY")),
+    ("--history", Some("SSE_BROADCAST_HISTORY")),
+    ("--client-buffer", Some("SSE_BROADCAST_CLIENT_BUFFER")),
+    ("--stall-timeout", Some("SSE_BROADCAST_STALL_TIMEOUT")),
+    ("--max-clients", Some("SSE_BROADCAST_MAX_CLIENTS")),
+    ("--wait-clients", Some("SSE_BROADCAST_WAIT_CLIENTS")),
+    ("--exit-on-eof", Some("SSE_BROADCAST_EXIT_ON_EOF")),
+    ("--tee", Some("SSE_BROADCAST_TEE")),
+    ("--max-line-bytes", Some("SSE_BROADCAST_MAX_LINE_BYTES")),
+    ("--quiet", Some("SSE_BROADCAST_QUIET")),
+    ("--log-format", Some("SSE_BROADCAST_LOG_FORMAT")),
+    // A counted flag (-vv) and a one-off action: no variable.
+    ("--verbose", None),
+    ("--completions", None),
+    ("--version", None),
+    ("--help", None),
+];
+
+#[test]
+fn help_lists_every_flag_and_its_environment_variable() {
+    let output = cmd()
+        .arg("--help")
+        .assert()
+        .success()
+        .stderr("")
+        .get_output()
+        .clone();
+    let help = String::from_utf8(output.stdout).unwrap();
+    assert!(help.contains("SSE_BROADCAST_<FLAG>"), "{help}");
+    for (flag, variable) in FLAGS {
+        assert!(
+            help.contains(flag),
+            "--help does not mention {flag}:\n{help}"
+        );
+        if let Some(variable) = variable {
+            assert!(
+                help.contains(variable),
+                "--help does not show {variable}:\n{help}"
+            );
+        }
+    }
+    for needle in ["/events", "/stats", "Exit status", "Examples"] {
+        assert!(
+            help.contains(needle),
+            "--help does not mention {needle}:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn short_help_is_shorter_than_long_help() {
+    let short = cmd()
+        .arg("-h")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let long = cmd()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let short = String::from_utf8(short).unwrap();
+    assert!(
+        short.contains("--interval") && short.contains("--stdin"),
+        "{short}"
+    );
+    assert!(short.len() < long.len());
+}
+
+#[test]
+fn version_prints_name_and_version() {
+    cmd()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(format!("sse-broadcast {}\n", env!("CARGO_PKG_VERSION")));
+    cmd()
+        .arg("-V")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn completions_print_a_script() {
+    cmd()
+        .args(["--completions", "bash"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("complete")
+                .and(predicate::str::contains("sse-broadcast"))
+                .and(predicate::str::contains("--interval"))
+                .and(predicate::str::contains("--static-dir")),
+        );
+    for shell in ["zsh", "fish"] {
+        cmd()
+            .args(["--completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("sse-broadcast"));
+    }
+    let stderr = usage_error(&["--completions", "tcsh"]);
+    assert!(
+        stderr.contains("--completions") && stderr.contains("bash"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_interval_without_a_unit_is_refused_with_the_fix() {
+    let stderr = usage_error(&["--interval", "2"]);
+    assert!(stderr.contains("--interval"), "{stderr}");
+    assert!(stderr.contains("2s"), "{stderr}");
+    let stderr = usage_error(&["-i", "500"]);
+    assert!(
+        stderr.contains("--interval") && stderr.contains("500ms"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_zero_or_bad_interval_is_refused() {
+    // `=` keeps a leading `-` a value rather than an unknown flag.
+    for bad in ["0", "0s", "-1s", "soon", "2h30x"] {
+        let stderr = usage_error(&[&format!("--interval={bad}")]);
+        assert!(stderr.contains("--interval"), "{bad}: {stderr}");
+        assert!(stderr.contains(bad), "{bad}: {stderr}");
+    }
+}
+
+#[test]
+fn an_unknown_template_field_is_named_with_the_valid_ones() {
+    let stderr = usage_error(&["-m", "{nope}"]);
+    assert!(stderr.contains("--message"), "{stderr}");
+    assert!(stderr.contains("{nope}"), "{stderr}");
+    for field in ["{time}", "{unix}", "{unix_ms}", "{seq}", "{consumers}"] {
+        assert!(stderr.contains(field), "{field} not listed: {stderr}");
+    }
+    let stderr = usage_error(&["-i", "1s", "--message", "ok {seq} {tmie}"]);
+    assert!(stderr.contains("{tmie}"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_format_lists_the_formats() {
+    let stderr = usage_error(&["-f", "xml"]);
+    assert!(
+        stderr.contains("--format") && stderr.contains("xml"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("text") && stderr.contains("json"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_keep_alive_without_a_unit_is_refused() {
+    let stderr = usage_error(&["--keep-alive", "5"]);
+    assert!(stderr.contains("--keep-alive"), "{stderr}");
+    assert!(stderr.contains("5s"), "{stderr}");
+}
+
+#[test]
+fn a_cors_value_that_is_not_an_origin_is_refused() {
+    for bad in ["not-an-origin", "https://a.example/path", "a.example"] {
+        let stderr = usage_error(&["--cors", bad]);
+        assert!(
+            stderr.contains("--cors") && stderr.contains(bad),
+            "{bad}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_line_size_that_is_not_a_size_is_refused() {
+    for bad in ["lots", "0", "-1", "1.5.3MiB"] {
+        let stderr = usage_error(&[&format!("--max-line-bytes={bad}")]);
+        assert!(stderr.contains("--max-line-bytes"), "{bad}: {stderr}");
+    }
+}
+
+#[test]
+fn stdin_options_without_stdin_input_are_refused() {
+    let stderr = usage_error(&["--format", "json", "--interval", "1s"]);
+    assert!(
+        stderr.contains("--format") && stderr.contains("--stdin"),
+        "{stderr}"
+    );
+    let stderr = usage_error(&["--tee", "--interval", "1s"]);
+    assert!(
+        stderr.contains("--tee") && stderr.contains("--stdin"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn other_bad_values_name_their_flag() {
+    let cases: &[&[&str]] = &[
+        &["--port", "70000"],
+        &["--bind", "localhost:80"],
+        &["--events-path", "events"],
+        &["--events-path", "/stats"],
+        &["--count", "0", "-i", "1s"],
+        &["--history=-1"],
+        &["--client-buffer", "0"],
+        &["--stall-timeout", "3"],
+        &["--retry", "1"],
+        &["--log-format", "xml"],
+        &["--quiet", "--verbose"],
+    ];
+    for args in cases {
+        let stderr = usage_error(args);
+        let flag = args[0].split('=').next().unwrap();
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn flags_are_read_from_the_environment() {
+    let stderr = String::from_utf8(
+        cmd()
+            .env("SSE_BROADCAST_INTERVAL", "2")
+            .assert()
+            .code(2)
+            .get_output()
+            .stderr
+            .clone(),
+    )
+    .unwrap();
+    assert!(
+        stderr.contains("--interval") && stderr.contains("2s"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_port_in_use_is_one_line_naming_the_flags() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let output = cmd()
+        .args(["--port", &port.to_string(), "-i", "1s"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .get_output()
+        .clone();
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap(),
+        format!(
+            "sse-broadcast: cannot listen on 127.0.0.1:{port} (--bind, --port): Address already in use\n"
+        )
+    );
+    drop(taken);
+}
+
+#[test]
+fn a_missing_static_dir_is_one_line_naming_it() {
+    let parent = tempfile::tempdir().unwrap();
+    let missing = parent.path().join("no-such-site");
+    let missing = missing.to_str().unwrap();
+    let output = cmd()
+        .args(["--port", "0", "-i", "1s", "--static-dir", missing])
+        .assert()
+        .code(1)
+        .stdout("")
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("sse-broadcast: "), "{stderr}");
+    assert!(
+        stderr.contains(missing) && stderr.contains("--static-dir"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_static_dir_that_is_a_file_is_one_line_naming_it() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let path = file.path().to_str().unwrap();
+    let output = cmd()
+        .args(["--port", "0", "-i", "1s", "-d", path])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(path) && stderr.contains("--static-dir"),
+        "{stderr}"
+    );
+}
