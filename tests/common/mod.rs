@@ -210,13 +210,7 @@ impl Server {
 
     /// A `kB` field of /proc/PID/status (`VmRSS`, `VmHWM`, ...), in KiB.
     pub fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read /proc/PID/status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|value| value.trim().strip_suffix("kB")?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in /proc/PID/status:\n{status}"))
+        proc_status_kib(self.pid(), field)
     }
 
     /// The resident set size, in KiB.
@@ -490,6 +484,17 @@ impl RawClient {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.received).into_owned()
     }
+}
+
+/// A `kB` field of /proc/PID/status (`VmRSS`, `VmHWM`, ...), in KiB, for any process.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status:\n{status}"))
 }
 
 /// How often `needle` occurs in `haystack` (non-overlapping).

@@ -1,0 +1,378 @@
+//! Slow clients (DESIGN §1): backpressure first, eviction second. A client that stops reading is
+//! disconnected after `--stall-timeout` while the others get every event and memory stays flat;
+//! a slow reader slows the input down and loses nothing; a client that resets its connection
+//! harms no one.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Server, WAIT, proc_status_kib};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+/// The data of event `n`: `PAYLOAD` printable bytes, different for every event and position.
+fn payload(n: u32, len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = format!("{n:06}:");
+    let n = n as usize;
+    text.extend((text.len()..len).map(|i| ALPHABET[(n * 31 + i * 7 + i * i / 3) % 64] as char));
+    text
+}
+
+/// `count` lines of `payload(1..=count, len)`, written to the child's stdin by a thread, which
+/// then closes stdin. The thread blocks whenever the server stops reading (backpressure).
+fn feed_lines(server: &mut Server, count: u32, len: usize) -> std::thread::JoinHandle<()> {
+    let stdin = server.take_stdin();
+    std::thread::spawn(move || {
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdin);
+        for n in 1..=count {
+            out.write_all(payload(n, len).as_bytes()).unwrap();
+            out.write_all(b"\n").unwrap();
+        }
+        out.flush().unwrap();
+    })
+}
+
+/// The exact bytes a stream carries for events `range` (no event name, hub ids).
+fn wire(range: std::ops::RangeInclusive<u32>, len: usize) -> Vec<u8> {
+    range
+        .flat_map(|n| format!("id: {n}\ndata: {}\n\n", payload(n, len)).into_bytes())
+        .collect()
+}
+
+fn server_address(server: &Server) -> SocketAddr {
+    server
+        .base
+        .strip_prefix("http://")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// An HTTP/1.1 client on a plain socket: it reads only when told to, so it can stall, crawl or
+/// reset. `receive_buffer` caps SO_RCVBUF (set before connecting, so the kernel won't grow it).
+struct TcpClient {
+    stream: TcpStream,
+    /// Bytes read and not yet decoded (head, chunk framing).
+    raw: Vec<u8>,
+    head: Option<String>,
+    /// The decoded (de-chunked) body so far.
+    body: Vec<u8>,
+}
+
+impl TcpClient {
+    fn get(server: &Server, path: &str, receive_buffer: Option<usize>) -> TcpClient {
+        let address = server_address(server);
+        let socket = Socket::new(
+            Domain::for_address(address),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )
+        .unwrap();
+        if let Some(size) = receive_buffer {
+            socket.set_recv_buffer_size(size).unwrap();
+        }
+        socket.connect(&address.into()).unwrap();
+        let mut stream: TcpStream = socket.into();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        TcpClient {
+            stream,
+            raw: Vec::new(),
+            head: None,
+            body: Vec::new(),
+        }
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.stream.local_addr().unwrap()
+    }
+
+    /// One `read` of at most `max` bytes (waits up to `WAIT`); `Ok(0)` at the end.
+    fn read_some(&mut self, max: usize) -> std::io::Result<usize> {
+        self.stream.set_read_timeout(Some(WAIT))?;
+        let mut buffer = vec![0; max];
+        let n = self.stream.read(&mut buffer)?;
+        self.raw.extend_from_slice(&buffer[..n]);
+        self.decode();
+        Ok(n)
+    }
+
+    /// Moves what `raw` holds into `head` and `body`, undoing the chunked encoding.
+    fn decode(&mut self) {
+        if self.head.is_none() {
+            let Some(end) = find(&self.raw, b"\r\n\r\n") else {
+                return;
+            };
+            let head = String::from_utf8_lossy(&self.raw[..end]).into_owned();
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains("transfer-encoding: chunked"),
+                "{head}"
+            );
+            self.head = Some(head);
+            self.raw.drain(..end + 4);
+        }
+        loop {
+            let Some(line_end) = find(&self.raw, b"\r\n") else {
+                return;
+            };
+            let size_text = std::str::from_utf8(&self.raw[..line_end]).unwrap();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
+                .unwrap_or_else(|_| panic!("bad chunk size line {size_text:?}"));
+            let start = line_end + 2;
+            if self.raw.len() < start + size + 2 {
+                return;
+            }
+            self.body.extend_from_slice(&self.raw[start..start + size]);
+            self.raw.drain(..start + size + 2);
+        }
+    }
+
+    /// Resets the connection (RST instead of FIN): SO_LINGER 0, then close.
+    fn reset(self) {
+        SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(self.stream);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// Samples the server's VmRSS until stopped; returns the highest value seen, in KiB.
+fn sample_rss(pid: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut peak = 0;
+        while !stop.load(Ordering::Relaxed) {
+            peak = peak.max(proc_status_kib(pid, "VmRSS"));
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        peak
+    })
+}
+
+#[tokio::test]
+async fn a_stalled_client_is_dropped_while_the_others_get_everything_in_flat_memory() {
+    const EVENTS: u32 = 50_000;
+    const LEN: usize = 1024;
+    let mut server = Server::piped(&["--stall-timeout", "2s", "-q"]);
+
+    // Sends its request, then never reads. A small receive buffer makes it fill up sooner.
+    let stalled = TcpClient::get(&server, "/events", Some(4096));
+    let stalled_address = stalled.local_addr().to_string();
+    server.wait_for_consumers(1).await;
+    let mut fast = server.events("/events").await;
+    server.wait_for_consumers(2).await;
+
+    let baseline = server.rss_kib();
+    let stop_sampling = Arc::new(AtomicBool::new(false));
+    let sampler = sample_rss(server.pid(), stop_sampling.clone());
+    let started = Instant::now();
+    let feeder = feed_lines(&mut server, EVENTS, LEN);
+
+    for n in 1..=EVENTS {
+        let event = fast.next().await;
+        if event.id != n.to_string() || event.data != payload(n, LEN) {
+            panic!(
+                "event {n}: got id {:?} and {} bytes of data {:?}...",
+                event.id,
+                event.data.len(),
+                &event.data[..event.data.len().min(16)]
+            );
+        }
+    }
+    let elapsed = started.elapsed();
+    stop_sampling.store(true, Ordering::Relaxed);
+    let sampled_peak = sampler.join().unwrap();
+    let high_water = server.status_kib("VmHWM");
+    feeder.join().unwrap();
+
+    let log = server.wait_for_log_where("a warning naming the stalled client", |log| {
+        log.lines()
+            .any(|line| line.contains("WARN") && line.contains(&stalled_address))
+    });
+    let stats = server.stats().await;
+    assert_eq!(stats["clients_dropped_stalled"], 1, "{stats}\n{log}");
+    assert_eq!(stats["consumers"], 1, "{stats}");
+    assert_eq!(stats["events_sent"], EVENTS, "{stats}");
+
+    // The server closed the stalled connection: what the kernel still held, then the end.
+    let mut stalled = stalled;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match stalled.read_some(256 * 1024) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(err) if err.kind() == ErrorKind::ConnectionReset => break,
+            Err(err) => panic!("the stalled connection is still open: {err}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled connection never ended"
+        );
+    }
+    let expected_prefix = wire(1..=EVENTS, LEN);
+    assert!(
+        expected_prefix.starts_with(&stalled.body),
+        "what reached the stalled client is a clean prefix of the stream"
+    );
+
+    let peak = sampled_peak.max(high_water);
+    let growth_mib = peak.saturating_sub(baseline) as f64 / 1024.0;
+    let sent_mib = (EVENTS as usize * LEN) as f64 / (1024.0 * 1024.0);
+    eprintln!(
+        "RSS: baseline {baseline} KiB, peak {peak} KiB (sampled {sampled_peak}, VmHWM \
+         {high_water}): grew {growth_mib:.1} MiB while {sent_mib:.1} MiB went through \
+         in {elapsed:.1?}; the stalled client got {} KiB",
+        stalled.body.len() / 1024
+    );
+    assert!(
+        growth_mib < 25.0,
+        "memory grew by {growth_mib:.1} MiB for {sent_mib:.1} MiB of input"
+    );
+}
+
+/// The most a socket's kernel send buffer can grow to (`net.ipv4.tcp_wmem`), in bytes.
+fn kernel_send_buffer_max() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(4 << 20)
+}
+
+#[tokio::test]
+async fn a_slow_reader_slows_the_input_and_loses_nothing() {
+    // The kernel may buffer megabytes for one socket (tcp_wmem grows to 4 MiB here), so the input
+    // must be several times that for the hub's own waiting to show: 500 events of 40 KiB.
+    const EVENTS: u32 = 500;
+    const LEN: usize = 40 * 1024;
+    const CLIENT_BUFFER: usize = 16;
+    const RECEIVE_BUFFER: usize = 64 * 1024;
+    let mut server = Server::piped(&["--client-buffer", "16", "--keep-alive", "0", "-q"]);
+    let mut slow = TcpClient::get(&server, "/events", Some(RECEIVE_BUFFER));
+    server.wait_for_consumers(1).await;
+    let started = Instant::now();
+    let feeder = feed_lines(&mut server, EVENTS, LEN);
+
+    let expected = wire(1..=EVENTS, LEN);
+    let frame = expected.len() / EVENTS as usize;
+    let mut sent_at_half = None;
+    let mut most_ahead = 0;
+    let mut reads = 0_u32;
+    let deadline = Instant::now() + 4 * WAIT;
+    while slow.body.len() < expected.len() {
+        // A read, then a pause: a few MiB a second at most, well below what a pipe gives.
+        let n = slow
+            .read_some(RECEIVE_BUFFER)
+            .expect("the slow client is never disconnected");
+        assert!(
+            n > 0,
+            "the stream ended after {} of {} bytes",
+            slow.body.len(),
+            expected.len()
+        );
+        reads += 1;
+        let at_half = sent_at_half.is_none() && slow.body.len() >= expected.len() / 2;
+        if reads.is_multiple_of(4) || at_half {
+            let sent = server.stats().await["events_sent"].as_u64().unwrap() as usize;
+            most_ahead = most_ahead.max((sent * frame).saturating_sub(slow.body.len()));
+            if at_half {
+                sent_at_half = Some(sent);
+            }
+        }
+        assert!(Instant::now() < deadline, "the slow client took too long");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        slow.body == expected,
+        "the slow client's stream differs from the input first at byte {:?}",
+        slow.body.iter().zip(&expected).position(|(a, b)| a != b)
+    );
+    feeder.join().unwrap();
+    let stats = server.stats().await;
+    assert_eq!(stats["clients_dropped_stalled"], 0, "{stats}");
+    assert_eq!(stats["consumers"], 1, "{stats}");
+
+    let sent_at_half = sent_at_half.unwrap();
+    // What may sit between the hub and the reader: its buffer, the kernel's buffers on both
+    // ends, and what the HTTP layer queues (a batch, hyper's write buffer: under 1 MiB).
+    let allowed = CLIENT_BUFFER * frame + kernel_send_buffer_max() + 2 * RECEIVE_BUFFER + (2 << 20);
+    eprintln!(
+        "slow reader: {:.1} MiB in {elapsed:.1?}; input ran at most {:.1} MiB ahead of it \
+         (allowed {:.1} MiB); {sent_at_half} of {EVENTS} events were sent when it had read half",
+        expected.len() as f64 / 1048576.0,
+        most_ahead as f64 / 1048576.0,
+        allowed as f64 / 1048576.0,
+    );
+    assert!(
+        sent_at_half < EVENTS as usize,
+        "input did not wait for the slow client: all {EVENTS} were sent when it had read half"
+    );
+    assert!(
+        most_ahead <= allowed,
+        "input ran {most_ahead} bytes ahead of the slow client (allowed {allowed})"
+    );
+}
+
+#[tokio::test]
+async fn clients_that_reset_mid_stream_harm_no_one() {
+    const EVENTS: u32 = 5000;
+    const LEN: usize = 1024;
+    let mut server = Server::piped(&["-q"]);
+    let mut fast = server.events("/events").await;
+    // One resets before its response, one after a few events, one after 64 KiB of the flood.
+    let early = TcpClient::get(&server, "/events", None);
+    let mut after_few = TcpClient::get(&server, "/events", Some(4096));
+    let mut mid_stream = TcpClient::get(&server, "/events", Some(4096));
+    early.reset();
+    server.wait_for_consumers(3).await;
+    let feeder = feed_lines(&mut server, EVENTS, LEN);
+
+    let mut received = 0;
+    let mut next_checked = |event: eventsource_stream::Event| {
+        received += 1;
+        assert_eq!(event.id, received.to_string());
+        assert_eq!(event.data, payload(received, LEN));
+        received
+    };
+    while after_few.body.len() < 4 * LEN {
+        assert!(after_few.read_some(LEN).unwrap() > 0);
+    }
+    after_few.reset();
+    // Reset while the server is still writing to it: the flood is far from over.
+    while mid_stream.body.len() < 64 * LEN {
+        assert!(mid_stream.read_some(8 * LEN).unwrap() > 0);
+    }
+    mid_stream.reset();
+    while next_checked(fast.next().await) < EVENTS {}
+    feeder.join().unwrap();
+
+    assert!(server.is_running(), "{}", server.stderr());
+    server.wait_for_consumers(1).await;
+    let stats = server.stats().await;
+    assert_eq!(stats["events_sent"], EVENTS, "{stats}");
+    assert_eq!(stats["clients_dropped_stalled"], 0, "{stats}");
+    // And it still serves new clients.
+    let mut late = server
+        .events_with("/events", &[("last-event-id", &(EVENTS - 2).to_string())])
+        .await;
+    let replayed = late.take(2).await;
+    assert_eq!(
+        common::ids(&replayed),
+        [(EVENTS - 1).to_string(), EVENTS.to_string()]
+    );
+    assert!(server.is_running());
+}
