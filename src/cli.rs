@@ -39,7 +39,7 @@ Examples:
 #[command(name = "sse-broadcast", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Send --message every DURATION (500ms, 2s, 1m).
-    #[arg(short, long, value_name = "DURATION", value_parser = parse_interval,
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true,
           env = "SSE_BROADCAST_INTERVAL", help_heading = "Input")]
     pub interval: Option<Duration>,
 
@@ -209,7 +209,8 @@ pub struct Cli {
     pub quiet: bool,
 
     /// More detail (-vv for tracing). RUST_LOG overrides both.
-    #[arg(short, long, action = ArgAction::Count, help_heading = "Logging")]
+    #[arg(short, long, action = ArgAction::Count, env = "SSE_BROADCAST_VERBOSE",
+          help_heading = "Logging")]
     pub verbose: u8,
 
     /// Log line format on stderr.
@@ -301,7 +302,7 @@ impl Cli {
             event: self.event.clone(),
             count: self.count,
         });
-        let stdin = read_stdin.then(|| StdinSource {
+        let stdin = read_stdin.then_some(StdinSource {
             format: self.format,
             event: self.event,
             max_line_bytes: self.max_line_bytes,

@@ -87,6 +87,9 @@ fn spawn_reader(
                 {
                     Ok(0) => ended = true,
                     Ok(_) => {
+                        if piece.len() == max_line_bytes && piece.last() != Some(&b'\n') {
+                            take_line_end(&mut input, &mut piece);
+                        }
                         copy_to(&mut tee, &piece);
                         batch.push(piece);
                     }
@@ -116,6 +119,19 @@ fn spawn_reader(
         }
     })?;
     Ok(rx)
+}
+
+/// A piece cut at exactly `max_line_bytes` may be a whole line whose line end comes next: take it,
+/// so that such a line is not mistaken for the first piece of a longer one.
+fn take_line_end(input: &mut impl BufRead, piece: &mut Piece) {
+    let Ok(next) = input.fill_buf() else { return };
+    for line_end in [&b"\n"[..], b"\r\n"] {
+        if next.starts_with(line_end) {
+            piece.extend_from_slice(line_end);
+            input.consume(line_end.len());
+            return;
+        }
+    }
 }
 
 /// `--tee`: a closed stdout ends the copy quietly; the stream goes on.
@@ -167,6 +183,7 @@ impl Decoder {
 
     fn decode(&mut self, mut piece: Piece) -> Option<Event> {
         let number = self.line + 1;
+        // A piece without `\n` that is shorter than the limit is the last line, cut by EOF.
         let line_ends = piece.last() == Some(&b'\n') || piece.len() < self.max_line_bytes;
         if !line_ends && !self.in_long_line {
             self.in_long_line = true;
