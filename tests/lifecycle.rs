@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Input, Output, Server, data, ids};
+use common::{Input, Output, Server, TcpClient, data, ids};
 
 fn numbered(prefix: &str, range: std::ops::RangeInclusive<u32>) -> Vec<String> {
     range.map(|n| format!("{prefix}{n}")).collect()
@@ -59,6 +59,47 @@ async fn exit_on_eof_delivers_everything_then_ends_the_streams_and_exits_0() {
     feeder.join().unwrap();
     let status = server.wait_exit();
     assert_eq!(status.code(), Some(0), "{}", server.stderr());
+}
+
+/// `lines` lines of 1 KiB with `--exit-on-eof`, one client reading them and one that never reads.
+async fn exit_on_eof_with_a_client_that_stopped_reading(lines: u32) {
+    let mut server = Server::piped(&["--exit-on-eof", "--stall-timeout", "1s", "-q"]);
+    // Sends its request and never reads.
+    let _stuck = TcpClient::get(&server, "/events", Some(4096));
+    let mut reader = server.events("/events").await;
+    server.wait_for_consumers(2).await;
+    let line = "x".repeat(1000);
+    let input: String = (1..=lines).map(|n| format!("{n} {line}\n")).collect();
+    let feeder = server.feed(input.into_bytes());
+    let events = reader.until_end().await;
+    assert_eq!(events.len(), lines as usize);
+    assert!(
+        events
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.data == format!("{} {line}", i + 1))
+    );
+    feeder.join().unwrap();
+    assert_eq!(server.wait_exit().code(), Some(0), "{}", server.stderr());
+    // Given up on, one way or the other, and said so.
+    let log = server.stderr();
+    assert!(
+        log.contains("stopped reading") || log.contains("disconnecting it"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn exit_on_eof_gives_up_on_a_client_that_stopped_reading_after_the_end() {
+    // 3 MiB: the kernel's buffers and the hub's hold it all, so input never waits; the stuck
+    // client is still owed events when input ends, and the exit must not wait for it forever.
+    exit_on_eof_with_a_client_that_stopped_reading(3000).await;
+}
+
+#[tokio::test]
+async fn exit_on_eof_after_a_client_that_stopped_reading_was_dropped() {
+    // 20 MiB: input waits for the stuck client, which is dropped after --stall-timeout.
+    exit_on_eof_with_a_client_that_stopped_reading(20_000).await;
 }
 
 #[tokio::test]
@@ -163,5 +204,39 @@ async fn a_line_longer_than_max_line_bytes_goes_out_in_pieces() {
         warnings[0].contains("line 2"),
         "the warning names line 2: {}",
         warnings[0]
+    );
+}
+
+#[tokio::test]
+async fn a_long_line_is_cut_between_characters() {
+    // "a", then 2-byte characters: every 1 KiB boundary falls inside one.
+    let mut line = String::from("a");
+    line.push_str(&"é".repeat(2559));
+    line.push('b');
+    assert_eq!(line.len(), 5 * 1024);
+    let mut server = Server::piped(&["--max-line-bytes", "1KiB", "--exit-on-eof"]);
+    let mut client = server.events("/events").await;
+    server.wait_for_consumers(1).await;
+    server.write(format!("{line}\n").as_bytes());
+    server.close_stdin();
+    let events = client.until_end().await;
+    let pieces = data(&events);
+    assert_eq!(
+        pieces.len(),
+        5,
+        "{:?}",
+        pieces.iter().map(String::len).collect::<Vec<_>>()
+    );
+    assert!(
+        pieces.iter().all(|p| p.len().abs_diff(1024) <= 3),
+        "pieces of about 1 KiB: {:?}",
+        pieces.iter().map(String::len).collect::<Vec<_>>()
+    );
+    assert_eq!(pieces.concat(), line, "no character lost or replaced");
+    assert_eq!(server.wait_exit().code(), Some(0));
+    assert!(
+        !server.stderr().contains("invalid UTF-8"),
+        "{}",
+        server.stderr()
     );
 }

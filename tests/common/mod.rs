@@ -3,7 +3,8 @@
 //! Every wait is bounded; the child is killed on drop, and its stderr is printed when a test fails.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use eventsource_stream::{Event, Eventsource};
 use futures_util::{Stream, StreamExt};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 /// The longest any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -509,4 +511,111 @@ pub fn count(haystack: &[u8], needle: &str) -> usize {
         at += i + needle.len();
     }
     found
+}
+
+pub fn server_address(server: &Server) -> SocketAddr {
+    server
+        .base
+        .strip_prefix("http://")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// An HTTP/1.1 client on a plain socket: it reads only when told to, so it can stall, crawl or
+/// reset. `receive_buffer` caps SO_RCVBUF (set before connecting, so the kernel won't grow it).
+pub struct TcpClient {
+    pub stream: TcpStream,
+    /// Bytes read and not yet decoded (head, chunk framing).
+    pub raw: Vec<u8>,
+    pub head: Option<String>,
+    /// The decoded (de-chunked) body so far.
+    pub body: Vec<u8>,
+}
+
+impl TcpClient {
+    pub fn get(server: &Server, path: &str, receive_buffer: Option<usize>) -> TcpClient {
+        let address = server_address(server);
+        let socket = Socket::new(
+            Domain::for_address(address),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )
+        .unwrap();
+        if let Some(size) = receive_buffer {
+            socket.set_recv_buffer_size(size).unwrap();
+        }
+        socket.connect(&address.into()).unwrap();
+        let mut stream: TcpStream = socket.into();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        TcpClient {
+            stream,
+            raw: Vec::new(),
+            head: None,
+            body: Vec::new(),
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream.local_addr().unwrap()
+    }
+
+    /// One `read` of at most `max` bytes (waits up to `WAIT`); `Ok(0)` at the end.
+    pub fn read_some(&mut self, max: usize) -> std::io::Result<usize> {
+        self.stream.set_read_timeout(Some(WAIT))?;
+        let mut buffer = vec![0; max];
+        let n = self.stream.read(&mut buffer)?;
+        self.raw.extend_from_slice(&buffer[..n]);
+        self.decode();
+        Ok(n)
+    }
+
+    /// Moves what `raw` holds into `head` and `body`, undoing the chunked encoding.
+    fn decode(&mut self) {
+        if self.head.is_none() {
+            let Some(end) = find(&self.raw, b"\r\n\r\n") else {
+                return;
+            };
+            let head = String::from_utf8_lossy(&self.raw[..end]).into_owned();
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains("transfer-encoding: chunked"),
+                "{head}"
+            );
+            self.head = Some(head);
+            self.raw.drain(..end + 4);
+        }
+        loop {
+            let Some(line_end) = find(&self.raw, b"\r\n") else {
+                return;
+            };
+            let size_text = std::str::from_utf8(&self.raw[..line_end]).unwrap();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
+                .unwrap_or_else(|_| panic!("bad chunk size line {size_text:?}"));
+            let start = line_end + 2;
+            if self.raw.len() < start + size + 2 {
+                return;
+            }
+            self.body.extend_from_slice(&self.raw[start..start + size]);
+            self.raw.drain(..start + size + 2);
+        }
+    }
+
+    /// Resets the connection (RST instead of FIN): SO_LINGER 0, then close.
+    pub fn reset(self) {
+        SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(self.stream);
+    }
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
