@@ -26,8 +26,10 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = cli::Cli::parse_config(); // usage errors: clap prints them and exits 2
-    logging::init(&config.log);
-    if let Err(err) = app::run(config).await {
+    let log_flush = logging::init(&config.log);
+    let result = app::run(config).await;
+    drop(log_flush); // the last log lines go out before the exit status
+    if let Err(err) = result {
         eprintln!("sse-broadcast: {err:#}"); // one line: context, then cause
         return ExitCode::FAILURE;
     }
