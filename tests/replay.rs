@@ -65,11 +65,13 @@ async fn replays_then_goes_live(resume: Resume) {
     let mut after_7 = resume.events(&server, "7").await;
     let mut after_2 = resume.raw(&server, "2").await;
     let mut after_10 = resume.events(&server, "10").await;
+    let mut after_10_raw = resume.raw(&server, "10").await;
     for client in [&after_7, &after_10] {
         assert_eq!(client.status, 200);
     }
     assert_eq!(after_2.status, 200);
-    server.wait_for_consumers(3).await;
+    assert_eq!(after_10_raw.status, 200);
+    server.wait_for_consumers(4).await;
     server.write(b"line 11\nline 12\n");
 
     let events = after_7.take(5).await;
@@ -79,6 +81,14 @@ async fn replays_then_goes_live(resume: Resume) {
     let events = after_10.take(2).await;
     assert_eq!(ids(&events), numbered(11..=12), "{resume:?} after 10");
     assert_eq!(data(&events), lines(11..=12));
+
+    // Caught up: no notice, no replay, just the live events.
+    let body = after_10_raw.read_until_contains("id: 12\n").await;
+    assert_eq!(
+        String::from_utf8_lossy(body),
+        "id: 11\ndata: line 11\n\nid: 12\ndata: line 12\n\n",
+        "{resume:?} after 10"
+    );
 
     let body = after_2.read_until_contains("id: 12\n").await;
     let text = String::from_utf8_lossy(body).into_owned();

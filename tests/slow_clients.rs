@@ -94,9 +94,9 @@ async fn a_stalled_client_is_dropped_while_the_others_get_everything_in_flat_mem
         log.lines()
             .any(|line| line.contains("WARN") && line.contains(&stalled_address))
     });
+    server.wait_for_consumers(1).await;
     let stats = server.stats().await;
     assert_eq!(stats["clients_dropped_stalled"], 1, "{stats}\n{log}");
-    assert_eq!(stats["consumers"], 1, "{stats}");
     assert_eq!(stats["events_sent"], EVENTS, "{stats}");
 
     // The server closed the stalled connection: what the kernel still held, then the end.
@@ -209,13 +209,15 @@ async fn a_slow_reader_slows_the_input_and_loses_nothing() {
         allowed as f64 / 1048576.0,
     );
     assert!(
-        sent_at_half < EVENTS as usize,
-        "input did not wait for the slow client: all {EVENTS} were sent when it had read half"
-    );
-    assert!(
         most_ahead <= allowed,
         "input ran {most_ahead} bytes ahead of the slow client (allowed {allowed})"
     );
+    if allowed < expected.len() / 2 {
+        assert!(
+            sent_at_half < EVENTS as usize,
+            "input did not wait for the slow client: all {EVENTS} were sent when it had read half"
+        );
+    }
 }
 
 #[tokio::test]
