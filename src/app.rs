@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 use crate::cli::Config;
@@ -36,13 +35,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let hub = Arc::new(Hub::new(config.hub.clone()));
     let routes = server::routes(hub.clone(), &config.serve);
-    let (stop, stopped) = watch::channel(false);
     let connections = TaskTracker::new();
     tokio::spawn(connection::accept_loop(
         listener,
         routes,
         hub.clone(),
-        stopped,
         connections.clone(),
     ));
     if let Some(every) = config.keep_alive {
@@ -61,8 +58,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         () = shutdown_signal() => tracing::info!("signal received; shutting down"),
         _ = input, if exit_on_eof => tracing::info!("input ended; delivering to connected clients, then exiting"),
     }
-    stop.send_replace(true); // accept nothing new; idle connections close
-    hub.close(); // each stream sends what it holds, then ends
+    // Accept nothing new; each stream sends what it holds, then ends; idle connections close.
+    hub.close();
     connections.close();
     if exit_on_eof {
         drain(&hub, &connections, config.hub.stall_timeout).await;

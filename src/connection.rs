@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 use warp::filters::BoxedFilter;
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Orders};
 
 /// While no file descriptor is free, accepting is retried this often (never spun).
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -56,20 +55,20 @@ impl Connection {
     }
 }
 
-/// Accepts connections until `shutdown` turns true; each is served on its own task, tracked by
+/// Accepts connections until the hub closes; each is served on its own task, tracked by
 /// `tasks` so the caller can wait for them to end.
 pub async fn accept_loop(
     listener: TcpListener,
     routes: BoxedFilter<(warp::reply::Response,)>,
     hub: Arc<Hub>,
-    mut shutdown: watch::Receiver<bool>,
     tasks: TaskTracker,
 ) {
     let mut fd_warning = FdWarning::default();
+    let mut orders = hub.orders();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = orders.wait_for(|orders| orders.closing) => return,
         };
         match accepted {
             Ok((socket, peer)) => {
@@ -77,13 +76,7 @@ pub async fn accept_loop(
                 if let Err(err) = socket.set_nodelay(true) {
                     tracing::debug!(%peer, %err, "TCP_NODELAY not set");
                 }
-                tasks.spawn(serve_connection(
-                    socket,
-                    peer,
-                    routes.clone(),
-                    hub.clone(),
-                    shutdown.clone(),
-                ));
+                tasks.spawn(serve_connection(socket, peer, routes.clone(), hub.clone()));
             }
             Err(err) if is_out_of_descriptors(&err) => {
                 // The pending connection stays in the backlog and the listener stays readable:
@@ -132,7 +125,6 @@ async fn serve_connection(
     peer: SocketAddr,
     routes: BoxedFilter<(warp::reply::Response,)>,
     hub: Arc<Hub>,
-    mut shutdown: watch::Receiver<bool>,
 ) {
     let connection = Arc::new(Connection::new(peer));
     let warp_service = warp::service(routes);
@@ -141,14 +133,16 @@ async fn serve_connection(
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(connection.clone());
             let mut warp_service = warp_service.clone();
-            async move { warp_service.call(request).await }
+            // Boxed: hyper keeps the slot for this future for the connection's whole life, and
+            // the unboxed future (the request inside warp's routing) is some 550 bytes.
+            Box::pin(async move { warp_service.call(request).await })
         })
     };
     let serving = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .serve_connection(TokioIo::new(socket), service);
     tokio::pin!(serving);
-    let mut evictions = hub.evictions();
+    let mut orders = hub.orders();
     let mut closing = false;
     loop {
         tokio::select! {
@@ -158,8 +152,9 @@ async fn serve_connection(
                 }
                 return;
             }
-            Ok(()) = evictions.changed() => {
-                if connection.is_stalled(*evictions.borrow_and_update()) {
+            Ok(()) = orders.changed() => {
+                let Orders { evict_through, closing: close } = *orders.borrow_and_update();
+                if evict_through.is_some_and(|through| connection.is_stalled(through)) {
                     tracing::warn!(
                         %peer,
                         "client took no event for --stall-timeout while input waited for it; disconnecting it"
@@ -167,11 +162,11 @@ async fn serve_connection(
                     hub.count_stalled_drop();
                     return;
                 }
-            }
-            Ok(()) = shutdown.changed(), if !closing => {
-                // Finishes the response in flight (the hub has ended the streams), then closes.
-                serving.as_mut().graceful_shutdown();
-                closing = true;
+                if close && !closing {
+                    // Finishes the response in flight (the hub has ended the streams), then closes.
+                    serving.as_mut().graceful_shutdown();
+                    closing = true;
+                }
             }
         }
     }

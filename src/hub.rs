@@ -3,8 +3,9 @@
 //! its buffer limit, and logs each send with the consumer count.
 //!
 //! Streams (see `stream.rs`) own their receivers; the hub keeps no per-client state at all. It
-//! learns how far a client got from the position each stream reports to its connection, and asks
-//! connections to drop stalled clients through one `watch` channel that every connection reads.
+//! learns how far a client got from the position each stream reports to its connection, and
+//! gives connections their orders (drop a stalled client, close at shutdown) through one `watch`
+//! channel that every connection reads.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -79,6 +80,15 @@ pub enum Refusal {
     Closed,
 }
 
+/// What every connection is told; one value, so each connection waits on a single channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Orders {
+    /// Streams whose last position is at or below this one are stalled: drop them.
+    pub evict_through: Option<u64>,
+    /// Shutting down: accept nothing new and close each connection once its response is done.
+    pub closing: bool,
+}
+
 /// Counters and gauges served at `/stats`.
 #[derive(Debug, Serialize)]
 pub struct Stats {
@@ -102,8 +112,7 @@ pub struct Hub {
     input_waiting: AtomicBool,
     /// Woken on every new subscription (for `--wait-clients`).
     joined: Notify,
-    /// Streams whose last position is at or below this value are dropped by their connection.
-    evict_through: watch::Sender<u64>,
+    orders: watch::Sender<Orders>,
     /// Batches taken by all streams: lets shutdown tell a draining client from a stuck one.
     progress: AtomicU64,
     events_sent: AtomicU64,
@@ -129,7 +138,7 @@ impl Hub {
             room: Notify::new(),
             input_waiting: AtomicBool::new(false),
             joined: Notify::new(),
-            evict_through: watch::Sender::new(0),
+            orders: watch::Sender::new(Orders::default()),
             progress: AtomicU64::new(0),
             events_sent: AtomicU64::new(0),
             dropped_stalled: AtomicU64::new(0),
@@ -223,12 +232,13 @@ impl Hub {
         let through = newest.saturating_sub(self.config.client_buffer as u64);
         drop(state);
         tracing::debug!(through, "input held back; dropping stalled clients");
-        self.evict_through.send_replace(through);
+        self.orders
+            .send_modify(|orders| orders.evict_through = Some(through));
     }
 
-    /// A receiver for the eviction orders, one per connection.
-    pub fn evictions(&self) -> watch::Receiver<u64> {
-        self.evict_through.subscribe()
+    /// The orders for connections: one receiver per connection, and one for the accept loop.
+    pub fn orders(&self) -> watch::Receiver<Orders> {
+        self.orders.subscribe()
     }
 
     /// Counts a client dropped for stalling (the connection does the dropping).
@@ -332,9 +342,11 @@ impl Hub {
         }
     }
 
-    /// Ends the broadcast: each stream delivers what it holds, then ends. New requests are refused.
+    /// Ends the broadcast: each stream delivers what it holds, then ends; connections close once
+    /// their response is done, and no new one is accepted.
     pub fn close(&self) {
         self.lock().tx = None;
+        self.orders.send_modify(|orders| orders.closing = true);
     }
 
     pub fn stats(&self) -> Stats {
@@ -482,16 +494,16 @@ mod tests {
     async fn input_waits_for_a_full_client_then_orders_its_eviction() {
         let hub = std::sync::Arc::new(hub(0, 2));
         let sub = hub.subscribe(None).unwrap();
-        let mut evictions = hub.evictions();
+        let mut orders = hub.orders();
         publish_n(&hub, 2).await;
         // The third event waits: the client is two frames behind and takes none.
         let publisher = tokio::spawn({
             let hub = hub.clone();
             async move { publish_n(&hub, 1).await }
         });
-        evictions.changed().await.unwrap();
+        orders.changed().await.unwrap();
         assert_eq!(
-            *evictions.borrow(),
+            orders.borrow().evict_through.unwrap(),
             sub.position,
             "the client at the limit goes"
         );

@@ -32,7 +32,10 @@ pub fn init(config: &LogConfig) -> WorkerGuard {
         _ => default.parse().expect("the default filter parses"),
     };
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    // The queue is preallocated (its default of 128,000 lines costs 4 MiB of RSS at rest);
+    // 4,096 lines absorb a burst, and a longer one waits for the writer instead of growing.
     let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(4096)
         .lossy(false)
         .thread_name("log")
         .finish(BufWriter::new(std::io::stderr()));
