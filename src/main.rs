@@ -1,23 +1,9 @@
-//! sse-broadcast: Server-Sent Events from a ticker or stdin lines to every connected client.
-//!
-//! One event's path: a source (`source::ticker` renders the template, `source::stdin` decodes a
-//! line) builds an `event::Event`; `hub::Hub::publish` gives it its id and encodes it once to
-//! `Bytes`, kept in the history and sent over a broadcast channel; each client's
-//! `stream::client_stream` forwards those bytes as the body that `server::routes` answers
-//! `/events` with, on a connection served by `connection::accept_loop`. `app` wires it together.
-
-mod app;
-mod cli;
-mod connection;
-mod event;
-mod hub;
-mod logging;
-mod server;
-mod source;
-mod stream;
-mod template;
+//! The `sse-broadcast` binary: parse the command line, start logging, run, map the result to an
+//! exit code. The library's `lib.rs` traces one event through the modules.
 
 use std::process::ExitCode;
+
+use sse_broadcast::{app, cli, logging};
 
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]

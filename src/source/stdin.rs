@@ -39,13 +39,13 @@ pub struct StdinSource {
 
 /// One read: a whole line (with its `\n`), the last piece of a line, or a piece of at most
 /// `max_line_bytes` of a longer one.
-type Piece = Vec<u8>;
+pub type Piece = Vec<u8>;
 
 impl StdinSource {
     /// Publishes every line until stdin ends (returns `Ok`) or the hub closes.
     pub async fn run(self, hub: Arc<Hub>) -> io::Result<()> {
         let mut batches = spawn_reader(self.max_line_bytes, self.tee)?;
-        let mut decoder = Decoder::new(self.format, self.event, self.max_line_bytes);
+        let mut decoder = LineDecoder::new(self.format, self.event, self.max_line_bytes);
         while let Some(batch) = batches.recv().await {
             let (pieces, error) = batch;
             for piece in pieces {
@@ -157,7 +157,7 @@ struct JsonLine {
 
 /// Turns pieces into events, warning (with the line number) about what it has to change or skip.
 #[derive(Debug)]
-struct Decoder {
+pub struct LineDecoder {
     format: Format,
     event: Option<EventName>,
     max_line_bytes: usize,
@@ -169,9 +169,9 @@ struct Decoder {
     carry: Vec<u8>,
 }
 
-impl Decoder {
-    fn new(format: Format, event: Option<EventName>, max_line_bytes: usize) -> Self {
-        Decoder {
+impl LineDecoder {
+    pub fn new(format: Format, event: Option<EventName>, max_line_bytes: usize) -> Self {
+        LineDecoder {
             format,
             event,
             max_line_bytes,
@@ -181,7 +181,8 @@ impl Decoder {
         }
     }
 
-    fn decode(&mut self, mut piece: Piece) -> Option<Event> {
+    /// The event for one piece (a line, or a piece of a long one), or `None` for what is skipped.
+    pub fn decode(&mut self, mut piece: Piece) -> Option<Event> {
         let number = self.line + 1;
         // A piece without `\n` that is shorter than the limit is the last line, cut by EOF.
         let line_ends = piece.last() == Some(&b'\n') || piece.len() < self.max_line_bytes;
@@ -287,7 +288,7 @@ mod tests {
     use super::*;
 
     fn decode_all(format: Format, max: usize, pieces: &[&[u8]]) -> Vec<String> {
-        let mut decoder = Decoder::new(format, None, max);
+        let mut decoder = LineDecoder::new(format, None, max);
         pieces
             .iter()
             .filter_map(|piece| decoder.decode(piece.to_vec()))
