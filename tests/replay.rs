@@ -247,3 +247,24 @@ async fn a_client_that_keeps_reconnecting_sees_every_id_once() {
          ({reconnected_while_writing} reconnections while lines arrived)"
     );
 }
+
+#[tokio::test]
+async fn replay_after_an_id_that_is_not_ascii() {
+    // SSE ids are any text without CR, LF or NUL; a browser sends the last one back as UTF-8.
+    let mut server = Server::piped(&["-f", "json"]);
+    for id in ["café-1", "café-2", "café-3"] {
+        server.write(format!("{{\"data\":\"{id}\",\"id\":\"{id}\"}}\n").as_bytes());
+    }
+    server.wait_for_stat("events_sent", 3).await;
+    let mut by_query = server.events("/events?lastEventId=caf%C3%A9-1").await;
+    assert_eq!(by_query.status, 200);
+    assert_eq!(ids(&by_query.take(2).await), ["café-2", "café-3"]);
+    let mut by_header = server
+        .events_with("/events", &[("last-event-id", "café-1")])
+        .await;
+    assert_eq!(
+        by_header.status, 200,
+        "a Last-Event-ID header holding UTF-8 is refused"
+    );
+    assert_eq!(ids(&by_header.take(2).await), ["café-2", "café-3"]);
+}
