@@ -268,3 +268,21 @@ async fn replay_after_an_id_that_is_not_ascii() {
     );
     assert_eq!(ids(&by_header.take(2).await), ["café-2", "café-3"]);
 }
+
+#[tokio::test]
+async fn a_client_just_before_the_oldest_kept_event_missed_nothing() {
+    // History holds 6 to 10: a client that saw 5 gets all five and missed none.
+    let mut server = ten_events_kept_five(&[]).await;
+    let mut client = server.raw("/events", &[("last-event-id", "5")]).await;
+    server.wait_for_consumers(1).await;
+    server.write(b"line 11\n");
+    let body = client.read_until_contains("id: 11\n").await;
+    let expected: String = (6..=11)
+        .map(|n| format!("id: {n}\ndata: line {n}\n\n"))
+        .collect();
+    assert_eq!(
+        String::from_utf8_lossy(body),
+        expected,
+        "no notice of missed events when none were missed"
+    );
+}
