@@ -240,3 +240,30 @@ async fn a_long_line_is_cut_between_characters() {
         server.stderr()
     );
 }
+
+#[tokio::test]
+async fn tee_into_a_reader_that_goes_away_keeps_the_stream_going() {
+    // `sse-broadcast --tee | head -c 10`: head exits early, and stdout is a closed pipe.
+    let mut command = std::process::Command::new("sh");
+    command.args([
+        "-c",
+        // --exit-on-eof: when the test drops its end of stdin, the binary ends too.
+        r#"exec "$0" --port 0 --tee --exit-on-eof | head -c 10 >/dev/null"#,
+        common::BIN,
+    ]);
+    let mut server = Server::spawn(command, Input::Pipe);
+    let mut client = server.events("/events").await;
+    server.wait_for_consumers(1).await;
+    let lines: Vec<String> = (1..=200)
+        .map(|n| format!("line {n} {}", "x".repeat(500)))
+        .collect();
+    for line in &lines {
+        server.write(format!("{line}\n").as_bytes());
+    }
+    assert_eq!(data(&client.take(200).await), lines);
+    // Still serving after its stdout went away.
+    assert_eq!(server.stats().await["events_sent"], 200);
+    server.close_stdin();
+    assert!(client.until_end().await.is_empty());
+    assert!(server.wait_exit().success(), "{}", server.stderr());
+}
