@@ -391,6 +391,10 @@ fn replay_after(state: &State, last: &str) -> (Option<Bytes>, Vec<Bytes>) {
         Some(seq) if seq < newest_seq => {
             let oldest_kept = state.history.front().map_or(state.next_seq, |k| k.seq);
             let missed = oldest_kept.saturating_sub(seq + 1);
+            if missed == 0 {
+                // The client saw everything before the oldest kept event: nothing was lost.
+                return (None, all(&state.history, 0));
+            }
             let notice = event::comment(&format!(
                 "{missed} events after id {seq} are no longer kept; replaying the {} kept",
                 state.history.len()
@@ -459,6 +463,8 @@ mod tests {
             [": 3 events after id 2 are no longer kept; replaying the 5 kept\n\n"]
         );
         assert_eq!(gap.replay.len(), 5);
+        let from_start = hub.subscribe(Some("5")).unwrap();
+        assert!(from_start.notice.is_none() && from_start.replay.len() == 5);
         let unknown = hub.subscribe(Some("zzz")).unwrap();
         assert!(unknown.notice.is_some() && unknown.replay.is_empty());
     }

@@ -336,7 +336,7 @@ mod tests {
                 br#"{"data":"hi","event":"greet","id":"x1","retry":1500}"#,
                 b"\n",
                 b"{not json}\n",
-                br#"{"data":{"b":[1, 2]}}"#,
+                br#"{"data":{"z":[1, 1.50, 12345678901234567890123],"a":null}}"#,
                 b"\n",
                 br#"{"data":"a","id":"bad\nid"}"#,
                 b"\n",
@@ -348,7 +348,7 @@ mod tests {
             events,
             [
                 "event: greet\nid: x1\nretry: 1500\ndata: hi\n\n",
-                "id: 0\ndata: {\"b\":[1,2]}\n\n"
+                "id: 0\ndata: {\"z\":[1,1.50,12345678901234567890123],\"a\":null}\n\n"
             ]
         );
     }
