@@ -269,3 +269,65 @@ async fn clients_that_reset_mid_stream_harm_no_one() {
     );
     assert!(server.is_running());
 }
+
+#[tokio::test]
+async fn a_client_reading_a_long_replay_steadily_is_not_dropped() {
+    // 10 MiB of history replayed to a client that reads it steadily at a few MiB a second,
+    // while new lines keep coming: it is behind, but it makes progress the whole time.
+    const KEPT: u32 = 10_000;
+    const LIVE: u32 = 3000;
+    const LEN: usize = 1024;
+    const RECEIVE_BUFFER: usize = 64 * 1024;
+    let mut server = Server::piped(&[
+        "--history",
+        "10000",
+        "--stall-timeout",
+        "1s",
+        "--keep-alive",
+        "0",
+        "-q",
+    ]);
+    let total = KEPT + LIVE;
+    let stdin = server.take_stdin();
+    let (go_on, wait_to_go_on) = std::sync::mpsc::channel::<()>();
+    let feeder = std::thread::spawn(move || {
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdin);
+        for n in 1..=total {
+            if n == KEPT + 1 {
+                out.flush().unwrap();
+                wait_to_go_on.recv().unwrap();
+            }
+            out.write_all(payload(n, LEN).as_bytes()).unwrap();
+            out.write_all(b"\n").unwrap();
+        }
+        out.flush().unwrap();
+    });
+    server.wait_for_stat("events_sent", u64::from(KEPT)).await;
+
+    let mut client = TcpClient::get(&server, "/events?lastEventId=1", Some(RECEIVE_BUFFER));
+    server.wait_for_consumers(1).await;
+    go_on.send(()).unwrap();
+    let expected = wire(2..=total, LEN);
+    let deadline = Instant::now() + 4 * WAIT;
+    while client.body.len() < expected.len() {
+        let n = client.read_some(RECEIVE_BUFFER).unwrap_or(0);
+        if n == 0 {
+            let stats = server.stats().await;
+            panic!(
+                "the stream ended after {} of {} bytes ({} events); {stats}\n{}",
+                client.body.len(),
+                expected.len(),
+                common::count(&client.body, "id: "),
+                server.stderr()
+            );
+        }
+        assert!(Instant::now() < deadline, "the client took too long");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        client.body == expected,
+        "the replay and the live events, each once, in order"
+    );
+    feeder.join().unwrap();
+    assert_eq!(server.stats().await["clients_dropped_stalled"], 0);
+}
