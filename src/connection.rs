@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use tower_service::Service;
 use warp::filters::BoxedFilter;
 
-use crate::hub::{Hub, Orders};
+use crate::hub::{Eviction, Hub, Orders};
 
 /// While no file descriptor is free, accepting is retried this often (never spun).
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -22,12 +22,14 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 const FD_WARNING_PERIOD: Duration = Duration::from_secs(5);
 
 /// What a connection shares with the stream it serves, reached by the route through the
-/// request's extensions.
+/// request's extensions: how far the stream got, for the hub's stall check.
 #[derive(Debug)]
 pub struct Connection {
     pub peer: SocketAddr,
-    /// Position of the last frame the stream took; `u64::MAX` while no stream is open.
+    /// Position of the last live frame the stream took; `u64::MAX` while no stream is open.
     position: AtomicU64,
+    /// The hub's wait mark when the stream last took anything (live or replayed).
+    progress: AtomicU64,
 }
 
 impl Connection {
@@ -35,23 +37,28 @@ impl Connection {
         Connection {
             peer,
             position: AtomicU64::new(u64::MAX),
+            progress: AtomicU64::new(0),
         }
     }
 
-    pub fn stream_started(&self, position: u64) {
+    /// A stream took live frames up to `position` (or starts there).
+    pub fn stream_at(&self, position: u64, wait_epoch: u64) {
         self.position.store(position, Ordering::Relaxed);
+        self.progress.store(wait_epoch, Ordering::Relaxed);
     }
 
-    pub fn stream_at(&self, position: u64) {
-        self.position.store(position, Ordering::Relaxed);
+    /// A stream took replayed events: progress, though its live position stays.
+    pub fn stream_progressed(&self, wait_epoch: u64) {
+        self.progress.store(wait_epoch, Ordering::Relaxed);
     }
 
     pub fn stream_ended(&self) {
         self.position.store(u64::MAX, Ordering::Relaxed);
     }
 
-    fn is_stalled(&self, evict_through: u64) -> bool {
-        self.position.load(Ordering::Relaxed) <= evict_through
+    fn is_stalled(&self, eviction: Eviction) -> bool {
+        self.position.load(Ordering::Relaxed) <= eviction.through
+            && self.progress.load(Ordering::Relaxed) < eviction.wait
     }
 }
 
@@ -153,8 +160,8 @@ async fn serve_connection(
                 return;
             }
             Ok(()) = orders.changed() => {
-                let Orders { evict_through, closing: close } = *orders.borrow_and_update();
-                if evict_through.is_some_and(|through| connection.is_stalled(through)) {
+                let Orders { evict, closing: close } = *orders.borrow_and_update();
+                if evict.is_some_and(|eviction| connection.is_stalled(eviction)) {
                     tracing::warn!(
                         %peer,
                         "client took no event for --stall-timeout while input waited for it; disconnecting it"

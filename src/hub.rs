@@ -83,10 +83,19 @@ pub enum Refusal {
 /// What every connection is told; one value, so each connection waits on a single channel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Orders {
-    /// Streams whose last position is at or below this one are stalled: drop them.
-    pub evict_through: Option<u64>,
+    /// Drop the streams this eviction names.
+    pub evict: Option<Eviction>,
     /// Shutting down: accept nothing new and close each connection once its response is done.
     pub closing: bool,
+}
+
+/// The streams input has waited on for `--stall-timeout`: those still at the buffer limit (last
+/// live position at or below `through`) that took nothing, not even replayed events, since the
+/// wait began (their progress mark is older than `wait`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Eviction {
+    pub through: u64,
+    pub wait: u64,
 }
 
 /// Counters and gauges served at `/stats`.
@@ -110,6 +119,8 @@ pub struct Hub {
     /// Woken when a stream takes frames while input waits, and when a stream ends.
     room: Notify,
     input_waiting: AtomicBool,
+    /// Counts the waits for room: a stream marks its progress with the current value.
+    wait_epoch: AtomicU64,
     /// Woken on every new subscription (for `--wait-clients`).
     joined: Notify,
     orders: watch::Sender<Orders>,
@@ -137,6 +148,7 @@ impl Hub {
             config,
             room: Notify::new(),
             input_waiting: AtomicBool::new(false),
+            wait_epoch: AtomicU64::new(0),
             joined: Notify::new(),
             orders: watch::Sender::new(Orders::default()),
             progress: AtomicU64::new(0),
@@ -160,7 +172,7 @@ impl Hub {
     /// streams the event was queued for, or `None` once the hub is closed.
     pub async fn publish(&self, build: impl FnOnce(Context) -> Event) -> Option<usize> {
         let mut build = Some(build);
-        let mut waiting_since: Option<Instant> = None;
+        let mut waiting: Option<(Instant, u64)> = None;
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
@@ -175,12 +187,17 @@ impl Hub {
                 }
                 self.input_waiting.store(true, Ordering::Release);
             }
-            let since = *waiting_since.get_or_insert_with(Instant::now);
+            let (since, wait) = *waiting.get_or_insert_with(|| {
+                (
+                    Instant::now(),
+                    self.wait_epoch.fetch_add(1, Ordering::AcqRel) + 1,
+                )
+            });
             tokio::select! {
                 () = &mut room => {}
                 () = tokio::time::sleep_until((since + self.config.stall_timeout).into()) => {
-                    self.evict_stalled();
-                    waiting_since = None;
+                    self.evict_stalled(wait);
+                    waiting = None;
                 }
             }
         }
@@ -224,16 +241,21 @@ impl Hub {
         consumers
     }
 
-    /// Asks connections to drop every stream still at the buffer limit: input has waited
-    /// `stall_timeout` for them without a single frame taken.
-    fn evict_stalled(&self) {
+    /// Asks connections to drop every stream still at the buffer limit that took nothing since
+    /// input began to wait (`wait`), `stall_timeout` ago.
+    fn evict_stalled(&self, wait: u64) {
         let state = self.lock();
         let newest = state.next_position - 1;
         let through = newest.saturating_sub(self.config.client_buffer as u64);
         drop(state);
         tracing::debug!(through, "input held back; dropping stalled clients");
         self.orders
-            .send_modify(|orders| orders.evict_through = Some(through));
+            .send_modify(|orders| orders.evict = Some(Eviction { through, wait }));
+    }
+
+    /// The mark a stream records when it takes frames (see `Eviction`).
+    pub fn wait_epoch(&self) -> u64 {
+        self.wait_epoch.load(Ordering::Acquire)
     }
 
     /// The orders for connections: one receiver per connection, and one for the accept loop.
@@ -509,7 +531,7 @@ mod tests {
         });
         orders.changed().await.unwrap();
         assert_eq!(
-            orders.borrow().evict_through.unwrap(),
+            orders.borrow().evict.unwrap().through,
             sub.position,
             "the client at the limit goes"
         );

@@ -83,11 +83,21 @@ fn exact_path(path: String) -> impl Filter<Extract = (), Error = Rejection> + Cl
         .untuple_one()
 }
 
+/// `Last-Event-ID` as sent. A browser echoes the id it last saw as UTF-8, which
+/// `warp::header::optional::<String>` would refuse with a 400 (and an EventSource stops on a 400).
+fn last_event_id_header()
+-> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone {
+    warp::header::value("last-event-id")
+        .map(|value: HeaderValue| Some(String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .or(warp::any().map(|| None))
+        .unify()
+}
+
 fn events(hub: Arc<Hub>, config: &ServeConfig) -> BoxedFilter<(Response,)> {
     let retry = config.retry;
     warp::get()
         .and(exact_path(config.events_path.clone()))
-        .and(warp::header::optional::<String>("last-event-id"))
+        .and(last_event_id_header())
         .and(warp::query::<ReplayQuery>())
         .and(warp::ext::optional::<Arc<Connection>>())
         .and(with_hub(hub))
