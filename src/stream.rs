@@ -79,46 +79,51 @@ impl ClientStream {
                 return None;
             }
         };
-        let mut last_position = first.position;
-        let chunk = match receiver.try_recv() {
-            Err(TryRecvError::Empty) => first.bytes,
+        let Some(second) = self.try_next() else {
+            self.took(first.position);
+            return Some(first.bytes);
+        };
+        let mut size = first.bytes.len() + second.bytes.len();
+        let mut frames = vec![first, second];
+        while size < BATCH_BYTES
+            && let Some(frame) = self.try_next()
+        {
+            size += frame.bytes.len();
+            frames.push(frame);
+        }
+        self.took(frames[frames.len() - 1].position);
+        let mut batch = BytesMut::with_capacity(size);
+        for frame in &frames {
+            batch.extend_from_slice(&frame.bytes);
+        }
+        Some(batch.freeze())
+    }
+
+    /// Records that live frames up to `position` were taken.
+    fn took(&self, position: u64) {
+        if let Some(connection) = &self.connection {
+            connection.stream_at(position, self.hub.wait_epoch());
+        }
+        self.hub.frames_taken();
+    }
+
+    /// A frame that is already waiting, if any. A closed or lagged channel ends the stream once
+    /// the chunk being gathered is sent.
+    fn try_next(&mut self) -> Option<Frame> {
+        let receiver = self.receiver.as_mut()?;
+        match receiver.try_recv() {
+            Ok(frame) => Some(frame),
+            Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Closed) => {
                 self.finished = true;
-                first.bytes
+                None
             }
             Err(TryRecvError::Lagged(missed)) => {
                 report_lag(self.connection.as_deref(), missed);
                 self.finished = true;
-                first.bytes
+                None
             }
-            Ok(second) => {
-                let mut batch = BytesMut::with_capacity(BATCH_BYTES.max(first.bytes.len()));
-                batch.extend_from_slice(&first.bytes);
-                let mut next = Some(second);
-                while let Some(frame) = next.take() {
-                    batch.extend_from_slice(&frame.bytes);
-                    last_position = frame.position;
-                    if batch.len() >= BATCH_BYTES {
-                        break;
-                    }
-                    match receiver.try_recv() {
-                        Ok(frame) => next = Some(frame),
-                        Err(TryRecvError::Empty) => {}
-                        Err(TryRecvError::Closed) => self.finished = true,
-                        Err(TryRecvError::Lagged(missed)) => {
-                            report_lag(self.connection.as_deref(), missed);
-                            self.finished = true;
-                        }
-                    }
-                }
-                batch.freeze()
-            }
-        };
-        if let Some(connection) = &self.connection {
-            connection.stream_at(last_position, self.hub.wait_epoch());
         }
-        self.hub.frames_taken();
-        Some(chunk)
     }
 
     /// The prelude in chunks of up to `BATCH_BYTES` (a replay can hold many large events).

@@ -2,13 +2,32 @@
 
 mod common;
 
-use common::{Server, data, ids};
+use std::process::Command;
+
+use common::{Input, Server, data, ids};
+
+/// The bare binary with a terminal for stdin is the classic demo. `script` (util-linux) gives it
+/// the terminal; its stderr reaches the harness through descriptor 3.
+#[tokio::test]
+async fn bare_binary_at_a_terminal_ticks_hello_with_the_time() {
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        r#"exec script -qefc "exec '$0' --port 0 2>&3" /dev/null 3>&2"#,
+        common::BIN,
+    ]);
+    let server = Server::spawn(command, Input::Null);
+    expect_hello_within_the_interval(&server).await;
+}
 
 #[tokio::test]
-async fn bare_binary_ticks_hello_with_the_time() {
-    // A ticker is the bare demo's input when stdin is a terminal; with stdin at /dev/null the
-    // default rule would read stdin, so the demo's interval is named explicitly here.
+async fn interval_of_two_seconds_ticks_hello_with_the_time() {
+    // Stdin at /dev/null would be read as input: naming the interval asks for the ticker.
     let server = Server::start(&["--interval", "2s"]);
+    expect_hello_within_the_interval(&server).await;
+}
+
+async fn expect_hello_within_the_interval(server: &Server) {
     let mut client = server.events("/events").await;
     let started = std::time::Instant::now();
     let event = client.next().await;
