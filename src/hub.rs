@@ -183,7 +183,14 @@ impl Hub {
                 if tx.len() < self.config.client_buffer {
                     self.input_waiting.store(false, Ordering::Relaxed);
                     let build = build.take().expect("built once, then returns");
-                    return Some(self.send_event(&mut state, &tx, build));
+                    let (seq, given_id, consumers) = self.send_event(&mut state, &tx, build);
+                    drop(state);
+                    // Logged outside the lock: streams and the heartbeat never wait on the log.
+                    match given_id {
+                        Some(id) => tracing::info!(id, consumers, "sent"),
+                        None => tracing::info!(id = seq, consumers, "sent"),
+                    }
+                    return Some(consumers);
                 }
                 self.input_waiting.store(true, Ordering::Release);
             }
@@ -203,12 +210,14 @@ impl Hub {
         }
     }
 
+    /// Numbers, encodes, keeps and sends one event; returns its sequence number, the id its
+    /// source gave it (if any) and the streams it was queued for.
     fn send_event(
         &self,
         state: &mut State,
         tx: &broadcast::Sender<Frame>,
         build: impl FnOnce(Context) -> Event,
-    ) -> usize {
+    ) -> (u64, Option<String>, usize) {
         let consumers = tx.receiver_count();
         let seq = state.next_seq;
         state.next_seq += 1;
@@ -234,11 +243,7 @@ impl Hub {
         // Err only means nobody is listening: the event is still kept for replay.
         let _ = tx.send(Frame { position, bytes });
         self.events_sent.fetch_add(1, Ordering::Relaxed);
-        match event.id() {
-            Some(id) => tracing::info!(id, consumers, "sent"),
-            None => tracing::info!(id = seq, consumers, "sent"),
-        }
-        consumers
+        (seq, event.id().map(str::to_owned), consumers)
     }
 
     /// Asks connections to drop every stream still at the buffer limit that took nothing since

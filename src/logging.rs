@@ -38,7 +38,7 @@ pub fn init(config: &LogConfig) -> WorkerGuard {
         .buffered_lines_limit(4096)
         .lossy(false)
         .thread_name("log")
-        .finish(BufWriter::new(std::io::stderr()));
+        .finish(BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let layer = fmt::layer().with_writer(writer).with_ansi(colour);
     let registry = tracing_subscriber::registry().with(filter);
     match config.format {
