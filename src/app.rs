@@ -78,17 +78,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// Waits for every connection to deliver its last frame, for as long as they make progress:
 /// a client that stops reading is given up on after `stall_timeout`, as during streaming.
 async fn drain(hub: &Hub, connections: &TaskTracker, stall_timeout: Duration) {
-    let mut last_progress = hub.progress();
+    let mut last_writes = hub.writes();
     loop {
         tokio::select! {
             () = connections.wait() => return,
             () = tokio::time::sleep(stall_timeout) => {
-                let progress = hub.progress();
-                if progress == last_progress {
+                let writes = hub.writes();
+                if writes == last_writes {
                     tracing::warn!(open = connections.len(), "clients stopped reading; exiting without them");
                     return;
                 }
-                last_progress = progress;
+                last_writes = writes;
             }
         }
     }

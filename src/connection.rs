@@ -2,14 +2,17 @@
 //! filter chain, with what warp's own `serve` can't do: survive running out of file descriptors,
 //! drop one connection whose client stalls, and end every connection at shutdown.
 
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 use warp::filters::BoxedFilter;
@@ -22,34 +25,29 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 const FD_WARNING_PERIOD: Duration = Duration::from_secs(5);
 
 /// What a connection shares with the stream it serves, reached by the route through the
-/// request's extensions: how far the stream got, for the hub's stall check.
+/// request's extensions: how far the stream got and when the socket last took bytes, for the
+/// hub's stall check.
 #[derive(Debug)]
 pub struct Connection {
     pub peer: SocketAddr,
     /// Position of the last live frame the stream took; `u64::MAX` while no stream is open.
     position: AtomicU64,
-    /// The hub's wait mark when the stream last took anything (live or replayed).
+    /// The hub's wait mark at the socket's last write.
     progress: AtomicU64,
 }
 
 impl Connection {
-    fn new(peer: SocketAddr) -> Self {
+    fn new(peer: SocketAddr, wait_epoch: u64) -> Self {
         Connection {
             peer,
             position: AtomicU64::new(u64::MAX),
-            progress: AtomicU64::new(0),
+            progress: AtomicU64::new(wait_epoch),
         }
     }
 
-    /// A stream took live frames up to `position` (or starts there).
-    pub fn stream_at(&self, position: u64, wait_epoch: u64) {
+    /// The stream took live frames up to `position` (or starts there).
+    pub fn stream_at(&self, position: u64) {
         self.position.store(position, Ordering::Relaxed);
-        self.progress.store(wait_epoch, Ordering::Relaxed);
-    }
-
-    /// A stream took replayed events: progress, though its live position stays.
-    pub fn stream_progressed(&self, wait_epoch: u64) {
-        self.progress.store(wait_epoch, Ordering::Relaxed);
     }
 
     pub fn stream_ended(&self) {
@@ -59,6 +57,67 @@ impl Connection {
     fn is_stalled(&self, eviction: Eviction) -> bool {
         self.position.load(Ordering::Relaxed) <= eviction.through
             && self.progress.load(Ordering::Relaxed) < eviction.wait
+    }
+}
+
+/// The socket as hyper sees it, marking the connection's progress on every write that takes
+/// bytes.
+struct ProgressIo {
+    io: TokioIo<TcpStream>,
+    connection: Arc<Connection>,
+    hub: Arc<Hub>,
+}
+
+impl ProgressIo {
+    fn wrote(&self, written: &Poll<io::Result<usize>>) {
+        if let Poll::Ready(Ok(1..)) = written {
+            let mark = self.hub.socket_wrote();
+            self.connection.progress.store(mark, Ordering::Relaxed);
+        }
+    }
+}
+
+impl hyper::rt::Read for ProgressIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for ProgressIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.wrote(&written);
+        written
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(&written);
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -128,12 +187,12 @@ impl FdWarning {
 }
 
 async fn serve_connection(
-    socket: tokio::net::TcpStream,
+    socket: TcpStream,
     peer: SocketAddr,
     routes: BoxedFilter<(warp::reply::Response,)>,
     hub: Arc<Hub>,
 ) {
-    let connection = Arc::new(Connection::new(peer));
+    let connection = Arc::new(Connection::new(peer, hub.wait_epoch()));
     let warp_service = warp::service(routes);
     let service = {
         let connection = connection.clone();
@@ -147,7 +206,14 @@ async fn serve_connection(
     };
     let serving = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .serve_connection(TokioIo::new(socket), service);
+        .serve_connection(
+            ProgressIo {
+                io: TokioIo::new(socket),
+                connection: connection.clone(),
+                hub: hub.clone(),
+            },
+            service,
+        );
     tokio::pin!(serving);
     let mut orders = hub.orders();
     let mut closing = false;

@@ -90,8 +90,9 @@ pub struct Orders {
 }
 
 /// The streams input has waited on for `--stall-timeout`: those still at the buffer limit (last
-/// live position at or below `through`) that took nothing, not even replayed events, since the
-/// wait began (their progress mark is older than `wait`).
+/// live position at or below `through`) whose socket took no byte since the wait began (their
+/// progress mark is older than `wait`). Progress is counted at the socket, not at the stream: a
+/// client that drains a few MiB of kernel buffer slowly is reading, not stalled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Eviction {
     pub through: u64,
@@ -119,13 +120,13 @@ pub struct Hub {
     /// Woken when a stream takes frames while input waits, and when a stream ends.
     room: Notify,
     input_waiting: AtomicBool,
-    /// Counts the waits for room: a stream marks its progress with the current value.
+    /// Counts the waits for room: a connection marks each write with the current value.
     wait_epoch: AtomicU64,
     /// Woken on every new subscription (for `--wait-clients`).
     joined: Notify,
     orders: watch::Sender<Orders>,
-    /// Batches taken by all streams: lets shutdown tell a draining client from a stuck one.
-    progress: AtomicU64,
+    /// Socket writes by all connections: lets shutdown tell a draining client from a stuck one.
+    writes: AtomicU64,
     events_sent: AtomicU64,
     dropped_stalled: AtomicU64,
     refused: AtomicU64,
@@ -151,7 +152,7 @@ impl Hub {
             wait_epoch: AtomicU64::new(0),
             joined: Notify::new(),
             orders: watch::Sender::new(Orders::default()),
-            progress: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
             events_sent: AtomicU64::new(0),
             dropped_stalled: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -258,7 +259,7 @@ impl Hub {
             .send_modify(|orders| orders.evict = Some(Eviction { through, wait }));
     }
 
-    /// The mark a stream records when it takes frames (see `Eviction`).
+    /// The mark a new connection starts with (see `Eviction`).
     pub fn wait_epoch(&self) -> u64 {
         self.wait_epoch.load(Ordering::Acquire)
     }
@@ -278,9 +279,8 @@ impl Hub {
         self.refused.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Called by a stream after it takes frames: wakes input that waits for room.
+    /// Called by a stream after it takes live frames: wakes input that waits for room.
     pub fn frames_taken(&self) {
-        self.progress.fetch_add(1, Ordering::Relaxed);
         if self.input_waiting.load(Ordering::Acquire) {
             self.room.notify_one();
         }
@@ -288,14 +288,19 @@ impl Hub {
 
     /// Called when a stream ends: its receiver no longer holds input back.
     pub fn stream_ended(&self) {
-        if self.input_waiting.load(Ordering::Acquire) {
-            self.room.notify_one();
-        }
+        self.frames_taken();
     }
 
-    /// A number that grows while any stream takes frames.
-    pub fn progress(&self) -> u64 {
-        self.progress.load(Ordering::Relaxed)
+    /// Called by a connection after its socket took bytes; returns the mark to record (see
+    /// `Eviction`).
+    pub fn socket_wrote(&self) -> u64 {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.wait_epoch.load(Ordering::Acquire)
+    }
+
+    /// A number that grows while any socket takes bytes.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
     }
 
     /// A new stream: the kept events after `last_event_id`, then the live receiver, taken under

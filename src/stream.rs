@@ -38,7 +38,7 @@ pub fn client_stream(
     connection: Option<Arc<Connection>>,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + Sync + 'static {
     if let Some(connection) = &connection {
-        connection.stream_at(subscription.position, hub.wait_epoch());
+        connection.stream_at(subscription.position);
     }
     let mut queued: VecDeque<Bytes> = prelude.into_iter().collect();
     queued.extend(subscription.notice);
@@ -59,13 +59,7 @@ pub fn client_stream(
 impl ClientStream {
     async fn next_chunk(&mut self) -> Option<Bytes> {
         if let Some(first) = self.prelude.pop_front() {
-            let chunk = self.join_prelude(first);
-            // A long replay takes a while: reading it is progress, not a stall.
-            if let Some(connection) = &self.connection {
-                connection.stream_progressed(self.hub.wait_epoch());
-            }
-            self.hub.frames_taken();
-            return Some(chunk);
+            return Some(self.join_prelude(first));
         }
         if self.finished {
             return None;
@@ -102,7 +96,7 @@ impl ClientStream {
     /// Records that live frames up to `position` were taken.
     fn took(&self, position: u64) {
         if let Some(connection) = &self.connection {
-            connection.stream_at(position, self.hub.wait_epoch());
+            connection.stream_at(position);
         }
         self.hub.frames_taken();
     }
