@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
-use clap::{ArgAction, CommandFactory, Parser};
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 use clap_complete::Shell;
 
 use crate::event::EventName;
@@ -259,7 +260,8 @@ pub struct LogConfig {
 impl Cli {
     /// Parses the command line; usage errors print and exit 2, `--completions` prints and exits 0.
     pub fn parse_config() -> Config {
-        let cli = Cli::parse();
+        let matches = Cli::command().get_matches();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
         if let Some(shell) = cli.completions {
             clap_complete::generate(
                 shell,
@@ -270,15 +272,26 @@ impl Cli {
             std::process::exit(0);
         }
         let stdin_is_terminal = std::io::stdin().is_terminal();
-        match cli.into_config(stdin_is_terminal) {
+        match cli.into_config(&matches, stdin_is_terminal) {
             Ok(config) => config,
             Err((kind, message)) => Cli::command().error(kind, message).exit(),
         }
     }
 
     /// Settles the input mode and refuses flags that would mean nothing in it.
-    fn into_config(self, stdin_is_terminal: bool) -> Result<Config, (ErrorKind, String)> {
+    fn into_config(
+        self,
+        matches: &ArgMatches,
+        stdin_is_terminal: bool,
+    ) -> Result<Config, (ErrorKind, String)> {
         let conflict = |message: &str| Err((ErrorKind::ArgumentConflict, message.to_string()));
+        // Set on the command line or in the environment, not left at its default.
+        let given = |id: &str| {
+            matches!(
+                matches.value_source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        };
         let ticker_asked = self.interval.is_some() || self.count.is_some();
         let read_stdin = self.stdin || (!ticker_asked && !stdin_is_terminal);
         let tick = ticker_asked || !read_stdin;
@@ -289,6 +302,17 @@ impl Cli {
             if self.tee {
                 return conflict("--tee copies stdin input; add --stdin");
             }
+            if given("max_line_bytes") {
+                return conflict("--max-line-bytes applies to stdin input; add --stdin");
+            }
+        }
+        if !tick && given("message") {
+            return conflict("--message is the ticker's message; add --interval (stdin is read)");
+        }
+        if self.exit_on_eof && !read_stdin && self.count.is_none() {
+            return conflict(
+                "--exit-on-eof needs input that ends: stdin (--stdin), or the ticker with --count",
+            );
         }
         if self.count == Some(0) {
             return Err((
@@ -429,9 +453,12 @@ mod tests {
     }
 
     fn config(args: &[&str], stdin_is_terminal: bool) -> Result<Config, (ErrorKind, String)> {
-        let cli = Cli::try_parse_from(std::iter::once("sse-broadcast").chain(args.iter().copied()))
+        let matches = Cli::command()
+            .try_get_matches_from(std::iter::once("sse-broadcast").chain(args.iter().copied()))
             .unwrap();
-        cli.into_config(stdin_is_terminal)
+        Cli::from_arg_matches(&matches)
+            .unwrap()
+            .into_config(&matches, stdin_is_terminal)
     }
 
     #[test]
@@ -447,6 +474,15 @@ mod tests {
         assert!(both.ticker.is_some() && both.stdin.is_some());
         assert!(config(&["-f", "json"], true).is_err());
         assert!(config(&["--tee", "-i", "1s"], false).is_err());
+        assert!(config(&["--max-line-bytes", "1KiB", "-i", "1s"], false).is_err());
+        assert!(
+            config(&["-m", "x"], false).is_err(),
+            "stdin is read: -m would be ignored"
+        );
+        assert!(config(&["-m", "x"], true).is_ok());
+        assert!(config(&["--exit-on-eof", "-i", "1s"], true).is_err());
+        assert!(config(&["--exit-on-eof", "-i", "1s", "--count", "2"], true).is_ok());
+        assert!(config(&["--exit-on-eof"], false).is_ok());
     }
 
     #[test]

@@ -21,6 +21,9 @@ use crate::hub::{Eviction, Hub, Orders};
 
 /// While no file descriptor is free, accepting is retried this often (never spun).
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// Bytes the kernel may hold for a client beyond what is in flight (see `tune`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const UNSENT_LIMIT: u32 = 16 * 1024;
 /// At most one "out of file descriptors" warning per this period.
 const FD_WARNING_PERIOD: Duration = Duration::from_secs(5);
 
@@ -138,10 +141,7 @@ pub async fn accept_loop(
         };
         match accepted {
             Ok((socket, peer)) => {
-                // Events are small and latency matters: don't let Nagle hold one back.
-                if let Err(err) = socket.set_nodelay(true) {
-                    tracing::debug!(%peer, %err, "TCP_NODELAY not set");
-                }
+                tune(&socket, peer);
                 tasks.spawn(serve_connection(socket, peer, routes.clone(), hub.clone()));
             }
             Err(err) if is_out_of_descriptors(&err) => {
@@ -153,6 +153,20 @@ pub async fn accept_loop(
             // Per-connection failures (a client that reset before accept): nothing to do.
             Err(err) => tracing::debug!(%err, "accept failed"),
         }
+    }
+}
+
+/// Events are small and latency matters: Nagle must not hold one back. And the kernel may keep
+/// only `UNSENT_LIMIT` bytes that it has not sent yet: the send buffer otherwise grows to
+/// megabytes per slow client, and the connection is woken to write each time the client frees
+/// a little, so a client reading slowly shows progress long before `--stall-timeout`.
+fn tune(socket: &TcpStream, peer: SocketAddr) {
+    if let Err(err) = socket.set_nodelay(true) {
+        tracing::debug!(%peer, %err, "TCP_NODELAY not set");
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(err) = socket2::SockRef::from(socket).set_tcp_notsent_lowat(UNSENT_LIMIT) {
+        tracing::debug!(%peer, %err, "TCP_NOTSENT_LOWAT not set");
     }
 }
 

@@ -245,6 +245,24 @@ fn stdin_options_without_stdin_input_are_refused() {
         stderr.contains("--tee") && stderr.contains("--stdin"),
         "{stderr}"
     );
+    let stderr = usage_error(&["--max-line-bytes", "1KiB", "--interval", "1s"]);
+    assert!(stderr.contains("--max-line-bytes"), "{stderr}");
+}
+
+#[test]
+fn flags_that_the_chosen_input_would_ignore_are_refused() {
+    // Stdin is not a terminal here, so it is the input: a ticker message would go unused.
+    let stderr = usage_error(&["--message", "hi"]);
+    assert!(
+        stderr.contains("--message") && stderr.contains("--interval"),
+        "{stderr}"
+    );
+    // A ticker without --count never ends: --exit-on-eof would never apply.
+    let stderr = usage_error(&["--exit-on-eof", "--interval", "1s"]);
+    assert!(
+        stderr.contains("--exit-on-eof") && stderr.contains("--count"),
+        "{stderr}"
+    );
 }
 
 #[test]

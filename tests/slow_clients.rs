@@ -282,7 +282,7 @@ async fn a_client_reading_a_long_replay_steadily_is_not_dropped() {
         "--history",
         "10000",
         "--stall-timeout",
-        "1s",
+        "2s",
         "--keep-alive",
         "0",
         "-q",
