@@ -57,14 +57,7 @@ async fn sigint_ends_every_stream_and_exits_0() {
 async fn sigterm_with_a_ticker_and_no_clients_exits_0() {
     let mut server = Server::start(&["-i", "50ms"]);
     server.wait_for_log("sent id=2 ");
-    server.terminate();
-    let status = server.wait_exit();
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "{status}; stderr:\n{}",
-        server.stderr()
-    );
+    server.terminate_cleanly();
 }
 
 #[tokio::test]
@@ -172,13 +165,6 @@ async fn a_client_that_stopped_reading_does_not_keep_the_process_alive() {
         server.write(line.as_bytes());
     }
     server.wait_for_log("sent id=16 ");
-    server.terminate();
-    let status = server.wait_exit();
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "{status}; stderr:\n{}",
-        server.stderr()
-    );
+    server.terminate_cleanly();
     drop(stuck);
 }

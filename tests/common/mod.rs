@@ -229,6 +229,18 @@ impl Server {
         assert!(status.success());
     }
 
+    /// Sends SIGTERM and expects the process to exit 0.
+    pub fn terminate_cleanly(&mut self) {
+        self.terminate();
+        let status = self.wait_exit();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{status}; stderr:\n{}",
+            self.stderr()
+        );
+    }
+
     /// Waits for the process to exit, or fails the test.
     pub fn wait_exit(&mut self) -> ExitStatus {
         let deadline = Instant::now() + WAIT;
@@ -317,6 +329,18 @@ impl Drop for Server {
     }
 }
 
+/// GET `url` with extra request headers; the response head must come within `WAIT`.
+async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    tokio::time::timeout(WAIT, request.send())
+        .await
+        .expect("response headers in time")
+        .expect("GET the stream")
+}
+
 type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Event, String>> + Send>>;
 
 /// One SSE client: a reqwest GET whose body goes through eventsource-stream.
@@ -328,14 +352,7 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(url: &str, headers: &[(&str, &str)]) -> Client {
-        let mut request = reqwest::Client::new().get(url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = tokio::time::timeout(WAIT, request.send())
-            .await
-            .expect("response headers in time")
-            .expect("GET the stream");
+        let response = get(url, headers).await;
         let status = response.status();
         let response_headers = response.headers().clone();
         let events = response
@@ -416,14 +433,7 @@ pub struct RawClient {
 
 impl RawClient {
     pub async fn connect(url: &str, headers: &[(&str, &str)]) -> RawClient {
-        let mut request = reqwest::Client::new().get(url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = tokio::time::timeout(WAIT, request.send())
-            .await
-            .expect("response headers in time")
-            .expect("GET the stream");
+        let response = get(url, headers).await;
         RawClient {
             status: response.status(),
             response_headers: response.headers().clone(),
