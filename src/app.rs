@@ -53,15 +53,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.wait_clients,
     ));
 
-    let exit_on_eof = config.exit_on_eof;
-    tokio::select! {
-        () = shutdown_signal() => tracing::info!("signal received; shutting down"),
-        _ = input, if exit_on_eof => tracing::info!("input ended; delivering to connected clients, then exiting"),
-    }
+    let input_ended = tokio::select! {
+        () = shutdown_signal() => {
+            tracing::info!("signal received; shutting down");
+            false
+        }
+        _ = input, if config.exit_on_eof => {
+            tracing::info!("input ended; delivering to connected clients, then exiting");
+            true
+        }
+    };
     // Accept nothing new; each stream sends what it holds, then ends; idle connections close.
     hub.close();
     connections.close();
-    if exit_on_eof {
+    if input_ended {
+        // Everything must reach the clients: wait as long as they keep reading.
         drain(&hub, &connections, config.hub.stall_timeout).await;
     } else if tokio::time::timeout(SIGNAL_GRACE, connections.wait())
         .await
