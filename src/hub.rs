@@ -275,7 +275,7 @@ impl Hub {
     }
 
     /// Counts a refused request (its route answers it).
-    pub fn count_refusal(&self) {
+    fn count_refusal(&self) {
         self.refused.fetch_add(1, Ordering::Relaxed);
     }
 
