@@ -70,7 +70,7 @@ pub struct Cli {
     pub stdin: bool,
 
     /// Stdin line format. json: one object a line, {"data": string or any JSON value,
-    /// "event"?: string, "id"?: string, "retry"?: milliseconds}.
+    /// "event"?: string, "id"?: string or number, "retry"?: milliseconds}.
     #[arg(
         short,
         long,

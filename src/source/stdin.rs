@@ -150,9 +150,26 @@ fn copy_to(tee: &mut Option<io::StdoutLock<'static>>, piece: &[u8]) {
 struct JsonLine {
     data: serde_json::Value,
     event: Option<String>,
-    id: Option<String>,
+    /// A string, or a number (ids counted by a producer, e.g. `jq -c '{data: .msg, id: .n}'`).
+    id: Option<JsonId>,
     /// Reconnection delay in milliseconds.
     retry: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum JsonId {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+impl JsonId {
+    fn into_string(self) -> String {
+        match self {
+            JsonId::Text(text) => text,
+            JsonId::Number(number) => number.to_string(),
+        }
+    }
 }
 
 /// Turns pieces into events, warning (with the line number) about what it has to change or skip.
@@ -274,7 +291,7 @@ impl LineDecoder {
             event = event.with_event(name);
         }
         if let Some(id) = parsed.id {
-            event = event.with_id(id).map_err(|e| e.to_string())?;
+            event = event.with_id(id.into_string()).map_err(|e| e.to_string())?;
         }
         if let Some(ms) = parsed.retry {
             event = event.with_retry(Duration::from_millis(ms));
@@ -342,13 +359,18 @@ mod tests {
                 b"\n",
                 br#"{"dta":"typo"}"#,
                 b"\n",
+                br#"{"data":"n","id":42}"#,
+                b"\n",
+                br#"{"data":"n","id":[1]}"#,
+                b"\n",
             ],
         );
         assert_eq!(
             events,
             [
                 "event: greet\nid: x1\nretry: 1500\ndata: hi\n\n",
-                "id: 0\ndata: {\"z\":[1,1.50,12345678901234567890123],\"a\":null}\n\n"
+                "id: 0\ndata: {\"z\":[1,1.50,12345678901234567890123],\"a\":null}\n\n",
+                "id: 42\ndata: n\n\n"
             ]
         );
     }
