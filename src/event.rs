@@ -157,7 +157,7 @@ fn has_line_break(text: &str) -> bool {
 
 /// Splits on "\r\n", "\n" and a lone "\r", the three line ends an EventSource accepts.
 /// A trailing line end yields a final empty line, so the client sees it as `\n`.
-pub fn lines(text: &str) -> impl Iterator<Item = &str> {
+fn lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(text);
     std::iter::from_fn(move || {
         let s = rest?;

@@ -359,17 +359,18 @@ impl Hub {
             let mut state = self.lock();
             let Some(tx) = state.tx.clone() else { return };
             let now = Instant::now();
+            if state.last_send + every > now {
+                continue; // something was sent meanwhile
+            }
+            state.last_send = now;
             // A full buffer means a client is behind anyway: a heartbeat would only wait in line.
-            if state.last_send + every <= now && tx.len() < self.config.client_buffer {
+            if tx.len() < self.config.client_buffer {
                 let position = state.next_position;
                 state.next_position += 1;
-                state.last_send = now;
                 let _ = tx.send(Frame {
                     position,
                     bytes: Bytes::from_static(event::HEARTBEAT),
                 });
-            } else if state.last_send + every <= now {
-                state.last_send = now;
             }
         }
     }
