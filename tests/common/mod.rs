@@ -3,6 +3,8 @@
 //! Every wait is bounded; the child is killed on drop, and its stderr is printed when a test fails.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
