@@ -1,6 +1,7 @@
-//! Wiring and shutdown order: check the static dir, bind, start the hub, the connections, the
-//! heartbeat and the sources; on a signal (or the end of input with --exit-on-eof) stop
-//! accepting, end every stream after it delivered what it holds, and wait for the connections.
+//! Wiring and shutdown order: check the static dir, load TLS, bind, start the hub, the
+//! connections, the heartbeat and the sources; reload the certificate on SIGHUP; on a signal (or
+//! the end of input with --exit-on-eof) stop accepting, end every stream after it delivered what
+//! it holds, and wait for the connections.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,11 +14,12 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
 
 use crate::cli::Config;
-use crate::connection;
+use crate::connection::{self, Serving};
 use crate::hub::Hub;
 use crate::server;
 use crate::source::stdin::StdinSource;
 use crate::source::ticker::Ticker;
+use crate::tls::Tls;
 
 /// How long open streams get to finish after a signal.
 const SIGNAL_GRACE: Duration = Duration::from_millis(1500);
@@ -28,20 +30,33 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(dir) = &config.serve.static_dir {
         check_static_dir(dir)?;
     }
+    let tls = match &config.tls {
+        Some(files) => Some(Arc::new(Tls::load(&files.cert, &files.key)?)),
+        None => None,
+    };
     let listener = bind(config.listen)?;
     let address = listener.local_addr()?;
     // Printed even under -q: it is how a script learns the port of `--port 0`.
-    eprintln!("listening on http://{address}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("listening on {scheme}://{address}");
+    if config.serve.auth.is_none() && !address.ip().is_loopback() {
+        tracing::warn!(
+            "serving {address} without --auth: anyone who can reach this port reads the stream"
+        );
+    }
+    if let Some(tls) = &tls {
+        tokio::spawn(reload_on_hangup(tls.clone()));
+    }
 
     let hub = Arc::new(Hub::new(config.hub.clone()));
-    let routes = server::routes(hub.clone(), &config.serve);
     let connections = TaskTracker::new();
-    tokio::spawn(connection::accept_loop(
-        listener,
-        routes,
-        hub.clone(),
-        connections.clone(),
-    ));
+    let serving = Serving {
+        routes: server::routes(hub.clone(), &config.serve),
+        hub: hub.clone(),
+        tls,
+        tasks: connections.clone(),
+    };
+    tokio::spawn(connection::accept_loop(listener, serving));
     if let Some(every) = config.keep_alive {
         let hub = hub.clone();
         tokio::spawn(async move { hub.run_heartbeat(every).await });
@@ -158,13 +173,32 @@ fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// An I/O error as a person reads it: "Address already in use", without "(os error 98)".
-fn describe(err: &io::Error) -> String {
+pub(crate) fn describe(err: &io::Error) -> String {
     let text = err.to_string();
     match text.find(" (os error") {
         Some(end) => text[..end].to_owned(),
         None => text,
     }
 }
+
+/// SIGHUP re-reads the certificate and key (a renewal); a bad new pair leaves the old in use.
+#[cfg(unix)]
+async fn reload_on_hangup(tls: Arc<Tls>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; the certificate will not be reloaded");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!("SIGHUP: reloaded the TLS certificate and key"),
+            Err(err) => tracing::error!("SIGHUP: keeping the current certificate: {err:#}"),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_hangup(_tls: Arc<Tls>) {}
 
 /// Ctrl-C, or SIGTERM on Unix.
 async fn shutdown_signal() {

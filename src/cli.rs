@@ -11,6 +11,7 @@ use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 use clap_complete::Shell;
 
+use crate::auth::Credentials;
 use crate::event::EventName;
 use crate::hub::HubConfig;
 use crate::server::ServeConfig;
@@ -29,7 +30,9 @@ Examples:
   tail -F app.log | sse-broadcast                 every new log line is an event
   sse-broadcast -i 1s -m 'tick {seq} at {time}'   a ticker with a template
   jq -c '{data: .msg, event: .kind}' in.jsonl | sse-broadcast -f json
-  curl -N http://127.0.0.1:8080/events            watch the stream";
+  curl -N http://127.0.0.1:8080/events            watch the stream
+  SSE_BROADCAST_AUTH=me:secret sse-broadcast --tls-cert cert.pem --tls-key key.pem -b 0.0.0.0
+                                                  HTTPS + HTTP/2, behind a password";
 
 /// Broadcast Server-Sent Events from a ticker or from stdin lines to every connected client.
 ///
@@ -132,6 +135,38 @@ pub struct Cli {
     #[arg(long, value_name = "ORIGIN", value_parser = parse_origin, action = ArgAction::Append,
           env = "SSE_BROADCAST_CORS", value_delimiter = ',', help_heading = "Serving")]
     pub cors: Vec<String>,
+
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain; needs --tls-key.
+    /// SIGHUP re-reads both files (a renewal) without dropping open streams.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "SSE_BROADCAST_TLS_CERT",
+        help_heading = "Serving"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "SSE_BROADCAST_TLS_KEY",
+        help_heading = "Serving"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require HTTP Basic credentials on every path. Prefer the environment variable
+    /// SSE_BROADCAST_AUTH: the command line is visible to every user in `ps`.
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        env = "SSE_BROADCAST_AUTH",
+        hide_env_values = true,
+        help_heading = "Serving"
+    )]
+    pub auth: Option<Credentials>,
 
     /// Send a heartbeat comment when nothing was sent for DURATION, so proxies keep a quiet
     /// stream open; 0 disables.
@@ -240,6 +275,8 @@ pub enum LogFormat {
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
     pub serve: ServeConfig,
     pub hub: HubConfig,
     pub ticker: Option<Ticker>,
@@ -248,6 +285,13 @@ pub struct Config {
     pub wait_clients: Option<usize>,
     pub exit_on_eof: bool,
     pub log: LogConfig,
+}
+
+/// `--tls-cert` and `--tls-key`, always given together.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -332,13 +376,19 @@ impl Cli {
             max_line_bytes: self.max_line_bytes,
             tee: self.tee,
         });
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            _ => None, // clap's `requires` refuses one without the other
+        };
         Ok(Config {
             listen: SocketAddr::new(self.bind, self.port),
+            tls,
             serve: ServeConfig {
                 events_path: self.events_path,
                 static_dir: self.static_dir,
                 cors: self.cors,
                 retry: self.retry,
+                auth: self.auth,
             },
             hub: HubConfig {
                 history: self.history,

@@ -1,6 +1,8 @@
-//! The accept loop and the serving of each connection: hyper's HTTP/1 server under the warp
-//! filter chain, with what warp's own `serve` can't do: survive running out of file descriptors,
-//! drop one connection whose client stalls, and end every connection at shutdown.
+//! The accept loop and the serving of each connection under the warp filter chain: TLS when
+//! asked, then HTTP/1.1 or HTTP/2 (ALPN over TLS; sniffed on a plain port, for h2c), with what
+//! warp's own `serve` can't do: survive running out of file descriptors, drop one client whose
+//! stream stalls (its HTTP/1 connection, or its HTTP/2 stream alone), and end every connection
+//! at shutdown (HTTP/2: GOAWAY).
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,16 +10,20 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 use warp::filters::BoxedFilter;
 
 use crate::hub::{Eviction, Hub, Orders};
+use crate::throttle::Throttle;
+use crate::tls::{self, Tls};
 
 /// While no file descriptor is free, accepting is retried this often (never spun).
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -26,17 +32,28 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 const UNSENT_LIMIT: u32 = 16 * 1024;
 /// At most one "out of file descriptors" warning per this period.
 const FD_WARNING_PERIOD: Duration = Duration::from_secs(5);
+/// HTTP/2 streams one connection may hold open at once.
+const H2_MAX_STREAMS: u32 = 128;
+/// Bytes h2 may queue for one stream beyond what the client's window allows.
+const H2_SEND_BUFFER: usize = 16 * 1024;
+/// An HTTP/2 connection quiet this long is pinged, and closed if no answer comes in time.
+const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// What a connection shares with the stream it serves, reached by the route through the
-/// request's extensions: how far the stream got and when the socket last took bytes, for the
-/// hub's stall check.
+/// What the serving side shares with the stream it carries, reached by the route through the
+/// request's extensions: who the client is, how far its stream got, and when it last took
+/// bytes, for the hub's stall check. One per HTTP/1 connection (which carries one stream at a
+/// time), one per HTTP/2 stream.
 #[derive(Debug)]
 pub struct Connection {
     pub peer: SocketAddr,
     /// Position of the last live frame the stream took; `u64::MAX` while no stream is open.
     position: AtomicU64,
-    /// The hub's wait mark at the socket's last write.
+    /// The hub's wait mark when the client last took bytes.
     progress: AtomicU64,
+    /// HTTP/2 only: the stream marks its own progress each time h2 takes a chunk (the client's
+    /// window had room); on HTTP/1 the socket's writes mark it (`ProgressIo`).
+    marks_chunks: Option<Arc<Hub>>,
 }
 
 impl Connection {
@@ -45,12 +62,27 @@ impl Connection {
             peer,
             position: AtomicU64::new(u64::MAX),
             progress: AtomicU64::new(wait_epoch),
+            marks_chunks: None,
+        }
+    }
+
+    fn for_h2_stream(peer: SocketAddr, hub: Arc<Hub>) -> Self {
+        Connection {
+            marks_chunks: Some(hub.clone()),
+            ..Connection::new(peer, hub.wait_epoch())
         }
     }
 
     /// The stream took live frames up to `position` (or starts there).
     pub fn stream_at(&self, position: u64) {
         self.position.store(position, Ordering::Relaxed);
+    }
+
+    /// The stream's body handed a chunk to the protocol.
+    pub fn chunk_sent(&self) {
+        if let Some(hub) = &self.marks_chunks {
+            self.progress.store(hub.socket_wrote(), Ordering::Relaxed);
+        }
     }
 
     pub fn stream_ended(&self) {
@@ -63,10 +95,10 @@ impl Connection {
     }
 }
 
-/// The socket as hyper sees it, marking the connection's progress on every write that takes
-/// bytes.
+/// The TCP socket under TLS and HTTP, marking the connection's progress on every write that
+/// takes bytes (for HTTP/1; an HTTP/2 stream marks its own, see `Connection::chunk_sent`).
 struct ProgressIo {
-    io: TokioIo<TcpStream>,
+    socket: TcpStream,
     connection: Arc<Connection>,
     hub: Arc<Hub>,
 }
@@ -80,23 +112,23 @@ impl ProgressIo {
     }
 }
 
-impl hyper::rt::Read for ProgressIo {
+impl AsyncRead for ProgressIo {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
+        buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        Pin::new(&mut self.socket).poll_read(cx, buf)
     }
 }
 
-impl hyper::rt::Write for ProgressIo {
+impl AsyncWrite for ProgressIo {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        let written = Pin::new(&mut self.socket).poll_write(cx, buf);
         self.wrote(&written);
         written
     }
@@ -106,33 +138,39 @@ impl hyper::rt::Write for ProgressIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        let written = Pin::new(&mut self.socket).poll_write_vectored(cx, bufs);
         self.wrote(&written);
         written
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        self.socket.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        Pin::new(&mut self.socket).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        Pin::new(&mut self.socket).poll_shutdown(cx)
     }
 }
 
-/// Accepts connections until the hub closes; each is served on its own task, tracked by
-/// `tasks` so the caller can wait for them to end.
-pub async fn accept_loop(
-    listener: TcpListener,
-    routes: BoxedFilter<(warp::reply::Response,)>,
-    hub: Arc<Hub>,
-    tasks: TaskTracker,
-) {
-    let mut fd_warning = FdWarning::default();
+/// What every connection is served with.
+#[derive(Debug, Clone)]
+pub struct Serving {
+    pub routes: BoxedFilter<(warp::reply::Response,)>,
+    pub hub: Arc<Hub>,
+    /// `None`: plain HTTP/1.1 and h2c on this port.
+    pub tls: Option<Arc<Tls>>,
+    /// Connections and HTTP/2 streams, so shutdown can wait for all of them.
+    pub tasks: TaskTracker,
+}
+
+/// Accepts connections until the hub closes; each is served on its own task.
+pub async fn accept_loop(listener: TcpListener, serving: Serving) {
+    let hub = &serving.hub;
+    let mut fd_warning = Throttle::new(FD_WARNING_PERIOD);
     let mut orders = hub.orders();
     loop {
         let accepted = tokio::select! {
@@ -142,12 +180,20 @@ pub async fn accept_loop(
         match accepted {
             Ok((socket, peer)) => {
                 tune(&socket, peer);
-                tasks.spawn(serve_connection(socket, peer, routes.clone(), hub.clone()));
+                serving
+                    .tasks
+                    .spawn(serve_connection(socket, peer, serving.clone()));
             }
             Err(err) if is_out_of_descriptors(&err) => {
                 // The pending connection stays in the backlog and the listener stays readable:
                 // wait instead of spinning; it is taken once a descriptor is free.
-                fd_warning.note(&err);
+                if let Some(waiting) = fd_warning.note() {
+                    tracing::warn!(
+                        %err,
+                        waiting,
+                        "cannot accept a connection (raise `ulimit -n`); retrying as descriptors free up"
+                    );
+                }
                 tokio::time::sleep(ACCEPT_RETRY).await;
             }
             // Per-connection failures (a client that reset before accept): nothing to do.
@@ -175,59 +221,78 @@ fn is_out_of_descriptors(err: &std::io::Error) -> bool {
     matches!(err.raw_os_error(), Some(23 | 24 | 105 | 12))
 }
 
-/// Rate-limits the warning for refused accepts, counting the ones it did not print.
-#[derive(Default)]
-struct FdWarning {
-    last: Option<Instant>,
-    unreported: u64,
-}
-
-impl FdWarning {
-    fn note(&mut self, err: &std::io::Error) {
-        self.unreported += 1;
-        if self
-            .last
-            .is_none_or(|last| last.elapsed() >= FD_WARNING_PERIOD)
-        {
-            tracing::warn!(
-                %err,
-                waiting = self.unreported,
-                "cannot accept a connection (raise `ulimit -n`); retrying as descriptors free up"
-            );
-            self.last = Some(Instant::now());
-            self.unreported = 0;
+async fn serve_connection(socket: TcpStream, peer: SocketAddr, serving: Serving) {
+    let hub = serving.hub.clone();
+    let connection = Arc::new(Connection::new(peer, hub.wait_epoch()));
+    let socket = ProgressIo {
+        socket,
+        connection: connection.clone(),
+        hub: hub.clone(),
+    };
+    let Some(tls) = serving.tls.clone() else {
+        return serve_http(TokioIo::new(socket), Protocols::Sniff, connection, serving).await;
+    };
+    let mut orders = hub.orders();
+    let handshake = tokio::select! {
+        handshake = tls.accept(socket) => handshake,
+        _ = orders.wait_for(|orders| orders.closing) => return,
+    };
+    match handshake {
+        Ok(stream) => {
+            let protocols = if tls::negotiated_h2(&stream) {
+                Protocols::Http2
+            } else {
+                Protocols::Http1
+            };
+            serve_http(TokioIo::new(stream), protocols, connection, serving).await;
         }
+        Err(err) => tracing::debug!(%peer, %err, "TLS handshake failed"),
     }
 }
 
-async fn serve_connection(
-    socket: TcpStream,
-    peer: SocketAddr,
-    routes: BoxedFilter<(warp::reply::Response,)>,
-    hub: Arc<Hub>,
-) {
-    let connection = Arc::new(Connection::new(peer, hub.wait_epoch()));
+/// Which HTTP versions a connection may speak.
+#[derive(Debug, Clone, Copy)]
+enum Protocols {
+    /// A plain port: HTTP/1.1, or HTTP/2 when the client opens with its preface (h2c).
+    Sniff,
+    /// What TLS's ALPN agreed on.
+    Http1,
+    Http2,
+}
+
+/// Serves HTTP on one connection until it ends, is dropped for stalling (HTTP/1: the stream is
+/// the connection), or has finished its responses after shutdown began.
+async fn serve_http<I>(io: I, protocols: Protocols, connection: Arc<Connection>, serving: Serving)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let Serving {
+        routes, hub, tasks, ..
+    } = serving;
+    let peer = connection.peer;
+    let executor = StreamExecutor {
+        peer,
+        hub: hub.clone(),
+        tasks,
+    };
+    let builder = http_builder(executor, protocols);
     let warp_service = warp::service(routes);
     let service = {
         let connection = connection.clone();
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(connection.clone());
+            let connection = connection.clone();
             let mut warp_service = warp_service.clone();
             // Boxed: hyper keeps the slot for this future for the connection's whole life, and
             // the unboxed future (the request inside warp's routing) is some 550 bytes.
-            Box::pin(async move { warp_service.call(request).await })
+            Box::pin(async move {
+                // On HTTP/2 this runs in the stream's own task, which has a record of its own.
+                let client = H2_STREAM.try_with(Arc::clone).unwrap_or(connection);
+                request.extensions_mut().insert(client);
+                warp_service.call(request).await
+            })
         })
     };
-    let serving = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .serve_connection(
-            ProgressIo {
-                io: TokioIo::new(socket),
-                connection: connection.clone(),
-                hub: hub.clone(),
-            },
-            service,
-        );
+    let serving = builder.serve_connection(io, service);
     tokio::pin!(serving);
     let mut orders = hub.orders();
     let mut closing = false;
@@ -250,9 +315,81 @@ async fn serve_connection(
                     return;
                 }
                 if close && !closing {
-                    // Finishes the response in flight (the hub has ended the streams), then closes.
+                    // Finishes the responses in flight (the hub has ended the streams), then
+                    // closes; on HTTP/2 this is a GOAWAY.
                     serving.as_mut().graceful_shutdown();
                     closing = true;
+                }
+            }
+        }
+    }
+}
+
+/// HTTP/1 and HTTP/2 settings, chosen for streams that never end.
+fn http_builder(executor: StreamExecutor, protocols: Protocols) -> auto::Builder<StreamExecutor> {
+    let mut builder = auto::Builder::new(executor);
+    builder.http1().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        // Every tab of a browser shares one connection per origin; nginx allows 128 streams.
+        // Each stream still counts against --max-clients.
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        // hyper's default lets h2 buffer 400 KiB per stream beyond the client's window; a stream
+        // that stops reading would hold that much. Backpressure is the hub's job, not h2's.
+        .max_send_buf_size(H2_SEND_BUFFER)
+        // A peer that vanished without a FIN is found by a ping, not only by a heartbeat write
+        // that TCP retries for minutes.
+        .keep_alive_interval(H2_PING_INTERVAL)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
+    match protocols {
+        Protocols::Sniff => builder,
+        Protocols::Http1 => builder.http1_only(),
+        Protocols::Http2 => builder.http2_only(),
+    }
+}
+
+tokio::task_local! {
+    /// The record of the HTTP/2 stream whose task is running (see `StreamExecutor`).
+    static H2_STREAM: Arc<Connection>;
+}
+
+/// Runs each HTTP/2 stream on a task of its own with a record of its own, so a stalled stream
+/// is reset alone: the connection and the other tabs it carries go on.
+#[derive(Debug, Clone)]
+struct StreamExecutor {
+    peer: SocketAddr,
+    hub: Arc<Hub>,
+    tasks: TaskTracker,
+}
+
+impl<F> hyper::rt::Executor<F> for StreamExecutor
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, stream: F) {
+        let record = Arc::new(Connection::for_h2_stream(self.peer, self.hub.clone()));
+        let served = serve_h2_stream(stream, record.clone(), self.hub.clone());
+        self.tasks.spawn(H2_STREAM.scope(record, served));
+    }
+}
+
+/// Drives one HTTP/2 stream; dropping it (when evicted) makes h2 reset that stream.
+async fn serve_h2_stream(stream: impl Future<Output = ()>, record: Arc<Connection>, hub: Arc<Hub>) {
+    tokio::pin!(stream);
+    let mut orders = hub.orders();
+    loop {
+        tokio::select! {
+            () = stream.as_mut() => return,
+            Ok(()) = orders.changed() => {
+                let evict = orders.borrow_and_update().evict;
+                if evict.is_some_and(|eviction| record.is_stalled(eviction)) {
+                    tracing::warn!(
+                        peer = %record.peer,
+                        "client took no event for --stall-timeout while input waited for it; resetting its HTTP/2 stream"
+                    );
+                    hub.count_stalled_drop();
+                    return;
                 }
             }
         }

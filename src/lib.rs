@@ -6,9 +6,11 @@
 //! line) builds an `event::Event`; `hub::Hub::publish` gives it its id and encodes it once to
 //! `Bytes`, kept in the history and sent over a broadcast channel; each client's
 //! `stream::client_stream` forwards those bytes as the body that `server::routes` answers
-//! `/events` with, on a connection served by `connection::accept_loop`. `app` wires it together.
+//! `/events` with (behind `auth` when asked), on a connection served by `connection::accept_loop`
+//! (TLS from `tls`, then HTTP/1.1 or HTTP/2). `app` wires it together.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod connection;
 pub mod event;
@@ -18,3 +20,5 @@ pub mod server;
 pub mod source;
 pub mod stream;
 pub mod template;
+pub mod throttle;
+pub mod tls;

@@ -12,6 +12,7 @@ use warp::path::FullPath;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+use crate::auth::{self, Credentials};
 use crate::connection::Connection;
 use crate::event;
 use crate::hub::{Hub, Refusal};
@@ -32,6 +33,8 @@ pub struct ServeConfig {
     pub cors: Vec<String>,
     /// Reconnection delay sent at the start of each stream, spread over [R, 1.5 R].
     pub retry: Option<Duration>,
+    /// `--auth`: every route needs these Basic credentials.
+    pub auth: Option<Credentials>,
 }
 
 /// `?lastEventId=K`, for clients that can't set the `Last-Event-ID` header.
@@ -46,18 +49,26 @@ pub fn routes(hub: Arc<Hub>, config: &ServeConfig) -> BoxedFilter<(Response,)> {
         .or(stats(hub))
         .unify()
         .or(page(config))
-        .unify();
+        .unify()
+        .boxed();
+    let routes = match &config.auth {
+        Some(credentials) => auth::guard(credentials.clone(), routes),
+        None => routes,
+    };
     if config.cors.is_empty() {
-        return routes.boxed();
+        return routes;
     }
     let cors = if config.cors.iter().any(|origin| origin == "*") {
         warp::cors().allow_any_origin()
     } else {
         warp::cors().allow_origins(config.cors.iter().map(String::as_str))
     };
-    let cors = cors
-        .allow_methods(["GET"])
-        .allow_headers(["last-event-id", "cache-control"]);
+    // The preflight is answered here, before the auth guard: browsers send no credentials on it.
+    let cors = cors.allow_methods(["GET"]).allow_headers([
+        "last-event-id",
+        "cache-control",
+        "authorization",
+    ]);
     routes.with(cors).map(Reply::into_response).boxed()
 }
 
@@ -200,6 +211,7 @@ mod tests {
                 static_dir,
                 cors: cors.iter().map(|s| s.to_string()).collect(),
                 retry: None,
+                auth: None,
             },
         )
     }

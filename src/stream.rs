@@ -52,6 +52,9 @@ pub fn client_stream(
     };
     futures_util::stream::unfold(state, |mut state| async move {
         let chunk = state.next_chunk().await?;
+        if let Some(connection) = &state.connection {
+            connection.chunk_sent();
+        }
         Some((Ok(chunk), state))
     })
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod browser;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -30,6 +31,8 @@ pub struct Server {
     stderr: Arc<Mutex<String>>,
     /// The child's stdout when it was captured (`Output::Capture`), and whether it has closed.
     stdout: Option<CapturedStdout>,
+    /// What `stats` and the other helpers ask with (one that trusts a test certificate, say).
+    http: reqwest::Client,
 }
 
 /// The bytes read from the child's stdout so far, and whether it has closed.
@@ -130,6 +133,7 @@ impl Server {
             base: String::new(),
             stderr,
             stdout,
+            http: reqwest::Client::new(),
         };
         match address_rx.recv_timeout(WAIT) {
             Ok(base) => server.base = base,
@@ -224,8 +228,13 @@ impl Server {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends a signal by name (`TERM`, `HUP`) with `kill`.
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
@@ -310,8 +319,17 @@ impl Server {
         RawClient::connect(&self.url(path), headers).await
     }
 
+    /// Makes the helpers (`stats`, `wait_for_consumers`...) ask with `http`.
+    pub fn asking_with(mut self, http: reqwest::Client) -> Server {
+        self.http = http;
+        self
+    }
+
     pub async fn stats(&self) -> serde_json::Value {
-        let body = reqwest::get(self.url("/stats"))
+        let body = self
+            .http
+            .get(self.url("/stats"))
+            .send()
             .await
             .unwrap()
             .text()
@@ -333,14 +351,7 @@ impl Drop for Server {
 
 /// GET `url` with extra request headers; the response head must come within `WAIT`.
 async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = reqwest::Client::new().get(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    tokio::time::timeout(WAIT, request.send())
-        .await
-        .expect("response headers in time")
-        .expect("GET the stream")
+    tls::get(&reqwest::Client::new(), url, headers).await
 }
 
 type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Event, String>> + Send>>;
@@ -354,7 +365,11 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(url: &str, headers: &[(&str, &str)]) -> Client {
-        let response = get(url, headers).await;
+        Client::from_response(get(url, headers).await)
+    }
+
+    /// Parses the body of a response a test got with a client of its own (TLS, HTTP/2).
+    pub fn from_response(response: reqwest::Response) -> Client {
         let status = response.status();
         let response_headers = response.headers().clone();
         let events = response

@@ -1,0 +1,142 @@
+//! HTTP Basic access control (`--auth USER:PASSWORD`) in front of every route: the page, the
+//! streams, `/stats`, the static dir. A request without the right credentials gets 401 with a
+//! `WWW-Authenticate` challenge, so a browser asks once and then sends them with every request
+//! of the origin, its EventSource included. CORS preflights never reach this guard (browsers
+//! send no credentials on them); the CORS wrapper answers them.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
+use subtle::ConstantTimeEq;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use crate::connection::Connection;
+use crate::throttle::Throttle;
+
+/// At most one warning about refused credentials per this period.
+const WARNING_PERIOD: Duration = Duration::from_secs(5);
+
+/// The one user and password the server accepts. Never printed: `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    user: String,
+    /// `user:password`, as a client sends it inside the base64 of `Authorization: Basic`.
+    joined: Vec<u8>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<hidden>")
+            .finish()
+    }
+}
+
+impl FromStr for Credentials {
+    type Err = String;
+
+    /// `USER:PASSWORD`, split at the first colon: a user name can't hold one (RFC 7617), a
+    /// password may.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split_once(':') {
+            Some((user, password)) if !user.is_empty() && !password.is_empty() => Ok(Credentials {
+                user: user.to_owned(),
+                joined: text.as_bytes().to_vec(),
+            }),
+            _ => Err("expected USER:PASSWORD, both non-empty".into()),
+        }
+    }
+}
+
+impl Credentials {
+    /// Whether an `Authorization` header value carries these credentials. The comparison takes
+    /// the same time wherever the first differing byte is.
+    fn admit(&self, authorization: &[u8]) -> Verdict {
+        let Some(encoded) = basic_token(authorization) else {
+            return Verdict::Missing;
+        };
+        let Ok(decoded) = BASE64_STANDARD.decode(encoded) else {
+            return Verdict::Wrong;
+        };
+        if bool::from(decoded.ct_eq(&self.joined)) {
+            Verdict::Admitted
+        } else {
+            Verdict::Wrong
+        }
+    }
+}
+
+/// What a request's credentials amount to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Admitted,
+    /// No `Authorization: Basic` header: a browser's first request, before it asks the user.
+    Missing,
+    /// Credentials that are not the right ones: a failed attempt, logged.
+    Wrong,
+}
+
+/// The token after `Basic ` (scheme case-insensitive), if the header uses that scheme.
+fn basic_token(authorization: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = authorization.split_at_checked(6)?;
+    scheme
+        .eq_ignore_ascii_case(b"basic ")
+        .then(|| rest.trim_ascii())
+}
+
+/// `routes` behind the credentials: a request without them is answered 401 and goes no further.
+pub fn guard(
+    credentials: Credentials,
+    routes: BoxedFilter<(Response,)>,
+) -> BoxedFilter<(Response,)> {
+    let credentials = Arc::new(credentials);
+    let warning = Arc::new(Mutex::new(Throttle::new(WARNING_PERIOD)));
+    let authorization = warp::header::value(header::AUTHORIZATION.as_str())
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify();
+    let refused = authorization
+        .and(warp::ext::optional::<Arc<Connection>>())
+        .and_then(
+            move |authorization: Option<HeaderValue>, connection: Option<Arc<Connection>>| {
+                let verdict = authorization.map_or(Verdict::Missing, |value| {
+                    credentials.admit(value.as_bytes())
+                });
+                if verdict == Verdict::Wrong {
+                    let due = warning.lock().unwrap_or_else(|p| p.into_inner()).note();
+                    if let Some(attempts) = due {
+                        let peer = connection.map(|c| c.peer.to_string());
+                        tracing::warn!(peer, attempts, "refused wrong credentials (--auth)");
+                    }
+                }
+                async move {
+                    match verdict {
+                        // Not refused: on to the routes.
+                        Verdict::Admitted => Err(warp::reject::not_found()),
+                        Verdict::Missing | Verdict::Wrong => Ok::<_, warp::Rejection>(challenge()),
+                    }
+                }
+            },
+        );
+    refused.or(routes).unify().boxed()
+}
+
+/// 401 with the challenge that makes a browser ask for a user name and password.
+fn challenge() -> Response {
+    let mut response =
+        warp::reply::with_status("authentication required\n", StatusCode::UNAUTHORIZED)
+            .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"sse-broadcast\", charset=\"UTF-8\""),
+    );
+    response
+}
