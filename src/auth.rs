@@ -113,8 +113,9 @@ pub fn guard(
                 if verdict == Verdict::Wrong {
                     let due = warning.lock().unwrap_or_else(|p| p.into_inner()).note();
                     if let Some(attempts) = due {
-                        let peer = connection.map(|c| c.peer.to_string());
-                        tracing::warn!(peer, attempts, "refused wrong credentials (--auth)");
+                        // Every served request carries its connection; only unit tests lack one.
+                        let peer = connection.map_or_else(|| "?".into(), |c| c.peer.to_string());
+                        tracing::warn!(%peer, attempts, "refused wrong credentials (--auth)");
                     }
                 }
                 async move {
@@ -139,4 +140,36 @@ fn challenge() -> Response {
         HeaderValue::from_static("Basic realm=\"sse-broadcast\", charset=\"UTF-8\""),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(joined: &str) -> Vec<u8> {
+        format!("Basic {}", BASE64_STANDARD.encode(joined)).into_bytes()
+    }
+
+    #[test]
+    fn splits_at_the_first_colon_and_hides_the_password() {
+        let credentials: Credentials = "me:a:b:".parse().unwrap();
+        assert_eq!(credentials.user, "me");
+        assert_eq!(credentials.admit(&header("me:a:b:")), Verdict::Admitted);
+        assert!(!format!("{credentials:?}").contains("a:b"));
+        for bad in ["me", ":pw", "me:", ""] {
+            assert!(bad.parse::<Credentials>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn admits_only_the_exact_pair() {
+        let credentials: Credentials = "me:pw".parse().unwrap();
+        assert_eq!(credentials.admit(b"bAsIc bWU6cHc="), Verdict::Admitted);
+        assert_eq!(credentials.admit(&header("me:pw ")), Verdict::Wrong);
+        assert_eq!(credentials.admit(&header("me:p")), Verdict::Wrong);
+        assert_eq!(credentials.admit(&header("you:pw")), Verdict::Wrong);
+        assert_eq!(credentials.admit(b"Basic !!!"), Verdict::Wrong);
+        assert_eq!(credentials.admit(b"Bearer bWU6cHc="), Verdict::Missing);
+        assert_eq!(credentials.admit(b""), Verdict::Missing);
+    }
 }

@@ -131,7 +131,7 @@ fn read_pair(cert_path: &Path, key_path: &Path) -> anyhow::Result<CertifiedKey> 
     let provider: &CryptoProvider = &ring::default_provider();
     CertifiedKey::from_der(chain, key, provider).map_err(|err| match err {
         rustls::Error::InconsistentKeys(_) => {
-            anyhow!("{key_file} does not match the certificate in {cert_file}")
+            anyhow!("{key_file} does not match {cert_file}")
         }
         err => anyhow!("cannot use {key_file} with {cert_file}: {err}"),
     })

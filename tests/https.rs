@@ -150,3 +150,60 @@ async fn sigterm_ends_every_http2_stream_and_exits_0() {
     }
     assert_eq!(server.wait_exit().code(), Some(0));
 }
+
+#[test]
+fn tls_files_are_checked_at_start() {
+    use assert_cmd::prelude::*;
+    use predicates::prelude::*;
+    use std::process::Command;
+
+    let cert = TestCert::new();
+    let cert_path = cert.cert_path().display().to_string();
+    let key_path = cert.key_path().display().to_string();
+    let run = |args: &[&str]| {
+        let mut command = Command::new(common::BIN);
+        command.args(["--port", "0", "-i", "1s"]).args(args);
+        command.assert()
+    };
+    // Both or neither: a usage error.
+    run(&["--tls-cert", &cert_path])
+        .code(2)
+        .stderr(predicate::str::contains("--tls-key"));
+    run(&["--tls-key", &key_path])
+        .code(2)
+        .stderr(predicate::str::contains("--tls-cert"));
+
+    // A file that is missing, not PEM, or a key of another certificate: one line naming it.
+    let one_line = |text: &str| text.trim_end().lines().count() == 1;
+    run(&[
+        "--tls-cert",
+        "/nonexistent/cert.pem",
+        "--tls-key",
+        &key_path,
+    ])
+    .code(1)
+    .stderr(predicate::str::contains(
+        "/nonexistent/cert.pem (--tls-cert)",
+    ))
+    .stderr(predicate::str::contains("No such file"))
+    .stderr(predicate::function(one_line));
+    let other = TestCert::new();
+    let other_key = other.key_path().display().to_string();
+    run(&["--tls-cert", &cert_path, "--tls-key", &other_key])
+        .code(1)
+        .stderr(predicate::str::contains("does not match"))
+        .stderr(predicate::str::contains(format!("{other_key} (--tls-key)")))
+        .stderr(predicate::function(one_line));
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "hello\n").unwrap();
+    let garbage = garbage.display().to_string();
+    run(&["--tls-cert", &garbage, "--tls-key", &key_path])
+        .code(1)
+        .stderr(predicate::str::contains(format!("{garbage} (--tls-cert)")))
+        .stderr(predicate::function(one_line));
+    run(&["--tls-cert", &cert_path, "--tls-key", &garbage])
+        .code(1)
+        .stderr(predicate::str::contains(format!("{garbage} (--tls-key)")))
+        .stderr(predicate::function(one_line));
+}

@@ -59,6 +59,11 @@ impl Browser {
     /// Starts Chromium, or returns `None` after a loud message when it is not installed and
     /// `CI` is not set. On CI a missing browser fails the test.
     pub fn launch(test: &str) -> Option<Browser> {
+        Browser::launch_with(test, &[])
+    }
+
+    /// `launch` with more command-line flags.
+    pub fn launch_with(test: &str, extra_flags: &[&str]) -> Option<Browser> {
         let Some(chromium) = find_chromium() else {
             let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
             assert!(
@@ -84,6 +89,7 @@ impl Browser {
             .arg("sh")
             .arg(&chromium)
             .args(FLAGS)
+            .args(extra_flags)
             .arg(format!(
                 "--user-data-dir={}",
                 dir.path().join("profile").display()
