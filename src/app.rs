@@ -44,7 +44,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Held by the sources for the process's life, so it is never reclaimed.
     let input_channel = channels.get_or_create(&config.channel).map_err(|refusal| {
         anyhow::anyhow!(
-            "cannot open channel {} (--channel): {refusal:?}",
+            "cannot open channel {} (--channel): {refusal}",
             config.channel
         )
     })?;

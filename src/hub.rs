@@ -36,6 +36,16 @@ pub enum Refusal {
     Closed,
 }
 
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::Full => "--max-clients streams are open",
+            Refusal::TooManyChannels => "--max-channels named channels are alive",
+            Refusal::Closed => "shutting down",
+        })
+    }
+}
+
 /// What every connection is told; one value, so each connection waits on a single channel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Orders {

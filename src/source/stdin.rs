@@ -64,7 +64,7 @@ impl StdinSource {
                         Ok(target) => target,
                         Err(refusal) => {
                             tracing::warn!(
-                                "line {}: skipped: channel {name} refused ({refusal:?}; --max-channels)",
+                                "line {}: skipped: channel {name} refused: {refusal}",
                                 decoder.line
                             );
                             continue;
