@@ -1,12 +1,14 @@
 //! Micro-benchmarks of the paths every event takes: encoding to wire bytes (once per event),
-//! the hub's fan-out to every receiver, and the stdin line decoder. Figures only: nothing here
+//! a channel's fan-out to every receiver, and the stdin line decoder. Figures only: nothing here
 //! asserts a timing. `cargo bench --bench hot_paths`. No tracing subscriber is installed, so the
 //! per-send log line the binary writes is not part of these figures.
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use sse_broadcast::channel::Channel;
 use sse_broadcast::event::Event;
 use sse_broadcast::hub::{Hub, HubConfig};
 use sse_broadcast::source::stdin::{Format, LineDecoder};
@@ -62,12 +64,13 @@ fn fan_out(c: &mut Criterion) {
         group.bench_function(format!("{receivers}_receivers"), |b| {
             b.to_async(&runtime).iter_custom(|iters| async move {
                 // Set up per sample, outside the timed part.
-                let hub = Hub::new(HubConfig {
+                let config = HubConfig {
                     history: 1000,
                     client_buffer: 1024,
                     stall_timeout: Duration::from_secs(2),
                     max_clients: None,
-                });
+                };
+                let hub = Channel::new("default".into(), 0, config, Arc::new(Hub::new(None)));
                 let mut subscriptions: Vec<_> = (0..receivers)
                     .map(|_| hub.subscribe(None).expect("hub open"))
                     .collect();

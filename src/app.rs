@@ -13,6 +13,8 @@ use anyhow::{Context as _, bail};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
 
+use crate::channel::Channel;
+use crate::channels::Channels;
 use crate::cli::Config;
 use crate::connection::{self, Serving};
 use crate::hub::Hub;
@@ -48,21 +50,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(reload_on_hangup(tls.clone()));
     }
 
-    let hub = Arc::new(Hub::new(config.hub.clone()));
+    let hub = Arc::new(Hub::new(config.hub.max_clients));
+    let channels = Arc::new(Channels::new(
+        hub.clone(),
+        config.hub.clone(),
+        config.max_channels,
+    ));
+    // Held by the sources for the process's life, so it is never reclaimed.
+    let input_channel = channels.get_or_create(&config.channel).map_err(|refusal| {
+        anyhow::anyhow!(
+            "cannot open channel {} (--channel): {refusal}",
+            config.channel
+        )
+    })?;
     let connections = TaskTracker::new();
     let serving = Serving {
-        routes: server::routes(hub.clone(), &config.serve),
+        routes: server::routes(channels.clone(), &config.serve),
         hub: hub.clone(),
         tls,
         tasks: connections.clone(),
     };
     tokio::spawn(connection::accept_loop(listener, serving));
     if let Some(every) = config.keep_alive {
-        let hub = hub.clone();
-        tokio::spawn(async move { hub.run_heartbeat(every).await });
+        let channels = channels.clone();
+        tokio::spawn(async move { channels.run_heartbeat(every).await });
     }
     let input = tokio::spawn(run_input(
-        hub.clone(),
+        channels.clone(),
+        input_channel,
         config.ticker,
         config.stdin,
         config.wait_clients,
@@ -79,7 +94,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     // Accept nothing new; each stream sends what it holds, then ends; idle connections close.
-    hub.close();
+    channels.close();
     connections.close();
     if input_ended {
         // Everything must reach the clients: wait as long as they keep reading.
@@ -118,7 +133,8 @@ async fn drain(hub: &Hub, connections: &TaskTracker, stall_timeout: Duration) {
 /// Runs the sources; returns when input has ended: stdin's end when it is read, else the
 /// ticker's (`--count`). A ticker that runs beside stdin goes on until shutdown.
 async fn run_input(
-    hub: Arc<Hub>,
+    channels: Arc<Channels>,
+    channel: Arc<Channel>,
     ticker: Option<Ticker>,
     stdin: Option<StdinSource>,
     wait_clients: Option<usize>,
@@ -128,12 +144,12 @@ async fn run_input(
             count,
             "waiting for clients before reading input (--wait-clients)"
         );
-        hub.wait_for_clients(count).await;
+        channel.wait_for_clients(count).await;
     }
-    let ticker = ticker.map(|ticker| tokio::spawn(ticker.run(hub.clone())));
+    let ticker = ticker.map(|ticker| tokio::spawn(ticker.run(channel.clone())));
     match (stdin, ticker) {
         (Some(stdin), _) => {
-            if let Err(err) = stdin.run(hub).await {
+            if let Err(err) = stdin.run(channels, channel).await {
                 tracing::error!("reading stdin failed: {err}; no more input");
             }
         }

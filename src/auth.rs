@@ -2,7 +2,8 @@
 //! streams, `/stats`, the static dir. A request without the right credentials gets 401 with a
 //! `WWW-Authenticate` challenge, so a browser asks once and then sends them with every request
 //! of the origin, its EventSource included. CORS preflights never reach this guard (browsers
-//! send no credentials on them); the CORS wrapper answers them.
+//! send no credentials on them); the CORS wrapper answers them. A POST with a bearer token is
+//! a publisher's: the publish route checks that token (`--publish-token`) instead.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,7 +14,7 @@ use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
 use subtle::ConstantTimeEq;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderValue, StatusCode, header};
+use warp::http::{HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -92,6 +93,13 @@ fn basic_token(authorization: &[u8]) -> Option<&[u8]> {
         .then(|| rest.trim_ascii())
 }
 
+/// Whether the header carries a bearer token (`Bearer ...`, scheme case-insensitive).
+fn is_bearer(authorization: &[u8]) -> bool {
+    authorization
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
+}
+
 /// `routes` behind the credentials: a request without them is answered 401 and goes no further.
 pub fn guard(
     credentials: Credentials,
@@ -103,13 +111,22 @@ pub fn guard(
         .map(Some)
         .or(warp::any().map(|| None))
         .unify();
-    let refused = authorization
+    let refused = warp::method()
+        .and(authorization)
         .and(warp::ext::optional::<Arc<Connection>>())
         .and_then(
-            move |authorization: Option<HeaderValue>, connection: Option<Arc<Connection>>| {
-                let verdict = authorization.map_or(Verdict::Missing, |value| {
-                    credentials.admit(value.as_bytes())
-                });
+            move |method: Method,
+                  authorization: Option<HeaderValue>,
+                  connection: Option<Arc<Connection>>| {
+                let verdict = match authorization {
+                    // A publisher's POST carries the --publish-token instead (one request has
+                    // one Authorization header); the publish route checks it.
+                    Some(value) if method == Method::POST && is_bearer(value.as_bytes()) => {
+                        Verdict::Admitted
+                    }
+                    Some(value) => credentials.admit(value.as_bytes()),
+                    None => Verdict::Missing,
+                };
                 if verdict == Verdict::Wrong {
                     let due = warning.lock().unwrap_or_else(|p| p.into_inner()).note();
                     if let Some(attempts) = due {

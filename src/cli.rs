@@ -12,8 +12,10 @@ use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 use clap_complete::Shell;
 
 use crate::auth::Credentials;
+use crate::channels::ChannelName;
 use crate::event::EventName;
 use crate::hub::HubConfig;
+use crate::publish::PublishConfig;
 use crate::server::ServeConfig;
 use crate::source::stdin::{Format, StdinSource};
 use crate::source::ticker::Ticker;
@@ -32,13 +34,17 @@ Examples:
   jq -c '{data: .msg, event: .kind}' in.jsonl | sse-broadcast -f json
   curl -N http://127.0.0.1:8080/events            watch the stream
   SSE_BROADCAST_AUTH=me:secret sse-broadcast --tls-cert cert.pem --tls-key key.pem -b 0.0.0.0
-                                                  HTTPS + HTTP/2, behind a password";
+                                                  HTTPS + HTTP/2, behind a password
+  SSE_BROADCAST_PUBLISH_TOKEN=$TOKEN sse-broadcast -i 1m
+  curl -H \"Authorization: Bearer $TOKEN\" --data-binary @- http://127.0.0.1:8080/events/build
+                                                  publish lines to channel build";
 
 /// Broadcast Server-Sent Events from a ticker or from stdin lines to every connected client.
 ///
 /// With neither --interval nor --stdin, stdin is read when it is not a terminal; otherwise the
-/// ticker sends --message every 2s. The stream is at /events, a live viewer page at /, and
-/// counters at /stats. Every flag can also be set with SSE_BROADCAST_<FLAG>.
+/// ticker sends --message every 2s. The stream is at /events (named channels at /events/NAME),
+/// a live viewer page at /, counters at /stats and /metrics (Prometheus); with --publish-token,
+/// POST /events[/NAME] publishes. Every flag can also be set with SSE_BROADCAST_<FLAG>.
 #[derive(Debug, Parser)]
 #[command(name = "sse-broadcast", version, after_help = AFTER_HELP)]
 pub struct Cli {
@@ -94,6 +100,18 @@ pub struct Cli {
         help_heading = "Input"
     )]
     pub event: Option<EventName>,
+
+    /// The channel the ticker and stdin publish to (a JSON line's "channel" overrides it); its
+    /// stream is <events-path>/NAME. Names: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or
+    /// digit.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "default",
+        env = "SSE_BROADCAST_CHANNEL",
+        help_heading = "Input"
+    )]
+    pub channel: ChannelName,
 
     /// Port to listen on; 0 picks a free one (the `listening on` line names it).
     #[arg(
@@ -167,6 +185,27 @@ pub struct Cli {
         help_heading = "Serving"
     )]
     pub auth: Option<Credentials>,
+    /// Named channels alive at once (besides the default one); a request that would create
+    /// another gets 503 with Retry-After. Idle channels that nobody reads make room.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        env = "SSE_BROADCAST_MAX_CHANNELS",
+        help_heading = "Serving"
+    )]
+    pub max_channels: usize,
+
+    /// Enable publishing with POST <events-path>[/CHANNEL] and `Authorization: Bearer TOKEN`
+    /// (without it, POST gets 403). Prefer the environment variable: argv is visible in ps.
+    #[arg(long, value_name = "TOKEN", value_parser = parse_token, hide_env_values = true,
+          env = "SSE_BROADCAST_PUBLISH_TOKEN", help_heading = "Serving")]
+    pub publish_token: Option<String>,
+
+    /// Largest POST body; a larger one gets 413. Accepts 1MiB, 64KiB, 1000000.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size,
+          env = "SSE_BROADCAST_MAX_BODY", help_heading = "Serving")]
+    pub max_body: usize,
 
     /// Send a heartbeat comment when nothing was sent for DURATION, so proxies keep a quiet
     /// stream open; 0 disables.
@@ -211,7 +250,7 @@ pub struct Cli {
     )]
     pub max_clients: Option<usize>,
 
-    /// Read no input (and start no ticker) until N clients are connected.
+    /// Read no input (and start no ticker) until N clients are connected to --channel.
     #[arg(
         long,
         value_name = "N",
@@ -279,6 +318,9 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub serve: ServeConfig,
     pub hub: HubConfig,
+    /// Where the ticker and stdin publish.
+    pub channel: ChannelName,
+    pub max_channels: usize,
     pub ticker: Option<Ticker>,
     pub stdin: Option<StdinSource>,
     pub keep_alive: Option<Duration>,
@@ -358,6 +400,12 @@ impl Cli {
                 "--exit-on-eof needs input that ends: stdin (--stdin), or the ticker with --count",
             );
         }
+        if self.publish_token.is_none() && given("max_body") {
+            return conflict("--max-body limits POST publishing; add --publish-token");
+        }
+        if self.max_channels == 0 && !self.channel.is_default() {
+            return conflict("--channel names a channel, but --max-channels 0 allows none");
+        }
         if self.count == Some(0) {
             return Err((
                 ErrorKind::ValueValidation,
@@ -389,6 +437,10 @@ impl Cli {
                 cors: self.cors,
                 retry: self.retry,
                 auth: self.auth,
+                publish: self.publish_token.map(|token| PublishConfig {
+                    token,
+                    max_body: self.max_body,
+                }),
             },
             hub: HubConfig {
                 history: self.history,
@@ -396,6 +448,8 @@ impl Cli {
                 stall_timeout: self.stall_timeout,
                 max_clients: self.max_clients,
             },
+            channel: self.channel,
+            max_channels: self.max_channels,
             ticker,
             stdin,
             keep_alive: (!self.keep_alive.is_zero()).then_some(self.keep_alive),
@@ -441,6 +495,13 @@ fn parse_size(text: &str) -> Result<usize, String> {
         )),
         Ok(bytes) => Ok(bytes),
     }
+}
+
+fn parse_token(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("the token must not be empty".into());
+    }
+    Ok(text.to_owned())
 }
 
 fn parse_events_path(text: &str) -> Result<String, String> {
@@ -533,6 +594,10 @@ mod tests {
         assert!(config(&["--exit-on-eof", "-i", "1s"], true).is_err());
         assert!(config(&["--exit-on-eof", "-i", "1s", "--count", "2"], true).is_ok());
         assert!(config(&["--exit-on-eof"], false).is_ok());
+        assert!(config(&["--max-body", "1KiB"], true).is_err());
+        assert!(config(&["--max-body", "1KiB", "--publish-token", "t"], true).is_ok());
+        assert!(config(&["--channel", "build", "--max-channels", "0"], true).is_err());
+        assert!(config(&["--channel", "default", "--max-channels", "0"], true).is_ok());
     }
 
     #[test]

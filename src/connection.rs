@@ -47,6 +47,8 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 pub struct Connection {
     pub peer: SocketAddr,
+    /// The channel of the stream being served (its positions count per channel).
+    channel: AtomicU64,
     /// Position of the last live frame the stream took; `u64::MAX` while no stream is open.
     position: AtomicU64,
     /// The hub's wait mark when the client last took bytes.
@@ -60,6 +62,7 @@ impl Connection {
     fn new(peer: SocketAddr, wait_epoch: u64) -> Self {
         Connection {
             peer,
+            channel: AtomicU64::new(0),
             position: AtomicU64::new(u64::MAX),
             progress: AtomicU64::new(wait_epoch),
             marks_chunks: None,
@@ -73,7 +76,13 @@ impl Connection {
         }
     }
 
-    /// The stream took live frames up to `position` (or starts there).
+    /// A stream of `channel` starts at `position`.
+    pub fn stream_started(&self, channel: u64, position: u64) {
+        self.channel.store(channel, Ordering::Relaxed);
+        self.position.store(position, Ordering::Relaxed);
+    }
+
+    /// The stream took live frames up to `position`.
     pub fn stream_at(&self, position: u64) {
         self.position.store(position, Ordering::Relaxed);
     }
@@ -90,7 +99,8 @@ impl Connection {
     }
 
     fn is_stalled(&self, eviction: Eviction) -> bool {
-        self.position.load(Ordering::Relaxed) <= eviction.through
+        self.channel.load(Ordering::Relaxed) == eviction.channel
+            && self.position.load(Ordering::Relaxed) <= eviction.through
             && self.progress.load(Ordering::Relaxed) < eviction.wait
     }
 }

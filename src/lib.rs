@@ -3,19 +3,26 @@
 //! so that benches can drive the hot paths (encoding, fan-out, line decoding) directly.
 //!
 //! One event's path: a source (`source::ticker` renders the template, `source::stdin` decodes a
-//! line) builds an `event::Event`; `hub::Hub::publish` gives it its id and encodes it once to
-//! `Bytes`, kept in the history and sent over a broadcast channel; each client's
-//! `stream::client_stream` forwards those bytes as the body that `server::routes` answers
-//! `/events` with (behind `auth` when asked), on a connection served by `connection::accept_loop`
-//! (TLS from `tls`, then HTTP/1.1 or HTTP/2). `app` wires it together.
+//! line, `publish` takes a POST body's lines) builds an `event::Event`; the channel it goes to
+//! (`channels::Channels` holds them by name; `channel::Channel::publish`) gives it its id and
+//! encodes it once to `Bytes`, kept in the history and sent over a broadcast channel; each
+//! client's `stream::client_stream` forwards those bytes as the body that `server::routes`
+//! answers `<events-path>[/<channel>]` with (behind `auth` when asked), on a connection served
+//! by `connection::accept_loop` (TLS from `tls`, then HTTP/1.1 or HTTP/2), which takes its
+//! orders (evict a stalled client, close) from the shared `hub::Hub`. `metrics` reads the
+//! channels for `/metrics`. `app` wires it together.
 
 pub mod app;
 pub mod auth;
+pub mod channel;
+pub mod channels;
 pub mod cli;
 pub mod connection;
 pub mod event;
 pub mod hub;
 pub mod logging;
+pub mod metrics;
+pub mod publish;
 pub mod server;
 pub mod source;
 pub mod stream;

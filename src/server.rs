@@ -1,5 +1,6 @@
-//! The warp filter chain: the event stream, `/stats`, the static dir or the built-in page, 404
-//! for the rest, CORS when asked. It forwards the hub's bytes and never formats an event.
+//! The warp filter chain: the event streams (the default channel and named ones), publishing
+//! (`publish.rs`), `/stats`, `/metrics`, the static dir or the built-in page, 404 for the rest,
+//! CORS when asked. It forwards the channels' bytes and never formats an event.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,16 +14,20 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use crate::auth::{self, Credentials};
+use crate::channel::Channel;
+use crate::channels::{ChannelName, Channels};
 use crate::connection::Connection;
 use crate::event;
-use crate::hub::{Hub, Refusal};
+use crate::hub::Refusal;
+use crate::metrics::{self, Metrics};
+use crate::publish::{self, PublishConfig};
 use crate::stream::client_stream;
 
 /// The built-in viewer page, served at `/` unless `--static-dir` is given.
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 
 /// What a full server tells a client to wait before trying again.
-const RETRY_AFTER_SECS: &str = "5";
+pub(crate) const RETRY_AFTER_SECS: &str = "5";
 
 /// How the routes are set up.
 #[derive(Debug, Clone)]
@@ -33,8 +38,10 @@ pub struct ServeConfig {
     pub cors: Vec<String>,
     /// Reconnection delay sent at the start of each stream, spread over [R, 1.5 R].
     pub retry: Option<Duration>,
-    /// `--auth`: every route needs these Basic credentials.
+    /// `--auth`: every route needs these Basic credentials (publishing has its own token).
     pub auth: Option<Credentials>,
+    /// POST publishing, when `--publish-token` is given.
+    pub publish: Option<PublishConfig>,
 }
 
 /// `?lastEventId=K`, for clients that can't set the `Last-Event-ID` header.
@@ -44,9 +51,20 @@ struct ReplayQuery {
     last_event_id: Option<String>,
 }
 
-pub fn routes(hub: Arc<Hub>, config: &ServeConfig) -> BoxedFilter<(Response,)> {
-    let routes = events(hub.clone(), config)
-        .or(stats(hub))
+pub fn routes(channels: Arc<Channels>, config: &ServeConfig) -> BoxedFilter<(Response,)> {
+    let metrics = Arc::new(Metrics::new(channels.clone()));
+    let publish = publish::route(
+        channels.clone(),
+        config.publish.clone(),
+        &config.events_path,
+        metrics.clone(),
+    );
+    let routes = events(channels.clone(), config)
+        .or(publish)
+        .unify()
+        .or(stats(channels))
+        .unify()
+        .or(metrics_route(metrics))
         .unify()
         .or(page(config))
         .unify()
@@ -64,34 +82,35 @@ pub fn routes(hub: Arc<Hub>, config: &ServeConfig) -> BoxedFilter<(Response,)> {
         warp::cors().allow_origins(config.cors.iter().map(String::as_str))
     };
     // The preflight is answered here, before the auth guard: browsers send no credentials on it.
-    let cors = cors.allow_methods(["GET"]).allow_headers([
+    let cors = cors.allow_methods(["GET", "POST"]).allow_headers([
         "last-event-id",
         "cache-control",
         "authorization",
+        "content-type",
     ]);
     routes.with(cors).map(Reply::into_response).boxed()
 }
 
-fn with_hub(
-    hub: Arc<Hub>,
-) -> impl Filter<Extract = (Arc<Hub>,), Error = std::convert::Infallible> + Clone {
-    warp::any().map(move || hub.clone())
+pub(crate) fn with_channels(
+    channels: Arc<Channels>,
+) -> impl Filter<Extract = (Arc<Channels>,), Error = std::convert::Infallible> + Clone {
+    warp::any().map(move || channels.clone())
 }
 
-/// Matches one exact path. (`warp::path()` can't take a `/`, and `--events-path` may hold several.)
-fn exact_path(path: String) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    warp::path::full()
-        .and_then(move |full: FullPath| {
-            let matches = full.as_str() == path;
-            async move {
-                if matches {
-                    Ok(())
-                } else {
-                    Err(warp::reject::not_found())
-                }
-            }
-        })
-        .untuple_one()
+/// `<events-path>` (the default channel) or `<events-path>/<name>`, the name matched as sent
+/// (no percent-decoding); anything else is not found. (`warp::path()` can't take a `/`, and
+/// `--events-path` may hold several.)
+pub(crate) fn channel_path(
+    events_path: String,
+) -> impl Filter<Extract = (ChannelName,), Error = Rejection> + Clone {
+    warp::path::full().and_then(move |full: FullPath| {
+        let name = match full.as_str().strip_prefix(events_path.as_str()) {
+            Some("") => Some(ChannelName::default_name()),
+            Some(rest) => rest.strip_prefix('/').and_then(|name| name.parse().ok()),
+            None => None,
+        };
+        async move { name.ok_or_else(warp::reject::not_found) }
+    })
 }
 
 /// `Last-Event-ID` as sent. A browser echoes the id it last saw as UTF-8, which
@@ -104,55 +123,83 @@ fn last_event_id_header()
         .unify()
 }
 
-fn events(hub: Arc<Hub>, config: &ServeConfig) -> BoxedFilter<(Response,)> {
+fn events(channels: Arc<Channels>, config: &ServeConfig) -> BoxedFilter<(Response,)> {
     let retry = config.retry;
-    warp::get()
-        .and(exact_path(config.events_path.clone()))
+    channel_path(config.events_path.clone())
+        .and(warp::get())
         .and(last_event_id_header())
         .and(warp::query::<ReplayQuery>())
         .and(warp::ext::optional::<Arc<Connection>>())
-        .and(with_hub(hub))
+        .and(with_channels(channels))
         .map(
-            move |header: Option<String>,
+            move |name: ChannelName,
+                  header: Option<String>,
                   query: ReplayQuery,
                   connection: Option<Arc<Connection>>,
-                  hub: Arc<Hub>| {
+                  channels: Arc<Channels>| {
+                // The header wins: a reconnecting EventSource sends the id it last saw there,
+                // while the query still holds what the page first asked for.
                 let last_event_id = header.or(query.last_event_id);
-                open_stream(hub, last_event_id.as_deref(), retry, connection)
+                let peer = connection.as_ref().map(|c| c.peer.to_string());
+                match channels.get_or_create(&name) {
+                    Ok(channel) => {
+                        open_stream(channel, last_event_id.as_deref(), retry, connection)
+                    }
+                    Err(refusal) => refuse_stream(refusal, peer),
+                }
             },
         )
         .boxed()
 }
 
+fn refuse_stream(refusal: Refusal, peer: Option<String>) -> Response {
+    let message = match refusal {
+        Refusal::Full => {
+            tracing::warn!(peer, "--max-clients reached; refusing a stream with 503");
+            "too many clients\n"
+        }
+        Refusal::TooManyChannels => {
+            tracing::warn!(
+                peer,
+                "--max-channels reached; refusing a new channel with 503"
+            );
+            "too many channels\n"
+        }
+        Refusal::Closed => {
+            return warp::reply::with_status("shutting down\n", StatusCode::SERVICE_UNAVAILABLE)
+                .into_response();
+        }
+    };
+    let mut response =
+        warp::reply::with_status(message, StatusCode::SERVICE_UNAVAILABLE).into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECS),
+    );
+    response
+}
+
 fn open_stream(
-    hub: Arc<Hub>,
+    channel: Arc<Channel>,
     last_event_id: Option<&str>,
     retry: Option<Duration>,
     connection: Option<Arc<Connection>>,
 ) -> Response {
     let peer = connection.as_ref().map(|c| c.peer.to_string());
-    let subscription = match hub.subscribe(last_event_id) {
+    let subscription = match channel.subscribe(last_event_id) {
         Ok(subscription) => subscription,
-        Err(Refusal::Full) => {
-            tracing::warn!(peer, "--max-clients reached; refusing a stream with 503");
-            let mut response =
-                warp::reply::with_status("too many clients\n", StatusCode::SERVICE_UNAVAILABLE)
-                    .into_response();
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECS),
-            );
-            return response;
-        }
-        Err(Refusal::Closed) => {
-            return warp::reply::with_status("shutting down\n", StatusCode::SERVICE_UNAVAILABLE)
-                .into_response();
-        }
+        Err(refusal) => return refuse_stream(refusal, peer),
     };
-    tracing::debug!(peer, last_event_id, "stream opened");
+    tracing::debug!(
+        peer,
+        channel = channel.name(),
+        last_event_id,
+        "stream opened"
+    );
     let prelude = retry.map(|base| event::retry(spread(base)));
     let mut response =
-        warp::reply::stream(client_stream(hub, subscription, prelude, connection)).into_response();
+        warp::reply::stream(client_stream(channel, subscription, prelude, connection))
+            .into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -169,11 +216,25 @@ fn spread(base: Duration) -> Duration {
     base.mul_f64(1.0 + fastrand::f64() * 0.5)
 }
 
-fn stats(hub: Arc<Hub>) -> BoxedFilter<(Response,)> {
-    warp::get()
-        .and(warp::path!("stats"))
-        .and(with_hub(hub))
-        .map(|hub: Arc<Hub>| warp::reply::json(&hub.stats()).into_response())
+fn stats(channels: Arc<Channels>) -> BoxedFilter<(Response,)> {
+    warp::path!("stats")
+        .and(warp::get())
+        .and(with_channels(channels))
+        .map(|channels: Arc<Channels>| warp::reply::json(&channels.stats()).into_response())
+        .boxed()
+}
+
+fn metrics_route(metrics: Arc<Metrics>) -> BoxedFilter<(Response,)> {
+    warp::path!("metrics")
+        .and(warp::get())
+        .map(move || {
+            warp::reply::with_header(
+                metrics.encode(),
+                header::CONTENT_TYPE,
+                metrics::CONTENT_TYPE,
+            )
+            .into_response()
+        })
         .boxed()
 }
 
@@ -181,12 +242,14 @@ fn stats(hub: Arc<Hub>) -> BoxedFilter<(Response,)> {
 /// built-in page at `/`.
 fn page(config: &ServeConfig) -> BoxedFilter<(Response,)> {
     match &config.static_dir {
-        Some(dir) => warp::get()
-            .and(warp::fs::dir(dir.clone()))
+        // Paths before methods, here as in every route: a path nobody serves is a 404 whatever
+        // the method (a POST to a bad channel name included), not a 405 from the page.
+        Some(dir) => warp::fs::dir(dir.clone())
+            .and(warp::get())
             .map(Reply::into_response)
             .boxed(),
-        None => warp::get()
-            .and(warp::path::end())
+        None => warp::path::end()
+            .and(warp::get())
             .map(|| warp::reply::html(INDEX_HTML).into_response())
             .boxed(),
     }
@@ -195,23 +258,25 @@ fn page(config: &ServeConfig) -> BoxedFilter<(Response,)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::HubConfig;
+    use crate::hub::{Hub, HubConfig};
 
     fn test_routes(static_dir: Option<PathBuf>, cors: &[&str]) -> BoxedFilter<(Response,)> {
-        let hub = Arc::new(Hub::new(HubConfig {
+        let config = HubConfig {
             history: 10,
             client_buffer: 16,
             stall_timeout: Duration::from_secs(1),
             max_clients: None,
-        }));
+        };
+        let channels = Arc::new(Channels::new(Arc::new(Hub::new(None)), config, 10));
         routes(
-            hub,
+            channels,
             &ServeConfig {
                 events_path: "/events".into(),
                 static_dir,
                 cors: cors.iter().map(|s| s.to_string()).collect(),
                 retry: None,
                 auth: None,
+                publish: None,
             },
         )
     }
@@ -230,7 +295,15 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(stats.body()).unwrap();
         assert_eq!(json["consumers"], 0);
         assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
-        for path in ["/events/extra", "/eventsx", "/nope", "/index.html"] {
+        for path in [
+            "/events/",
+            "/events/.x",
+            "/events/a/b",
+            "/events/a%20b",
+            "/eventsx",
+            "/nope",
+            "/index.html",
+        ] {
             let reply = warp::test::request().path(path).reply(&routes).await;
             assert_eq!(reply.status(), 404, "{path}");
         }

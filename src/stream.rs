@@ -12,8 +12,9 @@ use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
+use crate::channel::{Channel, Frame, Subscription};
 use crate::connection::Connection;
-use crate::hub::{Frame, Hub, Subscription};
+use crate::hub::StreamSlot;
 
 /// Frames are joined into one chunk up to this size; a larger frame still goes whole.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -21,34 +22,37 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// Everything one stream holds: the receiver, what is still to be sent before live frames,
 /// and the handles it reports progress to.
 struct ClientStream {
-    hub: Arc<Hub>,
+    channel: Arc<Channel>,
     /// `None` only while dropping, so the receiver goes before the hub is told the stream ended.
     receiver: Option<broadcast::Receiver<Frame>>,
     prelude: VecDeque<Bytes>,
     connection: Option<Arc<Connection>>,
-    /// Set when the hub closed or the client lagged: the next poll ends the stream.
+    /// Set when the channel closed or the client lagged: the next poll ends the stream.
     finished: bool,
+    /// Held for the stream's life: its place under `--max-clients`.
+    _slot: StreamSlot,
 }
 
 /// The body of one `/events` response. `prelude` goes first (the `retry:` frame, if any).
 pub fn client_stream(
-    hub: Arc<Hub>,
+    channel: Arc<Channel>,
     subscription: Subscription,
     prelude: Option<Bytes>,
     connection: Option<Arc<Connection>>,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + Sync + 'static {
     if let Some(connection) = &connection {
-        connection.stream_at(subscription.position);
+        connection.stream_started(channel.id(), subscription.position);
     }
     let mut queued: VecDeque<Bytes> = prelude.into_iter().collect();
     queued.extend(subscription.notice);
     queued.extend(subscription.replay);
     let state = ClientStream {
-        hub,
+        channel,
         receiver: Some(subscription.receiver),
         prelude: queued,
         connection,
         finished: false,
+        _slot: subscription.slot,
     };
     futures_util::stream::unfold(state, |mut state| async move {
         let chunk = state.next_chunk().await?;
@@ -101,7 +105,7 @@ impl ClientStream {
         if let Some(connection) = &self.connection {
             connection.stream_at(position);
         }
-        self.hub.frames_taken();
+        self.channel.frames_taken();
     }
 
     /// A frame that is already waiting, if any. A closed or lagged channel ends the stream once
@@ -157,6 +161,6 @@ impl Drop for ClientStream {
         if let Some(connection) = &self.connection {
             connection.stream_ended();
         }
-        self.hub.stream_ended();
+        self.channel.stream_ended();
     }
 }

@@ -171,3 +171,35 @@ async fn serving_the_network_without_auth_warns_once() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publisher_uses_its_token_where_readers_use_the_password() {
+    let mut command = Command::new(BIN);
+    command
+        .args(["--port", "0", "--stdin"])
+        .env("SSE_BROADCAST_AUTH", format!("me:{PASSWORD}"))
+        .env("SSE_BROADCAST_PUBLISH_TOKEN", "publisher-token");
+    let server = Server::spawn(command, common::Input::Null);
+    let reader = get_as(&server, "/events/build", Some(("me", PASSWORD))).await;
+    let mut reader = Client::from_response(reader);
+    assert_eq!(reader.status, 200);
+
+    let bearer = [("authorization", "Bearer publisher-token")];
+    let published = server.post("/events/build", &bearer, "built\n").await;
+    assert_eq!(published.status, 200, "{published:?}");
+    assert_eq!(reader.next().await.data, "built");
+
+    // A wrong token is the publish route's 401; the token opens nothing else.
+    let wrong = server
+        .post("/events/build", &[("authorization", "Bearer guess")], "x\n")
+        .await;
+    assert_eq!(wrong.status, 401);
+    let stats = reqwest::Client::new()
+        .get(server.url("/stats"))
+        .bearer_auth("publisher-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stats.status(), 401);
+    assert!(stats.headers().contains_key("www-authenticate"));
+}

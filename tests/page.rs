@@ -83,7 +83,7 @@ fn named_events_multi_line_data_replay_and_another_path() {
     let lines = [
         r#"{"data": "hello, first event"}"#,
         r#"{"event": "clock", "data": "tick 2"}"#,
-        r#"{"event": "other", "data": "nobody listens to this name"}"#,
+        r#"{"event": "other", "data": "a name nobody declared"}"#,
         r#"{"data": "line one\nline two\n  indented line three"}"#,
         r#"{"id": "order-7", "event": "order", "data": {"qty": 2, "sku": "A-17"}}"#,
     ];
@@ -92,8 +92,8 @@ fn named_events_multi_line_data_replay_and_another_path() {
     }
     server.wait_for_log("sent id=\"order-7\"");
 
-    // Sent before the page existed: ?lastEventId=0 on the page replays them from history.
-    browser.open(&server.url("/?events=/stream&event=clock,%20order&lastEventId=0"));
+    // Sent before the page existed: ?lastEventId=1 on the page replays the ones after it.
+    browser.open(&server.url("/?events=/stream&lastEventId=1"));
     browser.wait_for("4 rows", "rows().length === 4");
     let page = browser.snapshot();
     assert_eq!(
@@ -101,20 +101,18 @@ fn named_events_multi_line_data_replay_and_another_path() {
         [
             r#"{"qty":2,"sku":"A-17"}"#,
             "line one\nline two\n  indented line three",
+            "a name nobody declared",
             "tick 2",
-            "hello, first event",
         ],
         "{page:#}"
     );
-    assert_eq!(column(&page, "id"), ["order-7", "4", "2", "1"]);
+    assert_eq!(column(&page, "id"), ["order-7", "4", "3", "2"]);
     assert_eq!(
         column(&page, "name"),
-        ["order", "message", "clock", "message"]
+        ["order", "message", "other", "clock"],
+        "every event shows, whatever its name"
     );
-    assert_eq!(
-        page["count"], "4",
-        "only the names listened to arrive: {page:#}"
-    );
+    assert_eq!(page["count"], "4", "{page:#}");
     assert!(
         page["source"].as_str().unwrap().contains("/stream"),
         "{page:#}"
@@ -149,6 +147,99 @@ fn named_events_multi_line_data_replay_and_another_path() {
             path.file_stem().unwrap().to_string_lossy()
         )));
     }
+    browser.assert_no_script_errors();
+}
+
+#[test]
+fn history_shows_at_once_then_named_events_go_on_live() {
+    let Some(mut browser) = viewer("history_shows_at_once_then_named_events_go_on_live") else {
+        return;
+    };
+    let mut server = Server::piped(&["-e", "build"]);
+    server.write(b"compiling\nlinking\n");
+    server.wait_for_log("sent id=2");
+
+    // A first open asks for everything kept: the page is not empty, and says it is history.
+    browser.open(&server.url("/"));
+    browser.wait_for("2 rows", "rows().length === 2");
+    let page = browser.snapshot();
+    assert_eq!(column(&page, "data"), ["linking", "compiling"], "{page:#}");
+    assert_eq!(column(&page, "name"), ["build", "build"], "{page:#}");
+    assert!(
+        page["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|row| row["history"] == true),
+        "{page:#}"
+    );
+    browser.wait_for("the stream to open", "state() === 'open'");
+    server.write(b"done\n");
+    browser.wait_for("the live row", "rows().length === 3");
+    let page = browser.snapshot();
+    assert_eq!(page["rows"][0]["data"], "done");
+    assert_eq!(page["rows"][0]["name"], "build", "-e names show: {page:#}");
+    assert_eq!(page["rows"][0]["history"], false, "{page:#}");
+    assert_eq!(page["rows"][0]["id"], "3");
+    browser.assert_no_script_errors();
+}
+
+#[test]
+fn a_named_channel_is_viewed_and_the_live_ones_are_listed() {
+    let Some(mut browser) = viewer("a_named_channel_is_viewed_and_the_live_ones_are_listed") else {
+        return;
+    };
+    let mut server = Server::piped(&["-f", "json"]);
+    server.write(
+        concat!(
+            r#"{"data": "job 1 queued", "channel": "jobs", "event": "queued"}"#,
+            "\n",
+            r#"{"data": "elsewhere", "channel": "other"}"#,
+            "\n",
+            r#"{"data": "on the default channel"}"#,
+            "\n",
+        )
+        .as_bytes(),
+    );
+    server.wait_for_log("sent id=1");
+    browser.open(&server.url("/?channel=jobs"));
+    browser.wait_for("the history row", "rows().length === 1");
+    browser.wait_for(
+        "the channel list",
+        "document.querySelectorAll('#channels a').length === 3",
+    );
+    let page = browser.snapshot();
+    assert_eq!(page["rows"][0]["data"], "job 1 queued", "{page:#}");
+    assert_eq!(page["rows"][0]["name"], "queued", "{page:#}");
+    assert_eq!(
+        page["channels"],
+        json!(["default", "jobs", "other"]),
+        "{page:#}"
+    );
+    assert_eq!(page["current"], "jobs", "{page:#}");
+    assert!(
+        page["source"].as_str().unwrap().starts_with("/events/jobs"),
+        "{page:#}"
+    );
+
+    server.write(b"{\"data\": \"job 1 done\", \"channel\": \"jobs\"}\n{\"data\": \"not here\"}\n");
+    browser.wait_for("the live row", "rows().length === 2");
+    server.write(b"{\"data\": \"job 2 queued\", \"channel\": \"jobs\"}\n");
+    browser.wait_for("the next live row", "rows().length === 3");
+    let page = browser.snapshot();
+    assert_eq!(
+        column(&page, "data"),
+        ["job 2 queued", "job 1 done", "job 1 queued"],
+        "{page:#}"
+    );
+    assert_eq!(column(&page, "id"), ["3", "2", "1"], "{page:#}");
+
+    // The list links to the other channels.
+    browser.eval("document.querySelector('#channels a:not([aria-current])').click()");
+    browser.wait_for(
+        "the default channel",
+        "rows().length === 2 && rows()[0].data === 'not here'",
+    );
     browser.assert_no_script_errors();
 }
 
@@ -218,6 +309,7 @@ const HELPERS: &str = "
         name: li.querySelector('.name').textContent,
         time: li.querySelector('.time').textContent,
         data: li.querySelector('.data').textContent,
+        history: li.classList.contains('history'),
     }));
 ";
 
@@ -229,6 +321,8 @@ const SNAPSHOT: &str = "({
     rows: rows(),
     pause: document.getElementById('pause').textContent,
     source: document.getElementById('source').textContent,
+    channels: [...document.querySelectorAll('#channels a')].map((a) => a.textContent),
+    current: document.querySelector('#channels a[aria-current]')?.textContent ?? null,
     title: document.title,
     images: document.images.length,
     foreign: [...document.querySelectorAll('#events *')]

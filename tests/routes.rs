@@ -125,8 +125,10 @@ async fn stats_reports_counters_and_history() {
 #[tokio::test]
 async fn unknown_paths_are_404() {
     let server = Server::start(&["-i", "1s"]);
+    // `/events/NAME` is a channel (tests/channels.rs); a path that names none is not found.
     for path in [
-        "/events/extra",
+        "/events/extra/more",
+        "/events/.extra",
         "/eventsx",
         "/nope",
         "/index.html",
@@ -145,7 +147,7 @@ async fn events_path_moves_the_stream() {
     assert_eq!(client.response_headers["content-type"], "text/event-stream");
     let event = client.next().await;
     assert!(event.data.starts_with("hello, now is: "), "{event:?}");
-    for path in ["/events", "/stream", "/stream/live/x", "/stream/livex"] {
+    for path in ["/events", "/stream", "/stream/live/x/y", "/stream/livex"] {
         let (status, _) = get_text(&server, path).await;
         assert_eq!(status, 404, "{path}");
     }

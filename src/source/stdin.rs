@@ -1,7 +1,7 @@
 //! Stdin lines as events. An OS thread reads (tokio's `stdin` read can't be cancelled) and hands
 //! over batches of raw pieces; the async half decodes them (text or JSON) and publishes.
 //!
-//! Memory stays flat: the channel is bounded, so a hub that waits for a slow client stops the
+//! Memory stays flat: the hand-over is bounded, so a channel that waits for a slow client stops the
 //! reader, and no piece is longer than `--max-line-bytes`.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -12,8 +12,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use crate::channel::Channel;
+use crate::channels::{ChannelName, Channels};
 use crate::event::{Event, EventName};
-use crate::hub::Hub;
 
 /// Pieces handed over per batch at most: one channel send carries many short lines.
 const BATCH_LINES: usize = 512;
@@ -42,16 +43,35 @@ pub struct StdinSource {
 pub type Piece = Vec<u8>;
 
 impl StdinSource {
-    /// Publishes every line until stdin ends (returns `Ok`) or the hub closes.
-    pub async fn run(self, hub: Arc<Hub>) -> io::Result<()> {
+    /// Publishes every line to `channel` (a JSON line's `"channel"` to that one) until stdin
+    /// ends (returns `Ok`) or the channels close.
+    pub async fn run(self, channels: Arc<Channels>, channel: Arc<Channel>) -> io::Result<()> {
         let mut batches = spawn_reader(self.max_line_bytes, self.tee)?;
         let mut decoder = LineDecoder::new(self.format, self.event, self.max_line_bytes);
         while let Some(batch) = batches.recv().await {
             let (pieces, error) = batch;
             for piece in pieces {
-                if let Some(event) = decoder.decode(piece)
-                    && hub.publish(|_| event).await.is_none()
-                {
+                let Some(Routed {
+                    channel: name,
+                    event,
+                }) = decoder.decode(piece)
+                else {
+                    continue;
+                };
+                let target = match name {
+                    None => channel.clone(),
+                    Some(name) => match channels.get_or_create(&name) {
+                        Ok(target) => target,
+                        Err(refusal) => {
+                            tracing::warn!(
+                                "line {}: skipped: channel {name} refused: {refusal}",
+                                decoder.line
+                            );
+                            continue;
+                        }
+                    },
+                };
+                if target.publish(|_| event).await.is_none() {
                     return Ok(());
                 }
             }
@@ -69,7 +89,7 @@ fn spawn_reader(
     max_line_bytes: usize,
     tee: bool,
 ) -> io::Result<mpsc::Receiver<(Vec<Piece>, Option<io::Error>)>> {
-    // Bounded: while the hub waits for a slow client, the reader waits here; memory stays flat.
+    // Bounded: while a channel waits for a slow client, the reader waits here; memory stays flat.
     let (tx, rx) = mpsc::channel(4);
     thread::Builder::new().name("stdin".into()).spawn(move || {
         let mut input = BufReader::with_capacity(READ_BUFFER, io::stdin().lock());
@@ -150,6 +170,8 @@ fn copy_to(tee: &mut Option<io::StdoutLock<'static>>, piece: &[u8]) {
 struct JsonLine {
     data: serde_json::Value,
     event: Option<String>,
+    /// The channel to publish to, instead of `--channel` (stdin) or the URL's (POST).
+    channel: Option<String>,
     /// A string, or a number (ids counted by a producer, e.g. `jq -c '{data: .msg, id: .n}'`).
     id: Option<JsonId>,
     /// Reconnection delay in milliseconds.
@@ -170,6 +192,13 @@ impl JsonId {
             JsonId::Number(number) => number.to_string(),
         }
     }
+}
+
+/// A decoded line: its event, and the channel a JSON line named, if any.
+#[derive(Debug)]
+pub struct Routed {
+    pub channel: Option<ChannelName>,
+    pub event: Event,
 }
 
 /// Turns pieces into events, warning (with the line number) about what it has to change or skip.
@@ -198,8 +227,18 @@ impl LineDecoder {
         }
     }
 
-    /// The event for one piece (a line, or a piece of a long one), or `None` for what is skipped.
-    pub fn decode(&mut self, mut piece: Piece) -> Option<Event> {
+    /// The event for one piece (a line, or a piece of a long one), or `None` for what is skipped
+    /// (with a warning naming the line when it is malformed).
+    pub fn decode(&mut self, piece: Piece) -> Option<Routed> {
+        let number = self.line + 1;
+        self.try_decode(piece).unwrap_or_else(|reason| {
+            tracing::warn!("line {number}: skipped: {reason}");
+            None
+        })
+    }
+
+    /// As `decode`, but a malformed line is an error (HTTP publishing refuses the whole body).
+    pub fn try_decode(&mut self, mut piece: Piece) -> Result<Option<Routed>, String> {
         let number = self.line + 1;
         // A piece without `\n` that is shorter than the limit is the last line, cut by EOF.
         let line_ends = piece.last() == Some(&b'\n') || piece.len() < self.max_line_bytes;
@@ -226,9 +265,12 @@ impl LineDecoder {
             }
         }
         match self.format {
-            Format::Text => self.text(piece, number, line_ends),
-            Format::Json if was_long => None,
-            Format::Json => self.json(&piece, number),
+            Format::Text => Ok(self.text(piece, number, line_ends).map(|event| Routed {
+                channel: None,
+                event,
+            })),
+            Format::Json if was_long => Ok(None),
+            Format::Json => self.json(&piece),
         }
     }
 
@@ -260,20 +302,14 @@ impl LineDecoder {
         })
     }
 
-    fn json(&self, line: &[u8], number: u64) -> Option<Event> {
+    fn json(&self, line: &[u8]) -> Result<Option<Routed>, String> {
         if line.iter().all(u8::is_ascii_whitespace) {
-            return None;
+            return Ok(None);
         }
-        match self.parse_json(line) {
-            Ok(event) => event,
-            Err(reason) => {
-                tracing::warn!("line {number}: skipped: {reason}");
-                None
-            }
-        }
+        self.parse_json(line).map(Some)
     }
 
-    fn parse_json(&self, line: &[u8]) -> Result<Option<Event>, String> {
+    fn parse_json(&self, line: &[u8]) -> Result<Routed, String> {
         let parsed: JsonLine = serde_json::from_slice(line).map_err(|err| err.to_string())?;
         let data = match parsed.data {
             serde_json::Value::String(text) => text,
@@ -296,7 +332,8 @@ impl LineDecoder {
         if let Some(ms) = parsed.retry {
             event = event.with_retry(Duration::from_millis(ms));
         }
-        Ok(Some(event))
+        let channel = parsed.channel.map(|name| name.parse()).transpose()?;
+        Ok(Routed { channel, event })
     }
 }
 
@@ -309,7 +346,7 @@ mod tests {
         pieces
             .iter()
             .filter_map(|piece| decoder.decode(piece.to_vec()))
-            .map(|event| String::from_utf8(event.encode(0).to_vec()).unwrap())
+            .map(|routed| String::from_utf8(routed.event.encode(0).to_vec()).unwrap())
             .collect()
     }
 
@@ -373,5 +410,23 @@ mod tests {
                 "id: 42\ndata: n\n\n"
             ]
         );
+    }
+
+    #[test]
+    fn json_lines_may_name_their_channel() {
+        let mut decoder = LineDecoder::new(Format::Json, None, 1024);
+        let routed = decoder
+            .decode(br#"{"data":"x","channel":"build"}"#.to_vec())
+            .unwrap();
+        assert_eq!(routed.channel.unwrap().as_str(), "build");
+        assert!(
+            decoder
+                .decode(br#"{"data":"x"}"#.to_vec())
+                .unwrap()
+                .channel
+                .is_none()
+        );
+        let bad = decoder.try_decode(br#"{"data":"x","channel":"a/b"}"#.to_vec());
+        assert!(bad.unwrap_err().contains("a/b"));
     }
 }

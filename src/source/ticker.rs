@@ -1,4 +1,4 @@
-//! The ticker: renders `--message` every `--interval`, inside the hub's publish, so `{seq}` and
+//! The ticker: renders `--message` every `--interval`, inside the channel's publish, so `{seq}` and
 //! `{consumers}` show the id and the audience of the very event they are part of.
 
 use std::sync::Arc;
@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::channel::Channel;
 use crate::event::{Event, EventName};
-use crate::hub::Hub;
 use crate::template::Template;
 
 /// What the ticker sends and how often.
@@ -21,16 +21,16 @@ pub struct Ticker {
 }
 
 impl Ticker {
-    /// Ticks until `count` events are sent or the hub closes. The first event goes out one
+    /// Ticks until `count` events are sent or the channel closes. The first event goes out one
     /// interval after start, as with a Go `time.Ticker`.
-    pub async fn run(self, hub: Arc<Hub>) {
+    pub async fn run(self, channel: Arc<Channel>) {
         let mut interval = tokio::time::interval_at(Instant::now() + self.every, self.every);
         // A tick that waited for a slow client is not made up for with a burst.
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut sent = 0;
         while self.count.is_none_or(|count| sent < count) {
             interval.tick().await;
-            let published = hub
+            let published = channel
                 .publish(|context| {
                     let event = Event::new(self.template.render(&context));
                     match &self.event {
@@ -51,16 +51,22 @@ impl Ticker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::HubConfig;
+    use crate::hub::{Hub, HubConfig};
 
     #[tokio::test(start_paused = true)]
     async fn sends_count_events_rendered_with_their_own_id() {
-        let hub = Arc::new(Hub::new(HubConfig {
+        let config = HubConfig {
             history: 10,
             client_buffer: 16,
             stall_timeout: Duration::from_secs(1),
             max_clients: None,
-        }));
+        };
+        let hub = Arc::new(Channel::new(
+            "build".into(),
+            1,
+            config,
+            Arc::new(Hub::new(None)),
+        ));
         let mut subscription = hub.subscribe(None).unwrap();
         let ticker = Ticker {
             every: Duration::from_secs(2),

@@ -325,6 +325,28 @@ impl Server {
         self
     }
 
+    /// POST `body` to `path` with extra request headers; the whole answer.
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        let mut request = self.http.post(self.url(path)).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = tokio::time::timeout(WAIT, request.send())
+            .await
+            .expect("answer in time")
+            .expect("POST");
+        Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("the answer's body"),
+        }
+    }
+
     pub async fn stats(&self) -> serde_json::Value {
         let body = self
             .http
@@ -352,6 +374,21 @@ impl Drop for Server {
 /// GET `url` with extra request headers; the response head must come within `WAIT`.
 async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
     tls::get(&reqwest::Client::new(), url, headers).await
+}
+
+/// A complete (non-stream) answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as JSON (fails the test if it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|err| panic!("{err}: {self:?}"))
+    }
 }
 
 type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Event, String>> + Send>>;

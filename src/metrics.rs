@@ -1,0 +1,182 @@
+//! `/metrics` in the Prometheus text format, written by the `prometheus-client` crate. Channel
+//! figures are read from the registry at each scrape (a reclaimed channel leaves no stale
+//! series); the publish route's answers are counted here as they happen.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::channels::Channels;
+
+/// The `Content-Type` of the exposition.
+pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Every series is named `sse_broadcast_…`.
+const PREFIX: &str = "sse_broadcast";
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// POST answers by status code.
+    publish_requests: Family<[(&'static str, String); 1], Counter>,
+}
+
+impl Metrics {
+    pub fn new(channels: Arc<Channels>) -> Self {
+        let mut registry = Registry::with_prefix(PREFIX);
+        let publish_requests = Family::default();
+        registry.register(
+            "publish_requests",
+            "POST publish requests answered, by HTTP status code",
+            publish_requests.clone(),
+        );
+        registry.register_collector(Box::new(Live { channels }));
+        Metrics {
+            registry,
+            publish_requests,
+        }
+    }
+
+    /// Counts one answer of the publish route.
+    pub fn count_publish(&self, code: u16) {
+        self.publish_requests
+            .get_or_create(&[("code", code.to_string())])
+            .inc();
+    }
+
+    /// The exposition as of now.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// The figures read at scrape time: per-channel gauges and counters, and the hub's counters.
+#[derive(Debug)]
+struct Live {
+    channels: Arc<Channels>,
+}
+
+impl Collector for Live {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let channels: Vec<_> = self
+            .channels
+            .all()
+            .iter()
+            .map(|channel| (channel.name().to_owned(), channel.stats()))
+            .collect();
+
+        let consumers = ConstGauge::new(0i64);
+        let mut family = encoder.encode_descriptor(
+            "consumers",
+            "Streams open, by channel",
+            None,
+            consumers.metric_type(),
+        )?;
+        for (name, stats) in &channels {
+            let gauge = ConstGauge::new(i64::try_from(stats.consumers).unwrap_or(i64::MAX));
+            gauge.encode(family.encode_family(&[("channel", name.as_str())])?)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "events",
+            "Events sent, by channel (a reclaimed channel starts again at 0)",
+            None,
+            ConstCounter::new(0u64).metric_type(),
+        )?;
+        for (name, stats) in &channels {
+            let counter = ConstCounter::new(stats.events_sent);
+            counter.encode(family.encode_family(&[("channel", name.as_str())])?)?;
+        }
+
+        let named = i64::try_from(channels.len() - 1).unwrap_or(i64::MAX);
+        let gauge = ConstGauge::new(named);
+        gauge.encode(encoder.encode_descriptor(
+            "channels",
+            "Named channels alive (the default one not counted)",
+            None,
+            gauge.metric_type(),
+        )?)?;
+
+        let hub = self.channels.hub();
+        for (name, help, value) in [
+            (
+                "clients_dropped_stalled",
+                "Clients disconnected for holding input back past --stall-timeout",
+                hub.clients_dropped_stalled(),
+            ),
+            (
+                "requests_refused",
+                "Requests refused for --max-clients or --max-channels",
+                hub.requests_refused(),
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+
+        let info = ConstGauge::new(1i64);
+        let mut family = encoder.encode_descriptor(
+            "build_info",
+            "Always 1; the version is in the label",
+            None,
+            info.metric_type(),
+        )?;
+        info.encode(family.encode_family(&[("version", env!("CARGO_PKG_VERSION"))])?)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::{Hub, HubConfig};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn names_and_labels_follow_the_contract() {
+        let config = HubConfig {
+            history: 10,
+            client_buffer: 16,
+            stall_timeout: Duration::from_secs(1),
+            max_clients: None,
+        };
+        let channels = Arc::new(Channels::new(Arc::new(Hub::new(None)), config, 10));
+        let build = channels.get_or_create(&"build".parse().unwrap()).unwrap();
+        build
+            .publish(|_| crate::event::Event::new("x"))
+            .await
+            .unwrap();
+        let metrics = Metrics::new(channels);
+        metrics.count_publish(200);
+        let text = metrics.encode();
+        for line in [
+            "# TYPE sse_broadcast_events_total counter",
+            "sse_broadcast_events_total{channel=\"build\"} 1",
+            "sse_broadcast_events_total{channel=\"default\"} 0",
+            "sse_broadcast_consumers{channel=\"default\"} 0",
+            "sse_broadcast_channels 1",
+            "sse_broadcast_publish_requests_total{code=\"200\"} 1",
+            "sse_broadcast_clients_dropped_stalled_total 0",
+            "sse_broadcast_requests_refused_total 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        assert!(
+            text.contains("sse_broadcast_build_info{version=\""),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,382 @@
+//! `POST <events-path>[/<channel>]`: publishing over HTTP. Guarded by `--publish-token`
+//! (`Authorization: Bearer`, compared in constant time); the body's lines become events exactly
+//! as stdin lines do (text, or JSON lines as `-f json`), all or nothing; the request waits for
+//! room as stdin does, and answers with the ids it got.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use crate::channel::WireId;
+use crate::channels::{ChannelName, Channels};
+use crate::event::{Event, EventName};
+use crate::hub::Refusal;
+use crate::metrics::Metrics;
+use crate::server::{channel_path, with_channels};
+use crate::source::stdin::{Format, LineDecoder, Routed};
+
+/// How POST publishing is set up (`--publish-token`, `--max-body`).
+#[derive(Clone)]
+pub struct PublishConfig {
+    pub token: String,
+    pub max_body: usize,
+}
+
+impl std::fmt::Debug for PublishConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token stays out of every log and panic message.
+        f.debug_struct("PublishConfig")
+            .field("token", &"…")
+            .field("max_body", &self.max_body)
+            .finish()
+    }
+}
+
+/// `?event=NAME`: the event type of the body's events (JSON lines may name their own).
+#[derive(Debug, Deserialize)]
+struct PublishQuery {
+    event: Option<String>,
+}
+
+/// The answer to a successful POST.
+#[derive(Debug, Serialize)]
+struct Published {
+    channel: String,
+    events: usize,
+    first_id: WireId,
+    last_id: WireId,
+    /// Streams the last event was queued for.
+    consumers: usize,
+}
+
+/// A refusal: its status and the one line that explains it.
+struct Refused(StatusCode, String);
+
+pub fn route(
+    channels: Arc<Channels>,
+    config: Option<PublishConfig>,
+    events_path: &str,
+    metrics: Arc<Metrics>,
+) -> BoxedFilter<(Response,)> {
+    let config = Arc::new(config);
+    channel_path(events_path.to_owned())
+        .and(warp::post())
+        .and(optional_header("authorization"))
+        .and(optional_header("content-type"))
+        .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::query::<PublishQuery>())
+        .and(warp::body::stream())
+        .and(with_channels(channels))
+        .then(
+            move |name: ChannelName,
+                  authorization: Option<HeaderValue>,
+                  content_type: Option<HeaderValue>,
+                  length: Option<u64>,
+                  query: PublishQuery,
+                  body,
+                  channels: Arc<Channels>| {
+                let config = config.clone();
+                let metrics = metrics.clone();
+                async move {
+                    let request = Request {
+                        name,
+                        authorization,
+                        content_type,
+                        length,
+                        event: query.event,
+                    };
+                    let response = match publish(&config, &channels, request, body).await {
+                        Ok(published) => warp::reply::json(&published).into_response(),
+                        Err(Refused(status, message)) => refusal(status, message),
+                    };
+                    metrics.count_publish(response.status().as_u16());
+                    response
+                }
+            },
+        )
+        .boxed()
+}
+
+/// A header as sent (not necessarily UTF-8), if present.
+fn optional_header(
+    name: &'static str,
+) -> impl Filter<Extract = (Option<HeaderValue>,), Error = std::convert::Infallible> + Clone {
+    warp::header::value(name)
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify()
+}
+
+struct Request {
+    name: ChannelName,
+    authorization: Option<HeaderValue>,
+    content_type: Option<HeaderValue>,
+    length: Option<u64>,
+    event: Option<String>,
+}
+
+async fn publish<B: Buf>(
+    config: &Option<PublishConfig>,
+    channels: &Channels,
+    request: Request,
+    body: impl Stream<Item = Result<B, warp::Error>>,
+) -> Result<Published, Refused> {
+    let Some(config) = config else {
+        return Err(Refused(
+            StatusCode::FORBIDDEN,
+            "publishing is off: start the server with --publish-token".into(),
+        ));
+    };
+    if !is_authorized(request.authorization.as_ref(), &config.token) {
+        return Err(Refused(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong token: send Authorization: Bearer <--publish-token>".into(),
+        ));
+    }
+    let format = body_format(request.content_type.as_ref())?;
+    let event = request
+        .event
+        .map(|name| name.parse::<EventName>())
+        .transpose()
+        .map_err(|err| Refused(StatusCode::BAD_REQUEST, format!("?event: {err}")))?;
+    let body = read_body(body, request.length, config.max_body).await?;
+    let events = decode(&body, format, event, &request.name)?;
+    let channel = channels.get_or_create(&request.name).map_err(unavailable)?;
+    let count = events.len();
+    let (first, last) = channel
+        .publish_all(events)
+        .await
+        .ok_or_else(|| unavailable(Refusal::Closed))?;
+    Ok(Published {
+        channel: request.name.to_string(),
+        events: count,
+        first_id: first.id,
+        last_id: last.id,
+        consumers: last.consumers,
+    })
+}
+
+/// `Bearer <token>`, the token compared in constant time (its length may show; its bytes don't).
+fn is_authorized(authorization: Option<&HeaderValue>, token: &str) -> bool {
+    let Some(value) = authorization else {
+        return false;
+    };
+    let value = value.as_bytes();
+    let scheme = b"bearer ";
+    if value.len() <= scheme.len() || !value[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        return false;
+    }
+    let given = value[scheme.len()..].trim_ascii();
+    bool::from(given.ct_eq(token.as_bytes()))
+}
+
+/// Text for `text/plain`, no type, or a form (what `curl -d` sends; taken as text, not decoded);
+/// JSON lines for `application/json` and `application/x-ndjson`.
+fn body_format(content_type: Option<&HeaderValue>) -> Result<Format, Refused> {
+    let Some(value) = content_type else {
+        return Ok(Format::Text);
+    };
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "" | "text/plain" | "application/x-www-form-urlencoded" => Ok(Format::Text),
+        "application/json" | "application/x-ndjson" => Ok(Format::Json),
+        _ => Err(Refused(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type {essence} is not taken: send text/plain (a line per event) or application/x-ndjson (JSON lines)"
+            ),
+        )),
+    }
+}
+
+/// The whole body, refused with 413 as soon as it is known to pass `max`.
+async fn read_body<B: Buf>(
+    body: impl Stream<Item = Result<B, warp::Error>>,
+    length: Option<u64>,
+    max: usize,
+) -> Result<BytesMut, Refused> {
+    let too_large = || {
+        Refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than --max-body ({max} bytes)"),
+        )
+    };
+    if length.is_some_and(|length| length > max as u64) {
+        return Err(too_large());
+    }
+    let mut collected = BytesMut::new();
+    futures_util::pin_mut!(body);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|err| {
+            Refused(
+                StatusCode::BAD_REQUEST,
+                format!("reading the body failed: {err}"),
+            )
+        })?;
+        if collected.len() + chunk.remaining() > max {
+            return Err(too_large());
+        }
+        while chunk.has_remaining() {
+            let piece = chunk.chunk();
+            collected.extend_from_slice(piece);
+            let taken = piece.len();
+            chunk.advance(taken);
+        }
+    }
+    Ok(collected)
+}
+
+/// Every line's event, or the first bad line: nothing is published unless all are good.
+fn decode(
+    body: &[u8],
+    format: Format,
+    event: Option<EventName>,
+    channel: &ChannelName,
+) -> Result<Vec<Event>, Refused> {
+    // No line is split: the body is already bounded by --max-body.
+    let mut decoder = LineDecoder::new(format, event, usize::MAX);
+    let mut events = Vec::new();
+    for (index, line) in body.split_inclusive(|&b| b == b'\n').enumerate() {
+        let bad = |reason: String| {
+            Refused(
+                StatusCode::BAD_REQUEST,
+                format!("line {}: {reason}", index + 1),
+            )
+        };
+        match decoder.try_decode(line.to_vec()).map_err(bad)? {
+            None => {}
+            Some(Routed {
+                channel: Some(named),
+                ..
+            }) if named != *channel => {
+                return Err(bad(format!(
+                    "\"channel\" is {named}, but this request publishes to {channel}"
+                )));
+            }
+            Some(Routed { event, .. }) => events.push(event),
+        }
+    }
+    if events.is_empty() {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "the body holds no event (empty lines are not sent)".into(),
+        ));
+    }
+    Ok(events)
+}
+
+fn unavailable(refusal: Refusal) -> Refused {
+    let message = match refusal {
+        Refusal::TooManyChannels => "too many channels (--max-channels); try again later",
+        Refusal::Full | Refusal::Closed => "shutting down",
+    };
+    Refused(StatusCode::SERVICE_UNAVAILABLE, message.into())
+}
+
+fn refusal(status: StatusCode, message: String) -> Response {
+    let mut response = warp::reply::with_status(message + "\n", status).into_response();
+    let headers = response.headers_mut();
+    match status {
+        StatusCode::UNAUTHORIZED => {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"sse-broadcast\""),
+            );
+        }
+        StatusCode::SERVICE_UNAVAILABLE => {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(crate::server::RETRY_AFTER_SECS),
+            );
+        }
+        _ => {}
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer(text: &'static str) -> Option<HeaderValue> {
+        Some(HeaderValue::from_static(text))
+    }
+
+    #[test]
+    fn only_the_exact_bearer_token_passes() {
+        assert!(is_authorized(bearer("Bearer s3cret").as_ref(), "s3cret"));
+        assert!(is_authorized(bearer("bearer  s3cret ").as_ref(), "s3cret"));
+        for wrong in [
+            "Bearer s3cre",
+            "Bearer s3cret2",
+            "Basic s3cret",
+            "s3cret",
+            "Bearer ",
+        ] {
+            assert!(!is_authorized(bearer(wrong).as_ref(), "s3cret"), "{wrong}");
+        }
+        assert!(!is_authorized(None, "s3cret"));
+    }
+
+    #[test]
+    fn content_types_pick_the_format() {
+        let format = |value: &'static str| body_format(Some(&HeaderValue::from_static(value)));
+        assert!(matches!(body_format(None), Ok(Format::Text)));
+        assert!(matches!(
+            format("text/plain; charset=utf-8"),
+            Ok(Format::Text)
+        ));
+        assert!(matches!(
+            format("application/x-www-form-urlencoded"),
+            Ok(Format::Text)
+        ));
+        assert!(matches!(format("Application/JSON"), Ok(Format::Json)));
+        assert!(matches!(format("application/x-ndjson"), Ok(Format::Json)));
+        assert!(matches!(
+            format("image/png"),
+            Err(Refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, _))
+        ));
+    }
+
+    #[test]
+    fn a_bad_line_refuses_the_whole_body() {
+        let build: ChannelName = "build".parse().unwrap();
+        let good = decode(
+            b"{\"data\":\"a\"}\n\n{\"data\":\"b\",\"channel\":\"build\"}\n",
+            Format::Json,
+            None,
+            &build,
+        );
+        assert_eq!(good.ok().map(|events| events.len()), Some(2));
+        let Err(Refused(status, message)) =
+            decode(b"{\"data\":\"a\"}\n{oops\n", Format::Json, None, &build)
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(message.starts_with("line 2: "), "{message}");
+        let Err(Refused(_, message)) = decode(
+            b"{\"data\":\"a\",\"channel\":\"other\"}\n",
+            Format::Json,
+            None,
+            &build,
+        ) else {
+            panic!("accepted")
+        };
+        assert!(message.contains("other"), "{message}");
+        assert!(decode(b"\n\r\n", Format::Text, None, &build).is_err());
+    }
+}
