@@ -107,10 +107,6 @@ impl Channels {
         &self.hub
     }
 
-    pub fn default_channel(&self) -> &Arc<Channel> {
-        &self.default
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelName, Arc<Channel>>> {
         self.named
             .lock()
@@ -163,11 +159,6 @@ impl Channels {
         std::iter::once(self.default.clone())
             .chain(self.lock().values().cloned())
             .collect()
-    }
-
-    /// Named channels alive (the default one not counted).
-    pub fn named_count(&self) -> usize {
-        self.lock().len()
     }
 
     /// One task for all channels: sends each its heartbeat when nothing was sent for `every`,
@@ -278,8 +269,8 @@ mod tests {
     fn default_is_one_channel_under_both_names() {
         let channels = channels(1);
         let default = channels.get_or_create(&name("default")).unwrap();
-        assert!(Arc::ptr_eq(&default, channels.default_channel()));
-        assert_eq!(channels.named_count(), 0);
+        assert!(Arc::ptr_eq(&default, &channels.all()[0]));
+        assert_eq!(channels.all().len(), 1, "no named channel was made");
     }
 
     #[tokio::test(start_paused = true)]
@@ -300,7 +291,7 @@ mod tests {
         assert_eq!(channels.hub().requests_refused(), 1);
         tokio::time::advance(IDLE).await;
         let c = channels.get_or_create(&name("c")).unwrap();
-        assert_eq!(channels.named_count(), 2);
+        assert_eq!(channels.all().len(), 3);
         let names: Vec<String> = channels.all().iter().map(|c| c.name().to_owned()).collect();
         assert_eq!(names, ["default", "b", "c"]);
         drop((reader, c));
