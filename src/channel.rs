@@ -15,6 +15,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
+use tracing::field;
 
 use crate::event::{self, Event};
 use crate::hub::{Eviction, Hub, HubConfig, Refusal, StreamSlot};
@@ -227,16 +228,12 @@ impl Channel {
                     let sent = self.send_event(&mut state, build);
                     drop(state);
                     // Logged outside the lock: streams and the heartbeat never wait on the log.
+                    // The default channel's lines stay as they were: `sent id=N consumers=M`.
+                    let channel = (!self.is_default()).then(|| field::display(&self.name));
                     let consumers = sent.consumers;
-                    match (&sent.id, self.is_default()) {
-                        (WireId::Seq(id), true) => tracing::info!(id, consumers, "sent"),
-                        (WireId::Given(id), true) => tracing::info!(id, consumers, "sent"),
-                        (WireId::Seq(id), false) => {
-                            tracing::info!(channel = %self.name, id, consumers, "sent");
-                        }
-                        (WireId::Given(id), false) => {
-                            tracing::info!(channel = %self.name, id, consumers, "sent");
-                        }
+                    match &sent.id {
+                        WireId::Seq(id) => tracing::info!(channel, id, consumers, "sent"),
+                        WireId::Given(id) => tracing::info!(channel, id, consumers, "sent"),
                     }
                     return Some(sent);
                 }

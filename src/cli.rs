@@ -505,9 +505,12 @@ fn parse_token(text: &str) -> Result<String, String> {
 }
 
 fn parse_events_path(text: &str) -> Result<String, String> {
-    if !text.starts_with('/') || text.contains(['?', '#']) || text == "/" || text == "/stats" {
+    if !text.starts_with('/')
+        || text.contains(['?', '#'])
+        || ["/", "/stats", "/metrics"].contains(&text)
+    {
         return Err(format!(
-            "`{text}` must start with / and not be / or /stats, without ? or #"
+            "`{text}` must start with / and not be /, /stats or /metrics, without ? or #"
         ));
     }
     Ok(text.to_owned())

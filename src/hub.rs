@@ -126,11 +126,6 @@ impl Hub {
         }
     }
 
-    /// Streams open over all channels.
-    pub fn streams(&self) -> usize {
-        self.streams.load(Ordering::Acquire)
-    }
-
     /// Starts a wait for room; returns its mark (see `Eviction`).
     pub fn begin_wait(&self) -> u64 {
         self.wait_epoch.fetch_add(1, Ordering::AcqRel) + 1
@@ -208,7 +203,6 @@ mod tests {
         assert_eq!(hub.open_stream().unwrap_err(), Refusal::Full);
         assert_eq!(hub.requests_refused(), 1);
         drop(first);
-        assert_eq!(hub.streams(), 0);
         assert!(hub.open_stream().is_ok());
     }
 }

@@ -340,6 +340,19 @@ mod tests {
         );
         let other = preflight("https://evil.example").reply(&routes).await;
         assert!(other.headers().get("access-control-allow-origin").is_none());
+        // A page on the allowed origin may publish: POST with a token and a body type.
+        let publish = warp::test::request()
+            .method("OPTIONS")
+            .path("/events/build")
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .reply(&routes)
+            .await;
+        assert_eq!(publish.status(), 200);
     }
 
     #[test]

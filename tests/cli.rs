@@ -58,6 +58,10 @@ const FLAGS: &[(&str, Option<&str>)] = &[
     ("--max-line-bytes", Some("SSE_BROADCAST_MAX_LINE_BYTES")),
     ("--quiet", Some("SSE_BROADCAST_QUIET")),
     ("--log-format", Some("SSE_BROADCAST_LOG_FORMAT")),
+    ("--channel", Some("SSE_BROADCAST_CHANNEL")),
+    ("--max-channels", Some("SSE_BROADCAST_MAX_CHANNELS")),
+    ("--publish-token", Some("SSE_BROADCAST_PUBLISH_TOKEN")),
+    ("--max-body", Some("SSE_BROADCAST_MAX_BODY")),
     // A counted flag (-vv) and a one-off action: no variable.
     ("--verbose", None),
     ("--completions", None),
@@ -88,7 +92,7 @@ fn help_lists_every_flag_and_its_environment_variable() {
             );
         }
     }
-    for needle in ["/events", "/stats", "Exit status", "Examples"] {
+    for needle in ["/events", "/stats", "/metrics", "Exit status", "Examples"] {
         assert!(
             help.contains(needle),
             "--help does not mention {needle}:\n{help}"
@@ -272,6 +276,14 @@ fn other_bad_values_name_their_flag() {
         &["--bind", "localhost:80"],
         &["--events-path", "events"],
         &["--events-path", "/stats"],
+        &["--events-path", "/metrics"],
+        &["--channel", "a/b"],
+        &["--channel", ".hidden"],
+        &["--max-channels=-1"],
+        &["--publish-token", ""],
+        &["--max-body", "1KiB"],
+        &["--max-body", "lots", "--publish-token", "t"],
+        &["--channel", "build", "--max-channels", "0"],
         &["--count", "0", "-i", "1s"],
         &["--history=-1"],
         &["--client-buffer", "0"],

@@ -29,6 +29,24 @@ async fn an_idle_stream_gets_heartbeat_comments() {
 }
 
 #[tokio::test]
+async fn every_channel_gets_its_own_heartbeat() {
+    let mut server = Server::piped(&["--keep-alive", "300ms"]);
+    let mut quiet = server.raw("/events/quiet", &[]).await;
+    let mut busy = server.events("/events").await;
+    server.wait_for_consumers(2).await;
+    // Events on the default channel do not keep the quiet one's heartbeat away.
+    let feeding = async {
+        for n in 0..10 {
+            server.write(format!("busy {n}\n").as_bytes());
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    let reading = quiet.read_until("two heartbeats", |body| count(body, ":\n\n") >= 2);
+    tokio::join!(feeding, reading);
+    assert_eq!(busy.take(10).await.len(), 10);
+}
+
+#[tokio::test]
 async fn each_stream_starts_with_a_retry_field_spread_over_r_to_one_and_a_half_r() {
     let server = Server::piped(&["--retry", "1s"]);
     let mut delays = Vec::new();

@@ -174,6 +174,7 @@ fn history_shows_at_once_then_named_events_go_on_live() {
         "{page:#}"
     );
     browser.wait_for("the stream to open", "state() === 'open'");
+    assert_eq!(browser.snapshot()["detail"], "2 from history");
     server.write(b"done\n");
     browser.wait_for("the live row", "rows().length === 3");
     let page = browser.snapshot();
