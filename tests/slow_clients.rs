@@ -151,14 +151,16 @@ async fn a_slow_reader_slows_the_input_and_loses_nothing() {
     const LEN: usize = 40 * 1024;
     const CLIENT_BUFFER: usize = 16;
     const RECEIVE_BUFFER: usize = 64 * 1024;
+    // Built before the client connects: seconds of work on a busy machine, during which the
+    // client would read nothing and look stalled.
+    let expected = wire(1..=EVENTS, LEN);
+    let frame = expected.len() / EVENTS as usize;
     let mut server = Server::piped(&["--client-buffer", "16", "--keep-alive", "0", "-q"]);
     let mut slow = TcpClient::get(&server, "/events", Some(RECEIVE_BUFFER));
     server.wait_for_consumers(1).await;
     let started = Instant::now();
     let feeder = feed_lines(&mut server, EVENTS, LEN);
 
-    let expected = wire(1..=EVENTS, LEN);
-    let frame = expected.len() / EVENTS as usize;
     let mut sent_at_half = None;
     let mut most_ahead = 0;
     let mut reads = 0_u32;
@@ -304,10 +306,12 @@ async fn a_client_reading_a_long_replay_steadily_is_not_dropped() {
     });
     server.wait_for_stat("events_sent", u64::from(KEPT)).await;
 
+    // Built before the client connects: seconds of work on a busy machine, during which the
+    // client would read nothing and look stalled.
+    let expected = wire(2..=total, LEN);
     let mut client = TcpClient::get(&server, "/events?lastEventId=1", Some(RECEIVE_BUFFER));
     server.wait_for_consumers(1).await;
     go_on.send(()).unwrap();
-    let expected = wire(2..=total, LEN);
     let deadline = Instant::now() + 4 * WAIT;
     while client.body.len() < expected.len() {
         let n = client.read_some(RECEIVE_BUFFER).unwrap_or(0);
