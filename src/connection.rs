@@ -18,6 +18,7 @@ use tower_service::Service;
 use warp::filters::BoxedFilter;
 
 use crate::hub::{Eviction, Hub, Orders};
+use crate::lean;
 
 /// While no file descriptor is free, accepting is retried this often (never spun).
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -61,12 +62,33 @@ impl Connection {
         self.position.load(Ordering::Relaxed) <= eviction.through
             && self.progress.load(Ordering::Relaxed) < eviction.wait
     }
+
+    /// Whether `orders` evict this connection's stalled client; if so, it is logged and counted.
+    pub(crate) fn is_evicted(&self, orders: &Orders, hub: &Hub) -> bool {
+        if !orders
+            .evict
+            .is_some_and(|eviction| self.is_stalled(eviction))
+        {
+            return false;
+        }
+        tracing::warn!(
+            peer = %self.peer,
+            "client took no event for --stall-timeout while input waited for it; disconnecting it"
+        );
+        hub.count_stalled_drop();
+        true
+    }
+
+    /// The socket took bytes: the client is reading.
+    pub(crate) fn wrote(&self, hub: &Hub) {
+        self.progress.store(hub.socket_wrote(), Ordering::Relaxed);
+    }
 }
 
 /// The socket as hyper sees it, marking the connection's progress on every write that takes
 /// bytes.
 struct ProgressIo {
-    io: TokioIo<TcpStream>,
+    io: TokioIo<lean::Rewind<TcpStream>>,
     connection: Arc<Connection>,
     hub: Arc<Hub>,
 }
@@ -74,8 +96,7 @@ struct ProgressIo {
 impl ProgressIo {
     fn wrote(&self, written: &Poll<io::Result<usize>>) {
         if let Poll::Ready(Ok(1..)) = written {
-            let mark = self.hub.socket_wrote();
-            self.connection.progress.store(mark, Ordering::Relaxed);
+            self.connection.wrote(&self.hub);
         }
     }
 }
@@ -207,22 +228,44 @@ async fn serve_connection(
     hub: Arc<Hub>,
 ) {
     let connection = Arc::new(Connection::new(peer, hub.wait_epoch()));
+    let Some(handover) = lean::serve(socket, &routes, &connection, &hub).await else {
+        return;
+    };
+    // Boxed: hyper's connection state is large, and a lean stream keeps this task for its life.
+    Box::pin(serve_with_hyper(handover, routes, connection, hub)).await;
+}
+
+async fn serve_with_hyper(
+    handover: lean::Handover,
+    routes: BoxedFilter<(warp::reply::Response,)>,
+    connection: Arc<Connection>,
+    hub: Arc<Hub>,
+) {
+    let peer = connection.peer;
     let warp_service = warp::service(routes);
+    // The lean path's answer to the first request, if the routes were already asked.
+    let answered = std::sync::Mutex::new(handover.answered);
     let service = {
         let connection = connection.clone();
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            let answered = answered.lock().expect("answer lock poisoned").take();
             request.extensions_mut().insert(connection.clone());
             let mut warp_service = warp_service.clone();
             // Boxed: hyper keeps the slot for this future for the connection's whole life, and
             // the unboxed future (the request inside warp's routing) is some 550 bytes.
-            Box::pin(async move { warp_service.call(request).await })
+            Box::pin(async move {
+                match answered {
+                    Some(response) => Ok(response),
+                    None => warp_service.call(request).await,
+                }
+            })
         })
     };
     let serving = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .serve_connection(
             ProgressIo {
-                io: TokioIo::new(socket),
+                io: TokioIo::new(handover.io),
                 connection: connection.clone(),
                 hub: hub.clone(),
             },
@@ -240,16 +283,11 @@ async fn serve_connection(
                 return;
             }
             Ok(()) = orders.changed() => {
-                let Orders { evict, closing: close } = *orders.borrow_and_update();
-                if evict.is_some_and(|eviction| connection.is_stalled(eviction)) {
-                    tracing::warn!(
-                        %peer,
-                        "client took no event for --stall-timeout while input waited for it; disconnecting it"
-                    );
-                    hub.count_stalled_drop();
+                let orders = *orders.borrow_and_update();
+                if connection.is_evicted(&orders, &hub) {
                     return;
                 }
-                if close && !closing {
+                if orders.closing && !closing {
                     // Finishes the response in flight (the hub has ended the streams), then closes.
                     serving.as_mut().graceful_shutdown();
                     closing = true;

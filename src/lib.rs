@@ -13,6 +13,7 @@ pub mod cli;
 pub mod connection;
 pub mod event;
 pub mod hub;
+pub mod lean;
 pub mod logging;
 pub mod server;
 pub mod source;
