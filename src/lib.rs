@@ -6,7 +6,8 @@
 //! line) builds an `event::Event`; `hub::Hub::publish` gives it its id and encodes it once to
 //! `Bytes`, kept in the history and sent over a broadcast channel; each client's
 //! `stream::client_stream` forwards those bytes as the body that `server::routes` answers
-//! `/events` with, on a connection served by `connection::accept_loop`. `app` wires it together.
+//! `/events` with, on a connection served by `connection::accept_loop` (a plain HTTP/1.1 stream
+//! is written by `lean`, without hyper's buffers). `app` wires it together.
 
 pub mod app;
 pub mod cli;

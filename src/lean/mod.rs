@@ -55,26 +55,44 @@ pub async fn serve(
     connection: &Arc<Connection>,
     hub: &Hub,
 ) -> Option<Handover> {
+    // Boxed: reading the head and routing it are brief and their state is large; a stream lives
+    // as long as its client, and the task then keeps only the stream's own state.
+    let stream = match Box::pin(first_request(socket, routes, connection, hub)).await? {
+        First::Stream(stream) => stream,
+        First::Hyper(handover) => return Some(handover),
+    };
+    stream.run(connection, hub).await;
+    None
+}
+
+/// What the first request turned out to be.
+enum First {
+    Stream(send::Stream),
+    Hyper(Handover),
+}
+
+async fn first_request(
+    socket: TcpStream,
+    routes: &BoxedFilter<(Response,)>,
+    connection: &Arc<Connection>,
+    hub: &Hub,
+) -> Option<First> {
     let (read, asked) = read_first_head(&socket, hub).await?;
     let Some(Asked { mut request, close }) = asked else {
-        return Some(Handover {
+        return Some(First::Hyper(Handover {
             io: Rewind::new(read, socket),
             answered: None,
-        });
+        }));
     };
     request.extensions_mut().insert(connection.clone());
-    // Boxed: the routing future is large and lives only until the answer, but unboxed it would
-    // size this task for the stream's whole life.
-    let Ok(response) = Box::pin(warp::service(routes.clone()).call(request)).await;
+    let Ok(response) = warp::service(routes.clone()).call(request).await;
     if !head::is_lean_stream(response.status(), response.headers()) {
-        return Some(Handover {
+        return Some(First::Hyper(Handover {
             io: Rewind::new(read, socket),
             answered: Some(response),
-        });
+        }));
     }
-    drop(read);
-    send::stream(socket, response, close, connection, hub).await;
-    None
+    Some(First::Stream(send::Stream::new(socket, response, close)))
 }
 
 /// Reads until the bytes hold a complete first head, or show that hyper must have them. `None`:

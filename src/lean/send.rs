@@ -19,62 +19,91 @@ use crate::hub::Hub;
 /// The last chunk of a chunked body (no trailers).
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
-/// Sends `response` (a 200 event stream, see `head::is_lean_stream`) until its body ends, the
-/// client hangs up or the hub evicts it; then the socket closes.
-pub async fn stream(
-    mut socket: TcpStream,
-    response: Response,
-    close: bool,
-    connection: &Connection,
-    hub: &Hub,
-) {
-    let (parts, mut body) = response.into_parts();
-    let head = head::encode_stream_head(&parts.headers, close, SystemTime::now());
-    drop(parts);
-    let (reader, mut writer) = socket.split();
-    let sending = async move {
-        let socket = &mut writer;
-        write_all(socket, &mut [IoSlice::new(&head)], connection, hub).await?;
-        drop(head);
-        while let Some(frame) = body.frame().await {
-            let Ok(data) = frame.map_err(io::Error::other)?.into_data() else {
-                continue; // trailers: an event stream has none
-            };
-            // hyper skips empty chunks too: a zero-size chunk would end the body.
-            if data.is_empty() {
-                continue;
-            }
-            let mut size = [0; 18];
-            let size = chunk_size_line(data.len(), &mut size);
-            let mut parts = [
-                IoSlice::new(size),
-                IoSlice::new(&data),
-                IoSlice::new(b"\r\n"),
-            ];
-            write_all(socket, &mut parts, connection, hub).await?;
+/// The body type of a warp response, which warp does not name.
+type ResponseBody = <Response as HasBody>::Body;
+
+trait HasBody {
+    type Body;
+}
+
+impl<B> HasBody for warp::http::Response<B> {
+    type Body = B;
+}
+
+/// A stream ready to go: its socket, its head as bytes, its body. Only this, the connection and
+/// the hub stay in memory while it waits for events (the request and the response's header map
+/// are gone).
+#[derive(Debug)]
+pub struct Stream {
+    socket: TcpStream,
+    head: Vec<u8>,
+    body: ResponseBody,
+}
+
+impl Stream {
+    /// `response` must be a 200 event stream (see `head::is_lean_stream`).
+    pub fn new(socket: TcpStream, response: Response, close: bool) -> Self {
+        let (parts, body) = response.into_parts();
+        Stream {
+            socket,
+            head: head::encode_stream_head(&parts.headers, close, SystemTime::now()),
+            body,
         }
-        // The stream ended (shutdown, or a lagging client): end the body and close, as a
-        // reconnecting EventSource opens a new connection anyway.
-        write_all(socket, &mut [IoSlice::new(LAST_CHUNK)], connection, hub).await
-    };
-    let mut orders = hub.orders();
-    let evicted = async {
-        while orders.changed().await.is_ok() {
-            let orders = *orders.borrow_and_update();
-            if connection.is_evicted(&orders, hub) {
-                return;
+    }
+
+    /// Sends the head, then the body until it ends, the client hangs up or the hub evicts it;
+    /// then the socket closes.
+    pub async fn run(self, connection: &Connection, hub: &Hub) {
+        let Stream {
+            mut socket,
+            head,
+            mut body,
+        } = self;
+        let (reader, mut writer) = socket.split();
+        let sending = async move {
+            let socket = &mut writer;
+            write_all(socket, &mut [IoSlice::new(&head)], connection, hub).await?;
+            drop(head);
+            while let Some(frame) = body.frame().await {
+                let Ok(data) = frame.map_err(io::Error::other)?.into_data() else {
+                    continue; // trailers: an event stream has none
+                };
+                // hyper skips empty chunks too: a zero-size chunk would end the body.
+                if data.is_empty() {
+                    continue;
+                }
+                let mut size = [0; 18];
+                let size = chunk_size_line(data.len(), &mut size);
+                let mut parts = [
+                    IoSlice::new(size),
+                    IoSlice::new(&data),
+                    IoSlice::new(b"\r\n"),
+                ];
+                write_all(socket, &mut parts, connection, hub).await?;
             }
-        }
-        std::future::pending().await
-    };
-    tokio::select! {
-        sent = sending => {
-            if let Err(err) = sent {
-                tracing::debug!(peer = %connection.peer, %err, "connection ended with an error");
+            // The stream ended (shutdown, or a lagging client): end the body and close, as a
+            // reconnecting EventSource opens a new connection anyway.
+            write_all(socket, &mut [IoSlice::new(LAST_CHUNK)], connection, hub).await
+        };
+        let mut orders = hub.orders();
+        let evicted = async {
+            while orders.changed().await.is_ok() {
+                let orders = *orders.borrow_and_update();
+                if connection.is_evicted(&orders, hub) {
+                    return;
+                }
             }
+            std::future::pending().await
+        };
+        tokio::select! {
+            sent = sending => {
+                if let Err(err) = sent {
+                    tracing::debug!(peer = %connection.peer, %err, "connection ended with an error");
+                }
+            }
+            () = hung_up(reader) => {}
+            () = evicted => {}
         }
-        () = hung_up(reader) => {}
-        () = evicted => {}
     }
 }
 
