@@ -1,6 +1,7 @@
-//! The accept loop and the serving of each connection: hyper's HTTP/1 server under the warp
-//! filter chain, with what warp's own `serve` can't do: survive running out of file descriptors,
-//! drop one connection whose client stalls, and end every connection at shutdown.
+//! The accept loop and the serving of each connection: the lean path (`lean`) when the first
+//! request is a plain HTTP/1.1 event stream, else hyper's HTTP/1 server under the warp filter
+//! chain, with what warp's own `serve` can't do: survive running out of file descriptors, drop
+//! one connection whose client stalls, and end every connection at shutdown.
 
 use std::io;
 use std::net::SocketAddr;
