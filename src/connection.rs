@@ -1,5 +1,6 @@
 //! The accept loop and the serving of each connection under the warp filter chain: TLS when
-//! asked, then HTTP/1.1 or HTTP/2 (ALPN over TLS; sniffed on a plain port, for h2c), with what
+//! asked, then HTTP/1.1 or HTTP/2 (ALPN over TLS; sniffed on a plain port, for h2c); on a plain
+//! port, the lean path (`lean`) when the first request is an HTTP/1.1 event stream; with what
 //! warp's own `serve` can't do: survive running out of file descriptors, drop one client whose
 //! stream stalls (its HTTP/1 connection, or its HTTP/2 stream alone), and end every connection
 //! at shutdown (HTTP/2: GOAWAY).
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -22,6 +24,7 @@ use tower_service::Service;
 use warp::filters::BoxedFilter;
 
 use crate::hub::{Eviction, Hub, Orders};
+use crate::lean;
 use crate::throttle::Throttle;
 use crate::tls::{self, Tls};
 
@@ -98,6 +101,27 @@ impl Connection {
         self.position.store(u64::MAX, Ordering::Relaxed);
     }
 
+    /// Whether `orders` evict this connection's stalled client; if so, it is logged and counted.
+    pub(crate) fn is_evicted(&self, orders: &Orders, hub: &Hub) -> bool {
+        if !orders
+            .evict
+            .is_some_and(|eviction| self.is_stalled(eviction))
+        {
+            return false;
+        }
+        tracing::warn!(
+            peer = %self.peer,
+            "client took no event for --stall-timeout while input waited for it; disconnecting it"
+        );
+        hub.count_stalled_drop();
+        true
+    }
+
+    /// The socket took bytes: the client is reading.
+    pub(crate) fn wrote(&self, hub: &Hub) {
+        self.progress.store(hub.socket_wrote(), Ordering::Relaxed);
+    }
+
     fn is_stalled(&self, eviction: Eviction) -> bool {
         self.channel.load(Ordering::Relaxed) == eviction.channel
             && self.position.load(Ordering::Relaxed) <= eviction.through
@@ -108,7 +132,8 @@ impl Connection {
 /// The TCP socket under TLS and HTTP, marking the connection's progress on every write that
 /// takes bytes (for HTTP/1; an HTTP/2 stream marks its own, see `Connection::chunk_sent`).
 struct ProgressIo {
-    socket: TcpStream,
+    /// With what the lean path read of it, if anything, put back in front.
+    socket: lean::Rewind<TcpStream>,
     connection: Arc<Connection>,
     hub: Arc<Hub>,
 }
@@ -116,8 +141,7 @@ struct ProgressIo {
 impl ProgressIo {
     fn wrote(&self, written: &Poll<io::Result<usize>>) {
         if let Poll::Ready(Ok(1..)) = written {
-            let mark = self.hub.socket_wrote();
-            self.connection.progress.store(mark, Ordering::Relaxed);
+            self.connection.wrote(&self.hub);
         }
     }
 }
@@ -234,13 +258,32 @@ fn is_out_of_descriptors(err: &std::io::Error) -> bool {
 async fn serve_connection(socket: TcpStream, peer: SocketAddr, serving: Serving) {
     let hub = serving.hub.clone();
     let connection = Arc::new(Connection::new(peer, hub.wait_epoch()));
+    let Some(tls) = serving.tls.clone() else {
+        let Some(handover) = lean::serve(socket, &serving.routes, &connection, &hub).await else {
+            return; // served as a lean stream, or nothing left to serve
+        };
+        let socket = ProgressIo {
+            socket: handover.io,
+            connection: connection.clone(),
+            hub,
+        };
+        let io = TokioIo::new(socket);
+        let answered = handover.answered;
+        // Boxed: hyper's connection state is large, and a lean stream keeps this task for
+        // its life.
+        return Box::pin(serve_http(
+            io,
+            Protocols::Sniff,
+            answered,
+            connection,
+            serving,
+        ))
+        .await;
+    };
     let socket = ProgressIo {
-        socket,
+        socket: lean::Rewind::new(Bytes::new(), socket),
         connection: connection.clone(),
         hub: hub.clone(),
-    };
-    let Some(tls) = serving.tls.clone() else {
-        return serve_http(TokioIo::new(socket), Protocols::Sniff, connection, serving).await;
     };
     let mut orders = hub.orders();
     let handshake = tokio::select! {
@@ -254,7 +297,8 @@ async fn serve_connection(socket: TcpStream, peer: SocketAddr, serving: Serving)
             } else {
                 Protocols::Http1
             };
-            serve_http(TokioIo::new(stream), protocols, connection, serving).await;
+            let io = TokioIo::new(stream);
+            Box::pin(serve_http(io, protocols, None, connection, serving)).await;
         }
         Err(err) => tracing::debug!(%peer, %err, "TLS handshake failed"),
     }
@@ -271,9 +315,16 @@ enum Protocols {
 }
 
 /// Serves HTTP on one connection until it ends, is dropped for stalling (HTTP/1: the stream is
-/// the connection), or has finished its responses after shutdown began.
-async fn serve_http<I>(io: I, protocols: Protocols, connection: Arc<Connection>, serving: Serving)
-where
+/// the connection), or has finished its responses after shutdown began. `answered`: the lean
+/// path's answer to the first request, when it already asked the routes; hyper sends it for that
+/// request instead of asking them again (a subscription has effects).
+async fn serve_http<I>(
+    io: I,
+    protocols: Protocols,
+    answered: Option<warp::reply::Response>,
+    connection: Arc<Connection>,
+    serving: Serving,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let Serving {
@@ -287,14 +338,19 @@ where
     };
     let builder = http_builder(executor, protocols);
     let warp_service = warp::service(routes);
+    let answered = std::sync::Mutex::new(answered);
     let service = {
         let connection = connection.clone();
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            let answered = answered.lock().unwrap_or_else(|p| p.into_inner()).take();
             let connection = connection.clone();
             let mut warp_service = warp_service.clone();
             // Boxed: hyper keeps the slot for this future for the connection's whole life, and
             // the unboxed future (the request inside warp's routing) is some 550 bytes.
             Box::pin(async move {
+                if let Some(response) = answered {
+                    return Ok(response);
+                }
                 // On HTTP/2 this runs in the stream's own task, which has a record of its own.
                 let client = H2_STREAM.try_with(Arc::clone).unwrap_or(connection);
                 request.extensions_mut().insert(client);
@@ -315,16 +371,11 @@ where
                 return;
             }
             Ok(()) = orders.changed() => {
-                let Orders { evict, closing: close } = *orders.borrow_and_update();
-                if evict.is_some_and(|eviction| connection.is_stalled(eviction)) {
-                    tracing::warn!(
-                        %peer,
-                        "client took no event for --stall-timeout while input waited for it; disconnecting it"
-                    );
-                    hub.count_stalled_drop();
+                let orders = *orders.borrow_and_update();
+                if connection.is_evicted(&orders, &hub) {
                     return;
                 }
-                if close && !closing {
+                if orders.closing && !closing {
                     // Finishes the responses in flight (the hub has ended the streams), then
                     // closes; on HTTP/2 this is a GOAWAY.
                     serving.as_mut().graceful_shutdown();

@@ -8,9 +8,10 @@
 //! encodes it once to `Bytes`, kept in the history and sent over a broadcast channel; each
 //! client's `stream::client_stream` forwards those bytes as the body that `server::routes`
 //! answers `<events-path>[/<channel>]` with (behind `auth` when asked), on a connection served
-//! by `connection::accept_loop` (TLS from `tls`, then HTTP/1.1 or HTTP/2), which takes its
-//! orders (evict a stalled client, close) from the shared `hub::Hub`. `metrics` reads the
-//! channels for `/metrics`. `app` wires it together.
+//! by `connection::accept_loop` (TLS from `tls`, then HTTP/1.1 or HTTP/2; a plain HTTP/1.1
+//! stream is written by `lean`, without hyper's buffers), which takes its orders (evict a
+//! stalled client, close) from the shared `hub::Hub`. `metrics` reads the channels for
+//! `/metrics`. `app` wires it together.
 
 pub mod app;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod connection;
 pub mod event;
 pub mod hub;
+pub mod lean;
 pub mod logging;
 pub mod metrics;
 pub mod publish;

@@ -624,6 +624,39 @@ impl TcpClient {
         }
     }
 
+    /// Connects and sends `request` as it is, `piece` bytes per write with `pause` between
+    /// writes (a client that trickles its head), then reads a chunked response like `get`.
+    pub fn send(server: &Server, request: &[u8], piece: usize, pause: Duration) -> TcpClient {
+        let mut stream = TcpStream::connect(server_address(server)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        for (i, bytes) in request.chunks(piece).enumerate() {
+            if i > 0 {
+                std::thread::sleep(pause);
+            }
+            stream.write_all(bytes).unwrap();
+        }
+        TcpClient {
+            stream,
+            raw: Vec::new(),
+            head: None,
+            body: Vec::new(),
+        }
+    }
+
+    /// Reads until the decoded body contains `needle` (fails the test after `WAIT` or at the end).
+    pub fn read_until_body_contains(&mut self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        while count(&self.body, needle) == 0 {
+            assert!(Instant::now() < deadline, "no {needle:?} within {WAIT:?}");
+            let read = self.read_some(64 * 1024).unwrap();
+            assert!(
+                read > 0,
+                "the connection ended before {needle:?}: {:?}",
+                String::from_utf8_lossy(&self.body)
+            );
+        }
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.stream.local_addr().unwrap()
     }
