@@ -35,6 +35,8 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 const UNSENT_LIMIT: u32 = 16 * 1024;
 /// At most one "out of file descriptors" warning per this period.
 const FD_WARNING_PERIOD: Duration = Duration::from_secs(5);
+/// How an HTTP/2 connection starts (RFC 9113, 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// HTTP/2 streams one connection may hold open at once.
 const H2_MAX_STREAMS: u32 = 128;
 /// Bytes h2 may queue for one stream beyond what the client's window allows.
@@ -214,9 +216,17 @@ pub async fn accept_loop(listener: TcpListener, serving: Serving) {
         match accepted {
             Ok((socket, peer)) => {
                 tune(&socket, peer);
-                serving
-                    .tasks
-                    .spawn(serve_connection(socket, peer, serving.clone()));
+                match &serving.tls {
+                    None => serving
+                        .tasks
+                        .spawn(serve_plain(socket, peer, serving.clone())),
+                    Some(tls) => {
+                        let tls = tls.clone();
+                        serving
+                            .tasks
+                            .spawn(serve_tls(socket, peer, serving.clone(), tls))
+                    }
+                };
             }
             Err(err) if is_out_of_descriptors(&err) => {
                 // The pending connection stays in the backlog and the listener stays readable:
@@ -255,31 +265,38 @@ fn is_out_of_descriptors(err: &std::io::Error) -> bool {
     matches!(err.raw_os_error(), Some(23 | 24 | 105 | 12))
 }
 
-async fn serve_connection(socket: TcpStream, peer: SocketAddr, serving: Serving) {
+/// A plain connection: the lean path first, then hyper with what the lean path read put back.
+/// (Apart from `serve_tls`: a task's future is as large as its largest state, and a lean stream
+/// must not carry room for a TLS handshake.)
+async fn serve_plain(socket: TcpStream, peer: SocketAddr, serving: Serving) {
     let hub = serving.hub.clone();
     let connection = Arc::new(Connection::new(peer, hub.wait_epoch()));
-    let Some(tls) = serving.tls.clone() else {
-        let Some(handover) = lean::serve(socket, &serving.routes, &connection, &hub).await else {
-            return; // served as a lean stream, or nothing left to serve
-        };
-        let socket = ProgressIo {
-            socket: handover.io,
-            connection: connection.clone(),
-            hub,
-        };
-        let io = TokioIo::new(socket);
-        let answered = handover.answered;
-        // Boxed: hyper's connection state is large, and a lean stream keeps this task for
-        // its life.
-        return Box::pin(serve_http(
-            io,
-            Protocols::Sniff,
-            answered,
-            connection,
-            serving,
-        ))
-        .await;
+    let Some(handover) = lean::serve(socket, &serving.routes, &connection, &hub).await else {
+        return; // served as a lean stream, or nothing left to serve
     };
+    // What was read shows the protocol: only the HTTP/2 preface (h2c) needs hyper-util's sniff,
+    // which would otherwise cost an HTTP/1 connection a doubled read buffer.
+    let read = handover.io.replay();
+    let protocols = if H2_PREFACE.starts_with(&read[..read.len().min(H2_PREFACE.len())]) {
+        Protocols::Sniff
+    } else {
+        Protocols::Http1
+    };
+    let socket = ProgressIo {
+        socket: handover.io,
+        connection: connection.clone(),
+        hub,
+    };
+    let io = TokioIo::new(socket);
+    let answered = handover.answered;
+    // Boxed: hyper's connection state is large, and a lean stream keeps this task for its life.
+    Box::pin(serve_http(io, protocols, answered, connection, serving)).await;
+}
+
+/// A TLS connection: the handshake, then hyper with the protocol ALPN agreed on.
+async fn serve_tls(socket: TcpStream, peer: SocketAddr, serving: Serving, tls: Arc<Tls>) {
+    let hub = serving.hub.clone();
+    let connection = Arc::new(Connection::new(peer, hub.wait_epoch()));
     let socket = ProgressIo {
         socket: lean::Rewind::new(Bytes::new(), socket),
         connection: connection.clone(),

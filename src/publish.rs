@@ -302,6 +302,12 @@ fn refusal(status: StatusCode, message: String) -> Response {
                 HeaderValue::from_static(crate::server::RETRY_AFTER_SECS),
             );
         }
+        // The rest of the body is not read: the connection can't carry another request, and a
+        // client that pools connections must not try (HTTP/2 drops the header; a stream ends
+        // alone there).
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         _ => {}
     }
     response

@@ -209,6 +209,7 @@ async fn bodies_over_max_body_are_refused() {
     assert_eq!(answer.status, 200, "{answer:?}");
     let answer = server.post("/events", &[AUTH], line.repeat(11)).await;
     assert_eq!(answer.status, 413, "{answer:?}");
+    assert_eq!(answer.headers["connection"], "close", "{answer:?}");
     // Without a Content-Length (chunked), the body is cut off as soon as it is too large.
     let chunks: Vec<Result<String, std::io::Error>> = (0..20).map(|_| Ok(line.clone())).collect();
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));

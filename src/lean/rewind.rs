@@ -20,6 +20,11 @@ impl<T> Rewind<T> {
     pub fn new(replay: Bytes, inner: T) -> Self {
         Rewind { replay, inner }
     }
+
+    /// What is still to be replayed.
+    pub fn replay(&self) -> &[u8] {
+        &self.replay
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
