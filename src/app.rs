@@ -1,5 +1,5 @@
-//! Wiring and shutdown order: check the static dir, bind, start the hub, the connections, the
-//! heartbeat and the sources; on a signal (or the end of input with --exit-on-eof) stop
+//! Wiring and shutdown order: check the static dir, start the hub (and reach Redis with
+//! `--redis`), bind, start the connections, the heartbeat and the sources; on a signal (or the end of input with --exit-on-eof) stop
 //! accepting, end every stream after it delivered what it holds, and wait for the connections.
 
 use std::io;
@@ -12,6 +12,7 @@ use anyhow::{Context as _, bail};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
 
+use crate::bus::{Bus, RedisBus};
 use crate::channel::Channel;
 use crate::channels::Channels;
 use crate::cli::Config;
@@ -30,11 +31,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(dir) = &config.serve.static_dir {
         check_static_dir(dir)?;
     }
-    let listener = bind(config.listen)?;
-    let address = listener.local_addr()?;
-    // Printed even under -q: it is how a script learns the port of `--port 0`.
-    eprintln!("listening on http://{address}");
-
     let hub = Arc::new(Hub::new(config.hub.max_clients));
     let channels = Arc::new(Channels::new(
         hub.clone(),
@@ -48,7 +44,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             config.channel
         )
     })?;
-    let routes = server::routes(channels.clone(), &config.serve);
+    let bus = match config.redis {
+        Some(redis) => Bus::Redis(RedisBus::connect(redis, channels.clone()).await?),
+        None => Bus::Local,
+    };
+    let listener = bind(config.listen)?;
+    let address = listener.local_addr()?;
+    // Printed even under -q: it is how a script learns the port of `--port 0`.
+    eprintln!("listening on http://{address}");
+
+    let routes = server::routes(channels.clone(), bus.clone(), &config.serve);
     let connections = TaskTracker::new();
     tokio::spawn(connection::accept_loop(
         listener,
@@ -61,6 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(async move { channels.run_heartbeat(every).await });
     }
     let input = tokio::spawn(run_input(
+        bus,
         channels.clone(),
         input_channel,
         config.ticker,
@@ -118,6 +124,7 @@ async fn drain(hub: &Hub, connections: &TaskTracker, stall_timeout: Duration) {
 /// Runs the sources; returns when input has ended: stdin's end when it is read, else the
 /// ticker's (`--count`). A ticker that runs beside stdin goes on until shutdown.
 async fn run_input(
+    bus: Bus,
     channels: Arc<Channels>,
     channel: Arc<Channel>,
     ticker: Option<Ticker>,
@@ -131,10 +138,10 @@ async fn run_input(
         );
         channel.wait_for_clients(count).await;
     }
-    let ticker = ticker.map(|ticker| tokio::spawn(ticker.run(channel.clone())));
+    let ticker = ticker.map(|ticker| tokio::spawn(ticker.run(bus.clone(), channel.clone())));
     match (stdin, ticker) {
         (Some(stdin), _) => {
-            if let Err(err) = stdin.run(channels, channel).await {
+            if let Err(err) = stdin.run(bus, channels, channel).await {
                 tracing::error!("reading stdin failed: {err}; no more input");
             }
         }

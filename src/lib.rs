@@ -12,6 +12,7 @@
 //! shared `hub::Hub`. `metrics` reads the channels for `/metrics`. `app` wires it together.
 
 pub mod app;
+pub mod bus;
 pub mod channel;
 pub mod channels;
 pub mod cli;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use crate::bus::Bus;
 use crate::channel::Channel;
 use crate::channels::{ChannelName, Channels};
 use crate::event::{Event, EventName};
@@ -45,7 +46,12 @@ pub type Piece = Vec<u8>;
 impl StdinSource {
     /// Publishes every line to `channel` (a JSON line's `"channel"` to that one) until stdin
     /// ends (returns `Ok`) or the channels close.
-    pub async fn run(self, channels: Arc<Channels>, channel: Arc<Channel>) -> io::Result<()> {
+    pub async fn run(
+        self,
+        bus: Bus,
+        channels: Arc<Channels>,
+        channel: Arc<Channel>,
+    ) -> io::Result<()> {
         let mut batches = spawn_reader(self.max_line_bytes, self.tee)?;
         let mut decoder = LineDecoder::new(self.format, self.event, self.max_line_bytes);
         while let Some(batch) = batches.recv().await {
@@ -71,7 +77,7 @@ impl StdinSource {
                         }
                     },
                 };
-                if target.publish(|_| event).await.is_none() {
+                if bus.publish_waiting(&target, event).await.is_none() {
                     return Ok(());
                 }
             }
