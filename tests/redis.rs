@@ -239,6 +239,38 @@ async fn redis_lost_and_restarted_empty() {
     assert!(resets >= 1, "the empty restart went unnoticed");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn rediss_speaks_tls_checked_against_the_trusted_roots() {
+    let redis = Redis::start_tls();
+    let url = redis.url();
+    let ca = &redis.tls().unwrap().ca;
+    let start = |trusted: bool| {
+        let mut command = std::process::Command::new(common::BIN);
+        command.args(["--port", "0", "--redis", &url, "--publish-token", "t"]);
+        // The system roots, plus what SSL_CERT_FILE names (as OpenSSL does).
+        if trusted {
+            command.env("SSL_CERT_FILE", ca);
+        } else {
+            command.env_remove("SSL_CERT_FILE");
+        }
+        command
+    };
+    let untrusted = start(false).output().unwrap();
+    assert_eq!(
+        untrusted.status.code(),
+        Some(1),
+        "a certificate nobody vouches for"
+    );
+    let a = Server::spawn(start(true), common::Input::Null);
+    let b = Server::spawn(start(true), common::Input::Null);
+    let mut client = b.events("/events").await;
+    post_lines(&a, "/events", "over tls").await;
+    assert_eq!(
+        pairs(&[client.next().await]),
+        [("1".into(), "over tls".into())]
+    );
+}
+
 #[test]
 fn redis_down_at_start_exits_1_naming_the_flag() {
     let redis = Redis::start();
