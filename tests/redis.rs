@@ -73,7 +73,21 @@ async fn three_instances_with_three_inputs_are_one_broadcast() {
     stdin.write(b"{\"data\":\"line 1\"}\n{\"data\":\"to build\",\"channel\":\"build\"}\n");
     let answer = post_lines(&poster, "/events", "post 1\npost 2").await;
     stdin.write(b"{\"data\":\"line 2\"}\n");
+    // A named channel numbers on its own, alike everywhere.
+    for client in &mut builds {
+        assert_eq!(
+            pairs(&[client.next().await]),
+            [("1".into(), "to build".into())]
+        );
+    }
     let build = post_lines(&poster, "/events/build", "build 2").await;
+    assert_eq!(build["first_id"], 2);
+    for client in &mut builds {
+        assert_eq!(
+            pairs(&[client.next().await]),
+            [("2".into(), "build 2".into())]
+        );
+    }
 
     let first = pairs(&clients[0].take(7).await);
     for client in &mut clients[1..] {
@@ -105,17 +119,6 @@ async fn three_instances_with_three_inputs_are_one_broadcast() {
     assert_eq!(first[at].1, "post 1");
     assert_eq!(first[at + 1].1, "post 2");
 
-    // A named channel numbers on its own, alike everywhere.
-    assert_eq!(build["first_id"], 2);
-    for client in &mut builds {
-        assert_eq!(
-            pairs(&client.take(2).await),
-            [
-                ("1".into(), "to build".into()),
-                ("2".into(), "build 2".into())
-            ]
-        );
-    }
     for server in [&stdin, &poster, &ticker] {
         let stats = server.stats().await;
         assert_eq!(stats["redis"]["up"], true, "{stats}");

@@ -39,12 +39,23 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
 /// `--redis` and `--redis-prefix`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisConfig {
     pub url: String,
     pub prefix: String,
     /// `--history`: events each channel's stream keeps.
     pub history: usize,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A password in the URL stays out of every log and panic message.
+        f.debug_struct("RedisConfig")
+            .field("url", &redacted(&self.url))
+            .field("prefix", &self.prefix)
+            .field("history", &self.history)
+            .finish()
+    }
 }
 
 /// The link's figures for `/stats`.
@@ -83,9 +94,9 @@ impl RedisBus {
         config: RedisConfig,
         channels: Arc<Channels>,
     ) -> anyhow::Result<Arc<Self>> {
-        let url = &config.url;
-        let client = Client::open(url.as_str())
-            .map_err(|err| anyhow::anyhow!("{err}"))
+        let url = redacted(&config.url);
+        let client = Client::open(config.url.as_str())
+            .map_err(|err| anyhow::anyhow!(describe(&err)))
             .with_context(|| format!("invalid Redis URL {url} (--redis)"))?;
         let settings = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
@@ -96,7 +107,7 @@ impl RedisBus {
         let commands = client
             .get_connection_manager_with_config(settings)
             .await
-            .map_err(|err| anyhow::anyhow!("{err}"))
+            .map_err(|err| anyhow::anyhow!(describe(&err)))
             .with_context(unreachable)?;
         let topic = format!("{}:events", config.prefix);
         let bus = Arc::new(RedisBus {
@@ -117,7 +128,7 @@ impl RedisBus {
         let pubsub = bus
             .subscribe()
             .await
-            .map_err(|err| anyhow::anyhow!("{err}"))
+            .map_err(|err| anyhow::anyhow!(describe(&err)))
             .with_context(unreachable)?;
         for channel in bus.channels.all() {
             bus.sync(&channel, false).await;
@@ -490,7 +501,38 @@ async fn link_up(up: &mut watch::Receiver<bool>) {
     let _ = up.wait_for(|up| *up).await;
 }
 
+/// The URL as logs and errors show it: a password in it is left out.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// An error as a person reads it: "Connection refused", without "(os error 111)".
+fn describe(err: &redis::RedisError) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(end) => text[..end].to_owned(),
+        None => text,
+    }
+}
+
 /// A fresh epoch, used when Redis holds none for a channel.
 fn new_epoch() -> String {
     format!("{:016x}", fastrand::u64(..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_stays_out_of_messages() {
+        assert_eq!(
+            redacted("rediss://user:secret@cache.internal:6380/2"),
+            "rediss://…@cache.internal:6380/2"
+        );
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
 }
