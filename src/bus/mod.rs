@@ -50,14 +50,18 @@ impl Bus {
         }
     }
 
-    /// Publishes one event; while Redis is down, waits for it to come back (stdin). `None`
-    /// once shutting down.
-    pub async fn publish_waiting(&self, channel: &Arc<Channel>, event: Event) -> Option<Sent> {
+    /// Publishes `events` with consecutive ids; while Redis is down, waits for it to come back
+    /// (stdin). Returns what the last reached; `None` once shutting down.
+    pub async fn publish_waiting(
+        &self,
+        channel: &Arc<Channel>,
+        events: Vec<Event>,
+    ) -> Option<Sent> {
         match self {
-            Bus::Local => channel.publish_all(vec![event]).await.map(|(_, last)| last),
+            Bus::Local => channel.publish_all(events).await.map(|(_, last)| last),
             Bus::Redis(redis) => {
-                let draft = engine::Draft::from_event(&event);
-                redis.publish_waiting(channel, draft).await
+                let drafts = events.iter().map(engine::Draft::from_event).collect();
+                redis.publish_waiting(channel, drafts).await
             }
         }
     }
@@ -92,7 +96,7 @@ impl Bus {
                     template.render_around_seq(&context),
                     &named(String::new()),
                 );
-                redis.publish_waiting(channel, draft).await.map(drop)
+                redis.publish_waiting(channel, vec![draft]).await.map(drop)
             }
         }
     }

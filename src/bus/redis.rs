@@ -433,9 +433,10 @@ impl RedisBus {
         Ok(sent)
     }
 
-    /// Publishes one event, waiting while Redis is down; `None` at shutdown. An attempt cut off
-    /// mid-way is made again, so an event may, rarely, go out twice; never lost.
-    pub async fn publish_waiting(&self, channel: &Channel, draft: Draft) -> Option<Sent> {
+    /// Publishes a run of events, waiting while Redis is down; returns what the last reached,
+    /// `None` at shutdown. An attempt cut off mid-way is made again, so events may, rarely, go
+    /// out twice; never lost.
+    pub async fn publish_waiting(&self, channel: &Channel, drafts: Vec<Draft>) -> Option<Sent> {
         let mut orders = self.channels.hub().orders();
         let mut up = self.up.subscribe();
         loop {
@@ -443,7 +444,7 @@ impl RedisBus {
                 () = link_up(&mut up) => {}
                 () = closing(&mut orders) => return None,
             }
-            match self.publish(channel, vec![draft.clone()]).await {
+            match self.publish(channel, drafts.clone()).await {
                 Ok(mut sent) => return sent.pop(),
                 Err(NotSent::Closed) => return None,
                 Err(NotSent::Unavailable(why)) => {
