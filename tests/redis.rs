@@ -1,7 +1,8 @@
 //! Several instances as one broadcast through Redis (`--redis`), on a real redis-server started
 //! for each test: every input on any instance reaches every client on every instance with the
 //! same ids; a client resumes on another instance with its Last-Event-ID; the history window;
-//! a Redis outage and an empty restart; Redis down at start. Streams are read with
+//! a stalled client holds back its own instance only; a Redis outage and an empty restart (with
+//! /stats and /metrics); rediss://; Redis down at start. Streams are read with
 //! eventsource-stream, comments (notices, heartbeats) from the raw body.
 
 mod common;
@@ -9,8 +10,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::redis::Redis;
-use common::{Client, Server, WAIT, data, ids};
+use common::{Client, Server, TcpClient, WAIT, data, ids};
 use eventsource_stream::Event;
+use prometheus_parse::{Scrape, Value};
 
 const AUTH: (&str, &str) = ("Authorization", "Bearer t");
 
@@ -240,6 +242,60 @@ async fn redis_lost_and_restarted_empty() {
     assert!(!text.contains("id: 3\n"), "{text:?}");
     let resets = poster.stats().await["redis"]["resets"].as_u64().unwrap();
     assert!(resets >= 1, "the empty restart went unnoticed");
+    // The same link figures, as Prometheus reads them.
+    assert_eq!(metric(&poster, "sse_broadcast_redis_up").await, 1.0);
+    assert!(metric(&poster, "sse_broadcast_redis_reconnects_total").await >= 1.0);
+    assert!(metric(&poster, "sse_broadcast_redis_resets_total").await >= 1.0);
+    assert!(metric(&poster, "sse_broadcast_redis_events_received_total").await >= 1.0);
+}
+
+/// One unlabelled sample from `/metrics`, parsed by prometheus-parse.
+async fn metric(server: &Server, name: &str) -> f64 {
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).unwrap();
+    let sample = scrape
+        .samples
+        .iter()
+        .find(|sample| sample.metric == name)
+        .unwrap_or_else(|| panic!("no {name} in {text}"));
+    match sample.value {
+        Value::Gauge(value) | Value::Counter(value) | Value::Untyped(value) => value,
+        _ => panic!("{name} is not a number"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_client_holds_back_its_own_instance_only() {
+    const EVENTS: usize = 200;
+    let redis = Redis::start();
+    // On A, input may wait on a client for an hour: nothing is dropped during the test.
+    let a = instance(
+        &redis,
+        &["--client-buffer", "4", "--stall-timeout", "1h", "-q"],
+    );
+    let b = instance(&redis, &["-q"]);
+    let _stalled = TcpClient::get(&a, "/events", Some(4096));
+    a.wait_for_consumers(1).await;
+    let mut reader = b.events("/events").await;
+    // 200 events of 64 KiB: far more than the kernel buffers for the client that never reads.
+    let line = "x".repeat(64 * 1024);
+    for _ in 0..EVENTS / 10 {
+        post_lines(&b, "/events", &[line.as_str(); 10].join("\n")).await;
+    }
+    let received = reader.take(EVENTS).await;
+    assert_eq!(ids(&received).last().unwrap(), &EVENTS.to_string());
+    // A is still held back by its own client, and only A.
+    let held = a.stats().await["events_sent"].as_u64().unwrap();
+    assert!(
+        held < EVENTS as u64,
+        "A sent {held} of {EVENTS} to a client that reads nothing"
+    );
+    assert_eq!(b.stats().await["events_sent"], EVENTS);
 }
 
 #[tokio::test(flavor = "multi_thread")]
