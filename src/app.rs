@@ -1,7 +1,7 @@
-//! Wiring and shutdown order: check the static dir, load TLS, bind, start the hub, the
-//! connections, the heartbeat and the sources; reload the certificate on SIGHUP; on a signal (or
-//! the end of input with --exit-on-eof) stop accepting, end every stream after it delivered what
-//! it holds, and wait for the connections.
+//! Wiring and shutdown order: check the static dir, load TLS, start the hub (and reach Redis
+//! with `--redis`), bind, start the connections, the heartbeat and the sources; reload the
+//! certificate on SIGHUP; on a signal (or the end of input with --exit-on-eof) stop accepting,
+//! end every stream after it delivered what it holds, and wait for the connections.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,6 +13,7 @@ use anyhow::{Context as _, bail};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
 
+use crate::bus::{Bus, RedisBus};
 use crate::channel::Channel;
 use crate::channels::Channels;
 use crate::cli::Config;
@@ -36,6 +37,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(files) => Some(Arc::new(Tls::load(&files.cert, &files.key)?)),
         None => None,
     };
+    let hub = Arc::new(Hub::new(config.hub.max_clients));
+    let channels = Arc::new(Channels::new(
+        hub.clone(),
+        config.hub.clone(),
+        config.max_channels,
+    ));
+    // Held by the sources for the process's life, so it is never reclaimed.
+    let input_channel = channels.get_or_create(&config.channel).map_err(|refusal| {
+        anyhow::anyhow!(
+            "cannot open channel {} (--channel): {refusal}",
+            config.channel
+        )
+    })?;
+    let bus = match config.redis {
+        Some(redis) => Bus::Redis(RedisBus::connect(redis, channels.clone()).await?),
+        None => Bus::Local,
+    };
     let listener = bind(config.listen)?;
     let address = listener.local_addr()?;
     // Printed even under -q: it is how a script learns the port of `--port 0`.
@@ -50,22 +68,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(reload_on_hangup(tls.clone()));
     }
 
-    let hub = Arc::new(Hub::new(config.hub.max_clients));
-    let channels = Arc::new(Channels::new(
-        hub.clone(),
-        config.hub.clone(),
-        config.max_channels,
-    ));
-    // Held by the sources for the process's life, so it is never reclaimed.
-    let input_channel = channels.get_or_create(&config.channel).map_err(|refusal| {
-        anyhow::anyhow!(
-            "cannot open channel {} (--channel): {refusal}",
-            config.channel
-        )
-    })?;
     let connections = TaskTracker::new();
     let serving = Serving {
-        routes: server::routes(channels.clone(), &config.serve),
+        routes: server::routes(channels.clone(), bus.clone(), &config.serve),
         hub: hub.clone(),
         tls,
         tasks: connections.clone(),
@@ -76,6 +81,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(async move { channels.run_heartbeat(every).await });
     }
     let input = tokio::spawn(run_input(
+        bus,
         channels.clone(),
         input_channel,
         config.ticker,
@@ -133,6 +139,7 @@ async fn drain(hub: &Hub, connections: &TaskTracker, stall_timeout: Duration) {
 /// Runs the sources; returns when input has ended: stdin's end when it is read, else the
 /// ticker's (`--count`). A ticker that runs beside stdin goes on until shutdown.
 async fn run_input(
+    bus: Bus,
     channels: Arc<Channels>,
     channel: Arc<Channel>,
     ticker: Option<Ticker>,
@@ -146,10 +153,10 @@ async fn run_input(
         );
         channel.wait_for_clients(count).await;
     }
-    let ticker = ticker.map(|ticker| tokio::spawn(ticker.run(channel.clone())));
+    let ticker = ticker.map(|ticker| tokio::spawn(ticker.run(bus.clone(), channel.clone())));
     match (stdin, ticker) {
         (Some(stdin), _) => {
-            if let Err(err) = stdin.run(channels, channel).await {
+            if let Err(err) = stdin.run(bus, channels, channel).await {
                 tracing::error!("reading stdin failed: {err}; no more input");
             }
         }

@@ -87,6 +87,11 @@ struct State {
     last_send: Instant,
     /// The last event (for reclaiming an idle channel).
     last_event: Instant,
+    /// Names the numbering when ids come from outside (`NumberedInput`): a new one means the
+    /// numbering's keeper lost what it held.
+    epoch: Option<Box<str>>,
+    /// A notice that travels in front of the next event (`NumberedInput::announce`).
+    notice: Option<Bytes>,
 }
 
 /// A new client's starting point: what to replay, then the live receiver.
@@ -154,6 +159,8 @@ impl Channel {
                 history: VecDeque::with_capacity(config.history.min(64)),
                 last_send: now,
                 last_event: now,
+                epoch: None,
+                notice: None,
             }),
             config,
             hub,
@@ -191,7 +198,9 @@ impl Channel {
     /// streams the event was queued for, or `None` once the channel is closed.
     pub async fn publish(&self, build: impl FnOnce(Context) -> Event) -> Option<usize> {
         let _input = self.input.lock().await;
-        self.publish_one(build).await.map(|sent| sent.consumers)
+        self.publish_one(None, build)
+            .await
+            .map(|sent| sent.consumers)
     }
 
     /// Publishes `events` in order with consecutive ids (no other input comes between them),
@@ -202,14 +211,19 @@ impl Channel {
         let mut first = None;
         let mut last = None;
         for event in events {
-            let sent = self.publish_one(|_| event).await?;
+            let sent = self.publish_one(None, |_| event).await?;
             first.get_or_insert_with(|| sent.clone());
             last = Some(sent);
         }
         Some((first?, last?))
     }
 
-    async fn publish_one(&self, build: impl FnOnce(Context) -> Event) -> Option<Sent> {
+    /// `seq`: the id given from outside (`NumberedInput`); `None`: the channel numbers.
+    async fn publish_one(
+        &self,
+        seq: Option<u64>,
+        build: impl FnOnce(Context) -> Event,
+    ) -> Option<Sent> {
         let mut build = Some(build);
         let mut waiting: Option<(Instant, u64)> = None;
         loop {
@@ -225,6 +239,9 @@ impl Channel {
                 if behind < self.config.client_buffer {
                     self.input_waiting.store(false, Ordering::Relaxed);
                     let build = build.take().expect("built once, then returns");
+                    if let Some(seq) = seq {
+                        state.next_seq = seq;
+                    }
                     let sent = self.send_event(&mut state, build);
                     drop(state);
                     // Logged outside the lock: streams and the heartbeat never wait on the log.
@@ -264,7 +281,10 @@ impl Channel {
             consumers,
             now: SystemTime::now(),
         });
-        let bytes = event.encode(seq);
+        let mut bytes = event.encode(seq);
+        if let Some(notice) = state.notice.take() {
+            bytes = [notice, bytes].concat().into();
+        }
         let id = match event.id() {
             Some(given) => WireId::Given(given.to_owned()),
             None => WireId::Seq(seq),
@@ -381,6 +401,15 @@ impl Channel {
         }
     }
 
+    /// Takes the input for events numbered outside the channel (by the Redis engine): while
+    /// held, nothing else publishes here, so ids arrive in order.
+    pub async fn numbered_input(&self) -> NumberedInput<'_> {
+        NumberedInput {
+            channel: self,
+            _input: self.input.lock().await,
+        }
+    }
+
     /// Sends a heartbeat comment when nothing was sent for `every`; returns when the next one
     /// is due. One task calls this for every channel (`Channels::run_heartbeat`).
     pub fn heartbeat(&self, every: Duration, now: Instant) -> Instant {
@@ -430,6 +459,51 @@ impl Channel {
             oldest_id: state.history.front().map(|kept| kept.wire_id().to_string()),
             newest_id: state.history.back().map(|kept| kept.wire_id().to_string()),
         }
+    }
+}
+
+/// The channel's input, held for events whose ids come from outside (see `numbered_input`).
+#[derive(Debug)]
+pub struct NumberedInput<'a> {
+    channel: &'a Channel,
+    _input: tokio::sync::MutexGuard<'a, ()>,
+}
+
+impl NumberedInput<'_> {
+    /// The id of the newest event sent or skipped (0: none).
+    pub fn newest(&self) -> u64 {
+        self.channel.lock().next_seq - 1
+    }
+
+    /// Sends `event` as id `seq`, waiting for room as `publish` does; `seq` must be above
+    /// `newest()`. `None` once the channel is closed.
+    pub async fn deliver(&mut self, seq: u64, event: Event) -> Option<Sent> {
+        self.channel.publish_one(Some(seq), |_| event).await
+    }
+
+    /// Numbering goes on after `seq` without events up to it: none was kept, or none existed.
+    pub fn skip_through(&mut self, seq: u64) {
+        let mut state = self.channel.lock();
+        state.next_seq = state.next_seq.max(seq + 1);
+    }
+
+    /// Puts a comment in front of the next event (a gap nobody can fill): it waits for room
+    /// with that event, and a client replaying across the gap reads it too.
+    pub fn announce(&mut self, text: &str) {
+        let mut state = self.channel.lock();
+        let notice = event::comment(text);
+        state.notice = Some(match state.notice.take() {
+            Some(earlier) => [earlier, notice].concat().into(),
+            None => notice,
+        });
+    }
+
+    pub fn epoch(&self) -> Option<Box<str>> {
+        self.channel.lock().epoch.clone()
+    }
+
+    pub fn set_epoch(&mut self, epoch: &str) {
+        self.channel.lock().epoch = Some(epoch.into());
     }
 }
 
@@ -579,6 +653,32 @@ mod tests {
         let live = sub.receiver.recv().await.unwrap();
         assert_eq!(&live.bytes[..], b"id: 4\ndata: e0\n\n");
         assert_eq!(live.position, sub.position + 1);
+    }
+
+    #[tokio::test]
+    async fn numbered_input_takes_outside_ids_and_carries_a_notice_with_the_next_event() {
+        let hub = hub(5, 64);
+        let mut sub = hub.subscribe(None).unwrap();
+        let mut input = hub.numbered_input().await;
+        input.deliver(4, Event::new("a")).await.unwrap();
+        input.announce("2 events after id 4 were lost");
+        input.deliver(7, Event::new("b")).await.unwrap();
+        input.skip_through(9);
+        assert_eq!(input.newest(), 9);
+        drop(input);
+        assert_eq!(
+            &sub.receiver.recv().await.unwrap().bytes[..],
+            b"id: 4\ndata: a\n\n"
+        );
+        let expected = ": 2 events after id 4 were lost\n\nid: 7\ndata: b\n\n";
+        assert_eq!(
+            &sub.receiver.recv().await.unwrap().bytes[..],
+            expected.as_bytes()
+        );
+        // Replayed across the gap, the notice comes along; the channel numbers on above 9.
+        assert_eq!(text(&hub.subscribe(Some("4")).unwrap().replay), [expected]);
+        publish_n(&hub, 1).await;
+        assert_eq!(hub.stats().newest_id.as_deref(), Some("10"));
     }
 
     #[tokio::test(start_paused = true)]

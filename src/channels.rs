@@ -147,6 +147,15 @@ impl Channels {
         Ok(channel)
     }
 
+    /// The channel of that name if it is alive; none is created.
+    pub fn get(&self, name: &str) -> Option<Arc<Channel>> {
+        if name == DEFAULT_NAME {
+            return Some(self.default.clone());
+        }
+        let name = name.parse::<ChannelName>().ok()?;
+        self.lock().get(&name).cloned()
+    }
+
     /// Every channel, the default first, then by name.
     pub fn all(&self) -> Vec<Arc<Channel>> {
         let mut all = self.unsorted();

@@ -12,6 +12,7 @@ use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 use clap_complete::Shell;
 
 use crate::auth::Credentials;
+use crate::bus::RedisConfig;
 use crate::channels::ChannelName;
 use crate::event::EventName;
 use crate::hub::HubConfig;
@@ -219,6 +220,18 @@ pub struct Cli {
           env = "SSE_BROADCAST_RETRY", help_heading = "Stream")]
     pub retry: Option<Duration>,
 
+    /// Redis shared by several instances, which then act as one broadcast: same events, same
+    /// ids, replay on any of them (redis:// or rediss://).
+    #[arg(long, value_name = "URL", value_parser = parse_redis_url,
+          env = "SSE_BROADCAST_REDIS", help_heading = "Scale-out")]
+    pub redis: Option<String>,
+
+    /// Prefix of the Redis keys and Pub/Sub channel; instances with the same URL and prefix are
+    /// one broadcast.
+    #[arg(long, value_name = "TEXT", default_value = "sse-broadcast", value_parser = parse_redis_prefix,
+          env = "SSE_BROADCAST_REDIS_PREFIX", help_heading = "Scale-out")]
+    pub redis_prefix: String,
+
     /// Events kept for Last-Event-ID replay; 0 disables replay.
     #[arg(
         long,
@@ -321,6 +334,8 @@ pub struct Config {
     /// Where the ticker and stdin publish.
     pub channel: ChannelName,
     pub max_channels: usize,
+    /// `--redis`: several instances as one broadcast.
+    pub redis: Option<RedisConfig>,
     pub ticker: Option<Ticker>,
     pub stdin: Option<StdinSource>,
     pub keep_alive: Option<Duration>,
@@ -448,6 +463,11 @@ impl Cli {
                 stall_timeout: self.stall_timeout,
                 max_clients: self.max_clients,
             },
+            redis: self.redis.map(|url| RedisConfig {
+                url,
+                prefix: self.redis_prefix,
+                history: self.history,
+            }),
             channel: self.channel,
             max_channels: self.max_channels,
             ticker,
@@ -462,6 +482,23 @@ impl Cli {
             },
         })
     }
+}
+
+/// A `redis://` or `rediss://` URL the Redis client takes (checked here; reached at start).
+fn parse_redis_url(text: &str) -> Result<String, String> {
+    if !(text.starts_with("redis://") || text.starts_with("rediss://")) {
+        return Err("expected redis://HOST[:PORT][/DB] or rediss://...".into());
+    }
+    redis::Client::open(text).map_err(|err| err.to_string())?;
+    Ok(text.to_owned())
+}
+
+/// Braces would break the hash tag that keeps a channel's keys together; spaces read badly.
+fn parse_redis_prefix(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains(['{', '}']) || text.contains(char::is_whitespace) {
+        return Err("a prefix is non-empty, without braces or spaces".into());
+    }
+    Ok(text.to_owned())
 }
 
 /// "250ms", "2s", "1m30s", or "0" (= off). A bare number is refused with the fix.

@@ -79,6 +79,19 @@ impl Event {
         self.id.as_deref()
     }
 
+    /// The event type, if set.
+    pub fn event_name(&self) -> Option<&EventName> {
+        self.event.as_ref()
+    }
+
+    pub fn data(&self) -> &str {
+        &self.data
+    }
+
+    pub fn retry(&self) -> Option<Duration> {
+        self.retry
+    }
+
     /// The complete frame, ending with the blank line that makes the client dispatch it.
     /// `default_id` (the hub's sequence number) is used unless the event carries its own id.
     pub fn encode(&self, default_id: u64) -> Bytes {

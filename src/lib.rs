@@ -3,9 +3,10 @@
 //! so that benches can drive the hot paths (encoding, fan-out, line decoding) directly.
 //!
 //! One event's path: a source (`source::ticker` renders the template, `source::stdin` decodes a
-//! line, `publish` takes a POST body's lines) builds an `event::Event`; the channel it goes to
-//! (`channels::Channels` holds them by name; `channel::Channel::publish`) gives it its id and
-//! encodes it once to `Bytes`, kept in the history and sent over a broadcast channel; each
+//! line, `publish` takes a POST body's lines) builds an `event::Event` and hands it to the
+//! `bus` (with `--redis`, `bus::RedisBus` stores it in Redis, which gives it its id, and every
+//! instance takes it back); the channel it goes to (`channels::Channels` holds them by name;
+//! `channel::Channel`) gives it its id, or takes Redis's, and encodes it once to `Bytes`, kept in the history and sent over a broadcast channel; each
 //! client's `stream::client_stream` forwards those bytes as the body that `server::routes`
 //! answers `<events-path>[/<channel>]` with (behind `auth` when asked), on a connection served
 //! by `connection::accept_loop` (TLS from `tls`, then HTTP/1.1 or HTTP/2; a plain HTTP/1.1
@@ -15,6 +16,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod bus;
 pub mod channel;
 pub mod channels;
 pub mod cli;

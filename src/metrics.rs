@@ -11,6 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use crate::bus::Bus;
 use crate::channels::Channels;
 
 /// The `Content-Type` of the exposition.
@@ -27,7 +28,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(channels: Arc<Channels>) -> Self {
+    pub fn new(channels: Arc<Channels>, bus: &Bus) -> Self {
         let mut registry = Registry::with_prefix(PREFIX);
         let publish_requests = Family::default();
         registry.register(
@@ -36,6 +37,9 @@ impl Metrics {
             publish_requests.clone(),
         );
         registry.register_collector(Box::new(Live { channels }));
+        if let Bus::Redis(redis) = bus {
+            redis.register_metrics(&mut registry);
+        }
         Metrics {
             registry,
             publish_requests,
@@ -159,7 +163,7 @@ mod tests {
             .publish(|_| crate::event::Event::new("x"))
             .await
             .unwrap();
-        let metrics = Metrics::new(channels);
+        let metrics = Metrics::new(channels, &Bus::Local);
         metrics.count_publish(200);
         let text = metrics.encode();
         for line in [

@@ -14,6 +14,7 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use crate::bus::{Bus, NotSent};
 use crate::channel::WireId;
 use crate::channels::{ChannelName, Channels};
 use crate::event::{Event, EventName};
@@ -61,6 +62,7 @@ struct Refused(StatusCode, String);
 
 pub fn route(
     channels: Arc<Channels>,
+    bus: Bus,
     config: Option<PublishConfig>,
     events_path: &str,
     metrics: Arc<Metrics>,
@@ -84,6 +86,7 @@ pub fn route(
                   channels: Arc<Channels>| {
                 let config = config.clone();
                 let metrics = metrics.clone();
+                let bus = bus.clone();
                 async move {
                     let request = Request {
                         name,
@@ -92,7 +95,7 @@ pub fn route(
                         length,
                         event: query.event,
                     };
-                    let response = match publish(&config, &channels, request, body).await {
+                    let response = match publish(&config, &channels, &bus, request, body).await {
                         Ok(published) => warp::reply::json(&published).into_response(),
                         Err(Refused(status, message)) => refusal(status, message),
                     };
@@ -125,6 +128,7 @@ struct Request {
 async fn publish<B: Buf>(
     config: &Option<PublishConfig>,
     channels: &Channels,
+    bus: &Bus,
     request: Request,
     body: impl Stream<Item = Result<B, warp::Error>>,
 ) -> Result<Published, Refused> {
@@ -150,10 +154,13 @@ async fn publish<B: Buf>(
     let events = decode(&body, format, event, &request.name)?;
     let channel = channels.get_or_create(&request.name).map_err(unavailable)?;
     let count = events.len();
-    let (first, last) = channel
-        .publish_all(events)
+    let (first, last) = bus
+        .publish(&channel, events)
         .await
-        .ok_or_else(|| unavailable(Refusal::Closed))?;
+        .map_err(|not_sent| match not_sent {
+            NotSent::Closed => unavailable(Refusal::Closed),
+            NotSent::Unavailable(why) => Refused(StatusCode::SERVICE_UNAVAILABLE, why),
+        })?;
     Ok(Published {
         channel: request.name.to_string(),
         events: count,

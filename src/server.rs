@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::path::FullPath;
@@ -14,8 +14,9 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use crate::auth::{self, Credentials};
+use crate::bus::{Bus, RedisStats};
 use crate::channel::Channel;
-use crate::channels::{ChannelName, Channels};
+use crate::channels::{ChannelName, Channels, Stats};
 use crate::connection::Connection;
 use crate::event;
 use crate::hub::Refusal;
@@ -51,18 +52,19 @@ struct ReplayQuery {
     last_event_id: Option<String>,
 }
 
-pub fn routes(channels: Arc<Channels>, config: &ServeConfig) -> BoxedFilter<(Response,)> {
-    let metrics = Arc::new(Metrics::new(channels.clone()));
+pub fn routes(channels: Arc<Channels>, bus: Bus, config: &ServeConfig) -> BoxedFilter<(Response,)> {
+    let metrics = Arc::new(Metrics::new(channels.clone(), &bus));
     let publish = publish::route(
         channels.clone(),
+        bus.clone(),
         config.publish.clone(),
         &config.events_path,
         metrics.clone(),
     );
-    let routes = events(channels.clone(), config)
+    let routes = events(channels.clone(), bus.clone(), config)
         .or(publish)
         .unify()
-        .or(stats(channels))
+        .or(stats(channels, bus))
         .unify()
         .or(metrics_route(metrics))
         .unify()
@@ -123,7 +125,7 @@ fn last_event_id_header()
         .unify()
 }
 
-fn events(channels: Arc<Channels>, config: &ServeConfig) -> BoxedFilter<(Response,)> {
+fn events(channels: Arc<Channels>, bus: Bus, config: &ServeConfig) -> BoxedFilter<(Response,)> {
     let retry = config.retry;
     channel_path(config.events_path.clone())
         .and(warp::get())
@@ -131,21 +133,26 @@ fn events(channels: Arc<Channels>, config: &ServeConfig) -> BoxedFilter<(Respons
         .and(warp::query::<ReplayQuery>())
         .and(warp::ext::optional::<Arc<Connection>>())
         .and(with_channels(channels))
-        .map(
+        .then(
             move |name: ChannelName,
                   header: Option<String>,
                   query: ReplayQuery,
                   connection: Option<Arc<Connection>>,
                   channels: Arc<Channels>| {
-                // The header wins: a reconnecting EventSource sends the id it last saw there,
-                // while the query still holds what the page first asked for.
-                let last_event_id = header.or(query.last_event_id);
-                let peer = connection.as_ref().map(|c| c.peer.to_string());
-                match channels.get_or_create(&name) {
-                    Ok(channel) => {
-                        open_stream(channel, last_event_id.as_deref(), retry, connection)
+                let bus = bus.clone();
+                async move {
+                    // The header wins: a reconnecting EventSource sends the id it last saw
+                    // there, while the query still holds what the page first asked for.
+                    let last_event_id = header.or(query.last_event_id);
+                    let peer = connection.as_ref().map(|c| c.peer.to_string());
+                    match channels.get_or_create(&name) {
+                        Ok(channel) => {
+                            // With --redis: what another instance published is here first.
+                            bus.catch_up(&channel).await;
+                            open_stream(channel, last_event_id.as_deref(), retry, connection)
+                        }
+                        Err(refusal) => refuse_stream(refusal, peer),
                     }
-                    Err(refusal) => refuse_stream(refusal, peer),
                 }
             },
         )
@@ -216,11 +223,26 @@ fn spread(base: Duration) -> Duration {
     base.mul_f64(1.0 + fastrand::f64() * 0.5)
 }
 
-fn stats(channels: Arc<Channels>) -> BoxedFilter<(Response,)> {
+/// `/stats`: the channels' figures, and the Redis link's with `--redis`.
+#[derive(Serialize)]
+struct StatsReply {
+    #[serde(flatten)]
+    channels: Stats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis: Option<RedisStats>,
+}
+
+fn stats(channels: Arc<Channels>, bus: Bus) -> BoxedFilter<(Response,)> {
     warp::path!("stats")
         .and(warp::get())
         .and(with_channels(channels))
-        .map(|channels: Arc<Channels>| warp::reply::json(&channels.stats()).into_response())
+        .map(move |channels: Arc<Channels>| {
+            let reply = StatsReply {
+                channels: channels.stats(),
+                redis: bus.redis_stats(),
+            };
+            warp::reply::json(&reply).into_response()
+        })
         .boxed()
 }
 
@@ -270,6 +292,7 @@ mod tests {
         let channels = Arc::new(Channels::new(Arc::new(Hub::new(None)), config, 10));
         routes(
             channels,
+            Bus::Local,
             &ServeConfig {
                 events_path: "/events".into(),
                 static_dir,

@@ -127,9 +127,17 @@ impl FromStr for Template {
 impl Template {
     /// The message for one event.
     pub fn render(&self, context: &Context) -> String {
-        let mut out = String::new();
+        self.render_around_seq(context)
+            .join(&context.seq.to_string())
+    }
+
+    /// The rendered text cut where `{seq}` goes (joined with the id, it is `render`): for an
+    /// engine that assigns the id only when it stores the event (`--redis`).
+    pub fn render_around_seq(&self, context: &Context) -> Vec<String> {
+        let mut parts = vec![String::new()];
         let since_epoch = context.now.duration_since(UNIX_EPOCH).unwrap_or_default();
         for piece in &self.pieces {
+            let out = parts.last_mut().expect("never empty");
             // Writing to a String cannot fail.
             let _ = match piece {
                 Piece::Text(text) => out.write_str(text),
@@ -139,11 +147,14 @@ impl Template {
                 ),
                 Piece::Field(Field::Unix) => write!(out, "{}", since_epoch.as_secs()),
                 Piece::Field(Field::UnixMs) => write!(out, "{}", since_epoch.as_millis()),
-                Piece::Field(Field::Seq) => write!(out, "{}", context.seq),
+                Piece::Field(Field::Seq) => {
+                    parts.push(String::new());
+                    Ok(())
+                }
                 Piece::Field(Field::Consumers) => write!(out, "{}", context.consumers),
             };
         }
-        out
+        parts
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use crate::bus::Bus;
 use crate::channel::Channel;
 use crate::channels::{ChannelName, Channels};
 use crate::event::{Event, EventName};
@@ -45,11 +46,19 @@ pub type Piece = Vec<u8>;
 impl StdinSource {
     /// Publishes every line to `channel` (a JSON line's `"channel"` to that one) until stdin
     /// ends (returns `Ok`) or the channels close.
-    pub async fn run(self, channels: Arc<Channels>, channel: Arc<Channel>) -> io::Result<()> {
+    pub async fn run(
+        self,
+        bus: Bus,
+        channels: Arc<Channels>,
+        channel: Arc<Channel>,
+    ) -> io::Result<()> {
         let mut batches = spawn_reader(self.max_line_bytes, self.tee)?;
         let mut decoder = LineDecoder::new(self.format, self.event, self.max_line_bytes);
         while let Some(batch) = batches.recv().await {
             let (pieces, error) = batch;
+            // Consecutive lines for one channel go out as one run: with --redis, one round trip
+            // for the run instead of one a line.
+            let mut run = Run::default();
             for piece in pieces {
                 let Some(Routed {
                     channel: name,
@@ -71,9 +80,13 @@ impl StdinSource {
                         }
                     },
                 };
-                if target.publish(|_| event).await.is_none() {
+                if !run.takes(&target, &event) && !run.publish(&bus).await {
                     return Ok(());
                 }
+                run.push(target, event);
+            }
+            if !run.publish(&bus).await {
+                return Ok(());
             }
             if let Some(err) = error {
                 return Err(err);
@@ -81,6 +94,46 @@ impl StdinSource {
         }
         tracing::info!(lines = decoder.line, "stdin ended");
         Ok(())
+    }
+}
+
+/// Consecutive events for one channel, published together (at most `RUN_BYTES` of data).
+#[derive(Default)]
+struct Run {
+    target: Option<Arc<Channel>>,
+    events: Vec<Event>,
+    bytes: usize,
+}
+
+/// A run ends before it holds this much data: one publish stays a moderate message.
+const RUN_BYTES: usize = 1 << 20;
+
+impl Run {
+    /// Whether `event` for `target` may join this run.
+    fn takes(&self, target: &Arc<Channel>, event: &Event) -> bool {
+        match &self.target {
+            None => true,
+            Some(current) => {
+                Arc::ptr_eq(current, target) && self.bytes + event.data().len() <= RUN_BYTES
+            }
+        }
+    }
+
+    fn push(&mut self, target: Arc<Channel>, event: Event) {
+        self.bytes += event.data().len();
+        self.events.push(event);
+        self.target = Some(target);
+    }
+
+    /// Publishes the run (waiting for Redis while it is down) and empties it; `false` once
+    /// shutting down.
+    async fn publish(&mut self, bus: &Bus) -> bool {
+        let Some(target) = self.target.take() else {
+            return true;
+        };
+        self.bytes = 0;
+        let events = std::mem::take(&mut self.events);
+        bus.publish_waiting(&target, events).await.is_some()
     }
 }
 

@@ -1,13 +1,14 @@
-//! The ticker: renders `--message` every `--interval`, inside the channel's publish, so `{seq}` and
-//! `{consumers}` show the id and the audience of the very event they are part of.
+//! The ticker: renders `--message` every `--interval` as it is published (`Bus::tick`), so
+//! `{seq}` and `{consumers}` show the id and the audience of the very event they are part of.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::bus::Bus;
 use crate::channel::Channel;
-use crate::event::{Event, EventName};
+use crate::event::EventName;
 use crate::template::Template;
 
 /// What the ticker sends and how often.
@@ -23,21 +24,15 @@ pub struct Ticker {
 impl Ticker {
     /// Ticks until `count` events are sent or the channel closes. The first event goes out one
     /// interval after start, as with a Go `time.Ticker`.
-    pub async fn run(self, channel: Arc<Channel>) {
+    pub async fn run(self, bus: Bus, channel: Arc<Channel>) {
         let mut interval = tokio::time::interval_at(Instant::now() + self.every, self.every);
         // A tick that waited for a slow client is not made up for with a burst.
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut sent = 0;
         while self.count.is_none_or(|count| sent < count) {
             interval.tick().await;
-            let published = channel
-                .publish(|context| {
-                    let event = Event::new(self.template.render(&context));
-                    match &self.event {
-                        Some(name) => event.with_event(name.clone()),
-                        None => event,
-                    }
-                })
+            let published = bus
+                .tick(&channel, &self.template, self.event.as_ref())
                 .await;
             if published.is_none() {
                 return;
@@ -75,7 +70,7 @@ mod tests {
             count: Some(3),
         };
         let started = Instant::now();
-        ticker.run(hub.clone()).await;
+        ticker.run(Bus::Local, hub.clone()).await;
         assert_eq!(started.elapsed(), Duration::from_secs(6));
         for seq in 1..=3 {
             let frame = subscription.receiver.recv().await.unwrap();

@@ -1,0 +1,159 @@
+//! What travels through Redis: an event before it has an id (`Draft`, handed to the publish
+//! script as JSON) and after (`Stored`, read back from Pub/Sub or the stream), and the key
+//! names of one channel, under one hash tag so a Redis Cluster keeps them on one node.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Event;
+
+/// An event on its way to Redis. `d` is the data cut where the id goes (one piece when it
+/// shows none): the script joins the pieces with the id it gives.
+#[derive(Debug, Clone, Serialize)]
+pub struct Draft {
+    d: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    i: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    r: Option<String>,
+}
+
+impl Draft {
+    pub fn from_event(event: &Event) -> Self {
+        Draft::from_parts(vec![event.data().to_owned()], event)
+    }
+
+    /// `parts` as data, the other fields from `event`.
+    pub fn from_parts(parts: Vec<String>, event: &Event) -> Self {
+        Draft {
+            d: parts,
+            e: event.event_name().map(|name| name.as_str().to_owned()),
+            i: event.id().map(str::to_owned),
+            r: event.retry().map(|retry| retry.as_millis().to_string()),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("strings always serialize")
+    }
+
+    /// The event as stored with id `seq` (what the script makes of it).
+    pub fn into_event(self, seq: u64) -> Event {
+        let data = self.d.join(&seq.to_string());
+        Stored::build(data, self.e, self.i, self.r)
+    }
+}
+
+/// A Pub/Sub message: one event as the publish script stored it.
+#[derive(Debug, Deserialize)]
+pub struct Message {
+    /// The channel's name.
+    pub c: String,
+    /// Its id.
+    pub n: String,
+    /// The epoch of the channel's numbering.
+    pub p: String,
+    d: String,
+    e: Option<String>,
+    i: Option<String>,
+    r: Option<String>,
+}
+
+impl Message {
+    pub fn into_stored(self) -> Option<Stored> {
+        Some(Stored {
+            seq: self.n.parse().ok()?,
+            event: Stored::build(self.d, self.e, self.i, self.r),
+        })
+    }
+}
+
+/// An event with the id Redis gave it.
+#[derive(Debug)]
+pub struct Stored {
+    pub seq: u64,
+    pub event: Event,
+}
+
+impl Stored {
+    /// From a stream entry: its id `N-0` and its fields.
+    pub fn from_entry(id: &str, mut fields: HashMap<String, String>) -> Option<Self> {
+        let seq = id.strip_suffix("-0")?.parse().ok()?;
+        let event = Stored::build(
+            fields.remove("d").unwrap_or_default(),
+            fields.remove("e"),
+            fields.remove("i"),
+            fields.remove("r"),
+        );
+        Some(Stored { seq, event })
+    }
+
+    /// The fields were checked when the event was first made; one that no longer passes (a
+    /// key written by something else) is left out rather than break the stream.
+    fn build(
+        data: String,
+        name: Option<String>,
+        id: Option<String>,
+        retry: Option<String>,
+    ) -> Event {
+        let mut event = Event::new(data);
+        if let Some(name) = name.and_then(|name| name.parse().ok()) {
+            event = event.with_event(name);
+        }
+        if let Some(id) = id {
+            event = event.clone().with_id(id).unwrap_or(event);
+        }
+        if let Some(ms) = retry.and_then(|ms| ms.parse().ok()) {
+            event = event.with_retry(Duration::from_millis(ms));
+        }
+        event
+    }
+}
+
+/// One channel's keys: `{prefix:channel}:seq` (the counter), `:stream` (the history) and
+/// `:epoch`.
+#[derive(Debug)]
+pub struct Keys {
+    pub counter: String,
+    pub stream: String,
+    pub epoch: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str, channel: &str) -> Self {
+        let tag = format!("{{{prefix}:{channel}}}");
+        Keys {
+            counter: format!("{tag}:seq"),
+            stream: format!("{tag}:stream"),
+            epoch: format!("{tag}:epoch"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_draft_becomes_the_event_the_script_stores() {
+        let event = Event::new("").with_id("own").unwrap();
+        let draft = Draft::from_parts(vec!["tick ".into(), " of 2".into()], &event);
+        assert_eq!(draft.to_json(), r#"{"d":["tick "," of 2"],"i":"own"}"#);
+        assert_eq!(
+            &draft.into_event(41).encode(0)[..],
+            b"id: own\ndata: tick 41 of 2\n\n"
+        );
+    }
+
+    #[test]
+    fn keys_of_a_channel_share_one_hash_tag() {
+        let keys = Keys::new("sse", "build");
+        assert_eq!(keys.counter, "{sse:build}:seq");
+        assert_eq!(keys.stream, "{sse:build}:stream");
+        assert_eq!(keys.epoch, "{sse:build}:epoch");
+    }
+}
