@@ -418,6 +418,9 @@ impl Cli {
         if self.publish_token.is_none() && given("max_body") {
             return conflict("--max-body limits POST publishing; add --publish-token");
         }
+        if given("redis_prefix") && self.redis.is_none() {
+            return conflict("--redis-prefix names the keys of --redis; add --redis URL");
+        }
         if self.max_channels == 0 && !self.channel.is_default() {
             return conflict("--channel names a channel, but --max-channels 0 allows none");
         }
@@ -636,6 +639,8 @@ mod tests {
         assert!(config(&["--exit-on-eof"], false).is_ok());
         assert!(config(&["--max-body", "1KiB"], true).is_err());
         assert!(config(&["--max-body", "1KiB", "--publish-token", "t"], true).is_ok());
+        assert!(config(&["--redis-prefix", "blue"], true).is_err());
+        assert!(config(&["--redis-prefix", "blue", "--redis", "redis://h"], true).is_ok());
         assert!(config(&["--channel", "build", "--max-channels", "0"], true).is_err());
         assert!(config(&["--channel", "default", "--max-channels", "0"], true).is_ok());
     }

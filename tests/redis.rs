@@ -353,3 +353,36 @@ fn redis_down_at_start_exits_1_naming_the_flag() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "a bad URL is a usage error");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_with_another_prefix_are_another_broadcast() {
+    let redis = Redis::start();
+    let blue = instance(&redis, &["--redis-prefix", "blue"]);
+    let also_blue = instance(&redis, &["--redis-prefix", "blue"]);
+    let green = instance(&redis, &["--redis-prefix", "green"]);
+    let mut blue_reader = also_blue.events("/events").await;
+    let mut green_reader = green.events("/events").await;
+
+    post_lines(&blue, "/events", "for blue 1\nfor blue 2").await;
+    let answer = post_lines(&green, "/events", "for green").await;
+    // Each prefix numbers on its own, and neither sees the other's events.
+    assert_eq!(answer["first_id"], 1, "{answer}");
+    assert_eq!(
+        pairs(&blue_reader.take(2).await),
+        [
+            ("1".into(), "for blue 1".into()),
+            ("2".into(), "for blue 2".into())
+        ]
+    );
+    assert_eq!(
+        pairs(&green_reader.take(1).await),
+        [("1".to_owned(), "for green".to_owned())]
+    );
+    assert!(
+        blue_reader
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none(),
+        "green's event reached blue"
+    );
+}
