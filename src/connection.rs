@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -133,14 +132,14 @@ impl Connection {
 
 /// The TCP socket under TLS and HTTP, marking the connection's progress on every write that
 /// takes bytes (for HTTP/1; an HTTP/2 stream marks its own, see `Connection::chunk_sent`).
-struct ProgressIo {
-    /// With what the lean path read of it, if anything, put back in front.
-    socket: lean::Rewind<TcpStream>,
+struct ProgressIo<S> {
+    /// The TCP socket; on a plain port with what the lean path read of it put back in front.
+    socket: S,
     connection: Arc<Connection>,
     hub: Arc<Hub>,
 }
 
-impl ProgressIo {
+impl<S> ProgressIo<S> {
     fn wrote(&self, written: &Poll<io::Result<usize>>) {
         if let Poll::Ready(Ok(1..)) = written {
             self.connection.wrote(&self.hub);
@@ -148,7 +147,7 @@ impl ProgressIo {
     }
 }
 
-impl AsyncRead for ProgressIo {
+impl<S: AsyncRead + Unpin> AsyncRead for ProgressIo<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -158,7 +157,7 @@ impl AsyncRead for ProgressIo {
     }
 }
 
-impl AsyncWrite for ProgressIo {
+impl<S: AsyncWrite + Unpin> AsyncWrite for ProgressIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -298,7 +297,7 @@ async fn serve_tls(socket: TcpStream, peer: SocketAddr, serving: Serving, tls: A
     let hub = serving.hub.clone();
     let connection = Arc::new(Connection::new(peer, hub.wait_epoch()));
     let socket = ProgressIo {
-        socket: lean::Rewind::new(Bytes::new(), socket),
+        socket,
         connection: connection.clone(),
         hub: hub.clone(),
     };
