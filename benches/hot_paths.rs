@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sse_broadcast::channel::Channel;
+use sse_broadcast::channel::ChannelConfig;
+use sse_broadcast::control::Control;
 use sse_broadcast::event::Event;
-use sse_broadcast::hub::{Hub, HubConfig};
 use sse_broadcast::source::stdin::{Format, LineDecoder};
 
 // The binary's allocator, so that allocation costs are the ones it pays.
@@ -64,20 +65,20 @@ fn fan_out(c: &mut Criterion) {
         group.bench_function(format!("{receivers}_receivers"), |b| {
             b.to_async(&runtime).iter_custom(|iters| async move {
                 // Set up per sample, outside the timed part.
-                let config = HubConfig {
+                let config = ChannelConfig {
                     history: 1000,
                     client_buffer: 1024,
                     stall_timeout: Duration::from_secs(2),
-                    max_clients: None,
                 };
-                let hub = Channel::new("default".into(), 0, config, Arc::new(Hub::new(None)));
+                let control =
+                    Channel::new("default".into(), 0, config, Arc::new(Control::new(None)));
                 let mut subscriptions: Vec<_> = (0..receivers)
-                    .map(|_| hub.subscribe(None).expect("hub open"))
+                    .map(|_| control.subscribe(None).expect("control open"))
                     .collect();
                 let data = line_64();
                 let start = Instant::now();
                 for _ in 0..iters {
-                    let reached = hub.publish(|_| Event::new(data.clone())).await;
+                    let reached = control.publish(|_| Event::new(data.clone())).await;
                     debug_assert_eq!(reached, Some(receivers));
                     for subscription in &mut subscriptions {
                         black_box(subscription.receiver.try_recv().expect("a frame"));

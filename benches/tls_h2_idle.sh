@@ -56,7 +56,7 @@ stop() { # stop what is running, by PID: the client first, then the server
 }
 trap 'stop; rm -rf "$work"' EXIT
 
-# A self-signed pair, as the README's TLS section makes one.
+# A self-signed pair, as docs/security.md makes one.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
   -keyout "$work/key.pem" -out "$work/cert.pem" -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null

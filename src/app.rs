@@ -1,4 +1,4 @@
-//! Wiring and shutdown order: check the static dir, load TLS, start the hub (and reach Redis
+//! Wiring and shutdown order: check the static dir, load TLS, start the channels (and reach Redis
 //! with `--redis`), bind, start the connections, the heartbeat and the sources; reload the
 //! certificate on SIGHUP; on a signal (or the end of input with --exit-on-eof) stop accepting,
 //! end every stream after it delivered what it holds, and wait for the connections.
@@ -17,12 +17,13 @@ use crate::bus::{Bus, RedisBus};
 use crate::channel::Channel;
 use crate::channels::Channels;
 use crate::cli::Config;
-use crate::connection::{self, Serving};
-use crate::hub::Hub;
-use crate::server;
+use crate::control::Control;
+use crate::errors::describe;
+use crate::routes;
+use crate::serving::tls::Tls;
+use crate::serving::{self, Serving};
 use crate::source::stdin::StdinSource;
 use crate::source::ticker::Ticker;
-use crate::tls::Tls;
 
 /// How long open streams get to finish after a signal.
 const SIGNAL_GRACE: Duration = Duration::from_millis(1500);
@@ -30,6 +31,7 @@ const SIGNAL_GRACE: Duration = Duration::from_millis(1500);
 const LISTEN_BACKLOG: u32 = 4096;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    exit_on_panic();
     if let Some(dir) = &config.serve.static_dir {
         check_static_dir(dir)?;
     }
@@ -37,10 +39,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(files) => Some(Arc::new(Tls::load(&files.cert, &files.key)?)),
         None => None,
     };
-    let hub = Arc::new(Hub::new(config.hub.max_clients));
+    let control = Arc::new(Control::new(config.max_clients));
     let channels = Arc::new(Channels::new(
-        hub.clone(),
-        config.hub.clone(),
+        control.clone(),
+        config.channels.clone(),
         config.max_channels,
     ));
     // Held by the sources for the process's life, so it is never reclaimed.
@@ -70,12 +72,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let connections = TaskTracker::new();
     let serving = Serving {
-        routes: server::routes(channels.clone(), bus.clone(), &config.serve),
-        hub: hub.clone(),
+        routes: routes::routes(channels.clone(), bus.clone(), &config.serve),
+        control: control.clone(),
         tls,
         tasks: connections.clone(),
     };
-    tokio::spawn(connection::accept_loop(listener, serving));
+    tokio::spawn(serving::accept_loop(listener, serving));
     if let Some(every) = config.keep_alive {
         let channels = channels.clone();
         tokio::spawn(async move { channels.run_heartbeat(every).await });
@@ -94,7 +96,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::info!("signal received; shutting down");
             false
         }
-        _ = input, if config.exit_on_eof => {
+        ended = input, if config.exit_on_eof => {
+            ended.context("the input task failed")??;
             tracing::info!("input ended; delivering to connected clients, then exiting");
             true
         }
@@ -104,7 +107,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     connections.close();
     if input_ended {
         // Everything must reach the clients: wait as long as they keep reading.
-        drain(&hub, &connections, config.hub.stall_timeout).await;
+        drain(&control, &connections, config.channels.stall_timeout).await;
     } else if tokio::time::timeout(SIGNAL_GRACE, connections.wait())
         .await
         .is_err()
@@ -119,13 +122,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Waits for every connection to deliver its last frame, for as long as they make progress:
 /// a client that stops reading is given up on after `stall_timeout`, as during streaming.
-async fn drain(hub: &Hub, connections: &TaskTracker, stall_timeout: Duration) {
-    let mut last_writes = hub.writes();
+async fn drain(control: &Control, connections: &TaskTracker, stall_timeout: Duration) {
+    let mut last_writes = control.writes();
     loop {
         tokio::select! {
             () = connections.wait() => return,
             () = tokio::time::sleep(stall_timeout) => {
-                let writes = hub.writes();
+                let writes = control.writes();
                 if writes == last_writes {
                     tracing::warn!(open = connections.len(), "clients stopped reading; exiting without them");
                     return;
@@ -145,7 +148,7 @@ async fn run_input(
     ticker: Option<Ticker>,
     stdin: Option<StdinSource>,
     wait_clients: Option<usize>,
-) {
+) -> anyhow::Result<()> {
     if let Some(count) = wait_clients {
         tracing::info!(
             count,
@@ -160,11 +163,10 @@ async fn run_input(
                 tracing::error!("reading stdin failed: {err}; no more input");
             }
         }
-        (None, Some(ticker)) => {
-            let _ = ticker.await;
-        }
+        (None, Some(ticker)) => ticker.await.context("the ticker failed")?,
         (None, None) => {}
     }
+    Ok(())
 }
 
 fn check_static_dir(dir: &Path) -> anyhow::Result<()> {
@@ -195,13 +197,15 @@ fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {address} (--bind, --port)"))
 }
 
-/// An I/O error as a person reads it: "Address already in use", without "(os error 98)".
-pub(crate) fn describe(err: &io::Error) -> String {
-    let text = err.to_string();
-    match text.find(" (os error") {
-        Some(end) => text[..end].to_owned(),
-        None => text,
-    }
+/// A panic in any task ends the process with a failure status (101, as a panic in `main`).
+/// tokio catches a task's panic and goes on; a server that lost a task (its input, its
+/// heartbeat, its accept loop) would keep serving as if nothing happened and exit 0 later.
+fn exit_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |panic| {
+        report(panic);
+        std::process::exit(101);
+    }));
 }
 
 /// SIGHUP re-reads the certificate and key (a renewal); a bad new pair leaves the old in use.

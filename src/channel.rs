@@ -4,7 +4,7 @@
 //!
 //! Streams (see `stream.rs`) own their receivers; a channel keeps no per-client state at all. It
 //! learns how far a client got from the position each stream reports to its connection, and has
-//! the hub (`hub.rs`) order the eviction of a stalled one. A channel knows nothing of HTTP.
+//! the control (`control/`) order the eviction of a stalled one. A channel knows nothing of HTTP.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,8 +17,8 @@ use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use tracing::field;
 
+use crate::control::{Control, Eviction, Refusal, StreamSlot};
 use crate::event::{self, Event};
-use crate::hub::{Eviction, Hub, HubConfig, Refusal, StreamSlot};
 use crate::template::Context;
 
 /// The name of the channel at `<events-path>` itself.
@@ -26,6 +26,17 @@ pub const DEFAULT_NAME: &str = "default";
 
 /// `Last-Event-ID` (or `?lastEventId=`) asking for everything kept.
 pub const EARLIEST: &str = "earliest";
+
+/// How each channel buffers, remembers and waits.
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    /// Events kept for `Last-Event-ID` replay (0 = none), per channel.
+    pub history: usize,
+    /// Frames a client may be behind before input waits for it.
+    pub client_buffer: usize,
+    /// How long input may wait on a client that makes no progress before that client is dropped.
+    pub stall_timeout: Duration,
+}
 
 /// One frame as every stream receives it. `position` counts every frame the channel has sent
 /// (events and heartbeats), so a stream's last position says how far behind it is.
@@ -132,8 +143,8 @@ pub struct Channel {
     /// Unique for the process's life (a reclaimed name comes back with a new one): eviction
     /// orders carry it.
     id: u64,
-    config: HubConfig,
-    hub: Arc<Hub>,
+    config: ChannelConfig,
+    control: Arc<Control>,
     state: Mutex<State>,
     /// One publisher at a time, so the events of one POST get consecutive ids.
     input: tokio::sync::Mutex<()>,
@@ -146,7 +157,7 @@ pub struct Channel {
 }
 
 impl Channel {
-    pub fn new(name: Arc<str>, id: u64, config: HubConfig, hub: Arc<Hub>) -> Self {
+    pub fn new(name: Arc<str>, id: u64, config: ChannelConfig, control: Arc<Control>) -> Self {
         let now = Instant::now();
         Channel {
             name,
@@ -163,7 +174,7 @@ impl Channel {
                 notice: None,
             }),
             config,
-            hub,
+            control,
             input: tokio::sync::Mutex::new(()),
             room: Notify::new(),
             input_waiting: AtomicBool::new(false),
@@ -257,7 +268,7 @@ impl Channel {
                 self.input_waiting.store(true, Ordering::Release);
             }
             let (since, wait) =
-                *waiting.get_or_insert_with(|| (Instant::now(), self.hub.begin_wait()));
+                *waiting.get_or_insert_with(|| (Instant::now(), self.control.begin_wait()));
             tokio::select! {
                 () = &mut room => {}
                 () = tokio::time::sleep_until(since + self.config.stall_timeout) => {
@@ -324,7 +335,7 @@ impl Channel {
             through,
             "input held back; dropping stalled clients"
         );
-        self.hub.order_eviction(Eviction {
+        self.control.order_eviction(Eviction {
             channel: self.id,
             through,
             wait,
@@ -358,7 +369,7 @@ impl Channel {
         if state.closed {
             return Err(Refusal::Closed);
         }
-        let slot = self.hub.open_stream()?;
+        let slot = self.control.open_stream()?;
         // The ring holds at least `client_buffer` frames (tokio rounds up to a power of two);
         // input waits at `client_buffer`, so a frame is never overwritten before all have seen it.
         let capacity = self.config.client_buffer.max(1);
@@ -560,19 +571,21 @@ fn replay_after(state: &State, last: &str) -> (Option<Bytes>, Vec<Bytes>) {
 mod tests {
     use super::*;
 
-    fn hub(history: usize, client_buffer: usize) -> Channel {
-        let config = HubConfig {
+    fn new_channel(history: usize, client_buffer: usize) -> Channel {
+        let config = ChannelConfig {
             history,
             client_buffer,
             stall_timeout: Duration::from_millis(100),
-            max_clients: None,
         };
-        Channel::new(DEFAULT_NAME.into(), 0, config, Arc::new(Hub::new(None)))
+        Channel::new(DEFAULT_NAME.into(), 0, config, Arc::new(Control::new(None)))
     }
 
-    async fn publish_n(hub: &Channel, n: usize) {
+    async fn publish_n(channel: &Channel, n: usize) {
         for i in 0..n {
-            hub.publish(|_| Event::new(format!("e{i}"))).await.unwrap();
+            channel
+                .publish(|_| Event::new(format!("e{i}")))
+                .await
+                .unwrap();
         }
     }
 
@@ -585,9 +598,9 @@ mod tests {
 
     #[tokio::test]
     async fn replays_the_kept_events_after_the_last_id() {
-        let hub = hub(5, 64);
-        publish_n(&hub, 10).await;
-        let sub = hub.subscribe(Some("7")).unwrap();
+        let channel = new_channel(5, 64);
+        publish_n(&channel, 10).await;
+        let sub = channel.subscribe(Some("7")).unwrap();
         assert!(sub.notice.is_none());
         assert_eq!(
             text(&sub.replay),
@@ -597,8 +610,8 @@ mod tests {
                 "id: 10\ndata: e9\n\n"
             ]
         );
-        assert!(hub.subscribe(Some("10")).unwrap().replay.is_empty());
-        let earliest = hub.subscribe(Some(EARLIEST)).unwrap();
+        assert!(channel.subscribe(Some("10")).unwrap().replay.is_empty());
+        let earliest = channel.subscribe(Some(EARLIEST)).unwrap();
         assert!(earliest.notice.is_none());
         assert_eq!(text(&earliest.replay).len(), 5);
         assert_eq!(text(&earliest.replay)[0], "id: 6\ndata: e5\n\n");
@@ -606,20 +619,20 @@ mod tests {
 
     #[tokio::test]
     async fn marks_a_gap_and_an_unknown_id() {
-        let hub = hub(5, 64);
-        publish_n(&hub, 10).await;
-        let gap = hub.subscribe(Some("2")).unwrap();
+        let channel = new_channel(5, 64);
+        publish_n(&channel, 10).await;
+        let gap = channel.subscribe(Some("2")).unwrap();
         assert_eq!(
             text(&[gap.notice.unwrap()]),
             [": 3 events after id 2 are no longer kept; replaying the 5 kept\n\n"]
         );
         assert_eq!(gap.replay.len(), 5);
-        let from_start = hub.subscribe(Some("5")).unwrap();
+        let from_start = channel.subscribe(Some("5")).unwrap();
         assert!(from_start.notice.is_none() && from_start.replay.len() == 5);
-        let unknown = hub.subscribe(Some("zzz")).unwrap();
+        let unknown = channel.subscribe(Some("zzz")).unwrap();
         assert!(unknown.notice.is_some() && unknown.replay.is_empty());
         // Ahead of the numbering: the channel restarted; the client is told, never a silent gap.
-        let ahead = hub.subscribe(Some("57")).unwrap();
+        let ahead = channel.subscribe(Some("57")).unwrap();
         assert_eq!(
             text(&[ahead.notice.unwrap()]),
             [
@@ -630,13 +643,14 @@ mod tests {
 
     #[tokio::test]
     async fn finds_source_supplied_ids() {
-        let hub = hub(5, 64);
+        let channel = new_channel(5, 64);
         for id in ["a", "b", "c"] {
-            hub.publish(|_| Event::new("x").with_id(id).unwrap())
+            channel
+                .publish(|_| Event::new("x").with_id(id).unwrap())
                 .await
                 .unwrap();
         }
-        let sub = hub.subscribe(Some("a")).unwrap();
+        let sub = channel.subscribe(Some("a")).unwrap();
         assert_eq!(
             text(&sub.replay),
             ["id: b\ndata: x\n\n", "id: c\ndata: x\n\n"]
@@ -645,10 +659,10 @@ mod tests {
 
     #[tokio::test]
     async fn live_frames_follow_the_replay_without_gap() {
-        let hub = hub(5, 64);
-        publish_n(&hub, 3).await;
-        let mut sub = hub.subscribe(Some("1")).unwrap();
-        publish_n(&hub, 1).await;
+        let channel = new_channel(5, 64);
+        publish_n(&channel, 3).await;
+        let mut sub = channel.subscribe(Some("1")).unwrap();
+        publish_n(&channel, 1).await;
         assert_eq!(sub.replay.len(), 2);
         let live = sub.receiver.recv().await.unwrap();
         assert_eq!(&live.bytes[..], b"id: 4\ndata: e0\n\n");
@@ -657,9 +671,9 @@ mod tests {
 
     #[tokio::test]
     async fn numbered_input_takes_outside_ids_and_carries_a_notice_with_the_next_event() {
-        let hub = hub(5, 64);
-        let mut sub = hub.subscribe(None).unwrap();
-        let mut input = hub.numbered_input().await;
+        let channel = new_channel(5, 64);
+        let mut sub = channel.subscribe(None).unwrap();
+        let mut input = channel.numbered_input().await;
         input.deliver(4, Event::new("a")).await.unwrap();
         input.announce("2 events after id 4 were lost");
         input.deliver(7, Event::new("b")).await.unwrap();
@@ -676,32 +690,35 @@ mod tests {
             expected.as_bytes()
         );
         // Replayed across the gap, the notice comes along; the channel numbers on above 9.
-        assert_eq!(text(&hub.subscribe(Some("4")).unwrap().replay), [expected]);
-        publish_n(&hub, 1).await;
-        assert_eq!(hub.stats().newest_id.as_deref(), Some("10"));
+        assert_eq!(
+            text(&channel.subscribe(Some("4")).unwrap().replay),
+            [expected]
+        );
+        publish_n(&channel, 1).await;
+        assert_eq!(channel.stats().newest_id.as_deref(), Some("10"));
     }
 
     #[tokio::test(start_paused = true)]
     async fn input_waits_for_a_full_client_then_orders_its_eviction() {
-        let hub = Arc::new(hub(0, 2));
-        let sub = hub.subscribe(None).unwrap();
-        let mut orders = hub.hub.orders();
-        publish_n(&hub, 2).await;
+        let channel = Arc::new(new_channel(0, 2));
+        let sub = channel.subscribe(None).unwrap();
+        let mut evictions = channel.control.evictions();
+        publish_n(&channel, 2).await;
         // The third event waits: the client is two frames behind and takes none.
         let publisher = tokio::spawn({
-            let hub = hub.clone();
-            async move { publish_n(&hub, 1).await }
+            let channel = channel.clone();
+            async move { publish_n(&channel, 1).await }
         });
-        orders.changed().await.unwrap();
+        evictions.changed().await.unwrap();
         assert_eq!(
-            orders.borrow().evict.unwrap().through,
+            evictions.borrow().unwrap().through,
             sub.position,
             "the client at the limit goes"
         );
         assert!(!publisher.is_finished());
         drop(sub);
-        hub.stream_ended();
+        channel.stream_ended();
         publisher.await.unwrap();
-        assert_eq!(hub.stats().events_sent, 3);
+        assert_eq!(channel.stats().events_sent, 3);
     }
 }

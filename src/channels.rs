@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::channel::{Channel, ChannelStats, DEFAULT_NAME};
-use crate::hub::{Hub, HubConfig, Refusal};
+use crate::channel::{Channel, ChannelConfig, ChannelStats, DEFAULT_NAME};
+use crate::control::{Control, Refusal};
 
 /// A channel that sent nothing for this long, with nobody reading, may make room for another.
 /// (One that never sent anything goes as soon as nobody reads it: it holds nothing to miss.)
@@ -81,8 +81,8 @@ pub struct Stats {
 
 #[derive(Debug)]
 pub struct Channels {
-    hub: Arc<Hub>,
-    config: HubConfig,
+    control: Arc<Control>,
+    config: ChannelConfig,
     max_channels: usize,
     default: Arc<Channel>,
     named: Mutex<HashMap<ChannelName, Arc<Channel>>>,
@@ -90,11 +90,11 @@ pub struct Channels {
 }
 
 impl Channels {
-    pub fn new(hub: Arc<Hub>, config: HubConfig, max_channels: usize) -> Self {
-        let default = Channel::new(DEFAULT_NAME.into(), 0, config.clone(), hub.clone());
+    pub fn new(control: Arc<Control>, config: ChannelConfig, max_channels: usize) -> Self {
+        let default = Channel::new(DEFAULT_NAME.into(), 0, config.clone(), control.clone());
         Channels {
             default: Arc::new(default),
-            hub,
+            control,
             config,
             max_channels,
             named: Mutex::new(HashMap::new()),
@@ -103,8 +103,8 @@ impl Channels {
     }
 
     /// The object connections share (orders, progress marks, `--max-clients`).
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.hub
+    pub fn control(&self) -> &Arc<Control> {
+        &self.control
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelName, Arc<Channel>>> {
@@ -119,7 +119,7 @@ impl Channels {
         if name.is_default() {
             return Ok(self.default.clone());
         }
-        if self.hub.is_closing() {
+        if self.control.is_closing() {
             return Err(Refusal::Closed);
         }
         let mut named = self.lock();
@@ -131,7 +131,7 @@ impl Channels {
         }
         if named.len() >= self.max_channels {
             drop(named);
-            self.hub.count_refusal();
+            self.control.count_refusal();
             return Err(Refusal::TooManyChannels);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -139,7 +139,7 @@ impl Channels {
             name.0.clone(),
             id,
             self.config.clone(),
-            self.hub.clone(),
+            self.control.clone(),
         ));
         named.insert(name.clone(), channel.clone());
         drop(named);
@@ -185,7 +185,7 @@ impl Channels {
                 .min()
                 .unwrap_or(now + every);
             reclaim(&mut self.lock(), now);
-            if self.hub.is_closing() {
+            if self.control.is_closing() {
                 return;
             }
             tokio::time::sleep_until(next.max(now + slack)).await;
@@ -195,7 +195,7 @@ impl Channels {
     /// Ends every channel's streams (each delivers what it holds first) and tells connections
     /// to close.
     pub fn close(&self) {
-        self.hub.close();
+        self.control.close();
         for channel in self.all() {
             channel.close();
         }
@@ -211,12 +211,12 @@ impl Channels {
         Stats {
             consumers: channels.values().map(|c| c.consumers).sum(),
             events_sent: channels.values().map(|c| c.events_sent).sum(),
-            clients_dropped_stalled: self.hub.clients_dropped_stalled(),
-            requests_refused: self.hub.requests_refused(),
+            clients_dropped_stalled: self.control.clients_dropped_stalled(),
+            requests_refused: self.control.requests_refused(),
             history_size: channels.values().map(|c| c.history_size).sum(),
             oldest_id: default.oldest_id.clone(),
             newest_id: default.newest_id.clone(),
-            uptime_secs: self.hub.uptime().as_secs(),
+            uptime_secs: self.control.uptime().as_secs(),
             version: env!("CARGO_PKG_VERSION"),
             channels,
         }
@@ -241,13 +241,12 @@ mod tests {
     use crate::event::Event;
 
     fn channels(max: usize) -> Channels {
-        let config = HubConfig {
+        let config = ChannelConfig {
             history: 10,
             client_buffer: 16,
             stall_timeout: Duration::from_secs(1),
-            max_clients: None,
         };
-        Channels::new(Arc::new(Hub::new(None)), config, max)
+        Channels::new(Arc::new(Control::new(None)), config, max)
     }
 
     fn name(text: &str) -> ChannelName {
@@ -297,7 +296,7 @@ mod tests {
             Refusal::TooManyChannels,
             "a sent an event moments ago: it stays"
         );
-        assert_eq!(channels.hub().requests_refused(), 1);
+        assert_eq!(channels.control().requests_refused(), 1);
         tokio::time::advance(IDLE).await;
         let c = channels.get_or_create(&name("c")).unwrap();
         assert_eq!(channels.all().len(), 3);

@@ -11,13 +11,15 @@ use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 use clap_complete::Shell;
 
-use crate::auth::Credentials;
 use crate::bus::RedisConfig;
+use crate::channel::ChannelConfig;
 use crate::channels::ChannelName;
 use crate::event::EventName;
-use crate::hub::HubConfig;
-use crate::publish::PublishConfig;
-use crate::server::ServeConfig;
+use crate::logging::{LogConfig, LogFormat};
+use crate::routes::ServeConfig;
+use crate::routes::auth::Credentials;
+use crate::routes::publish::PublishConfig;
+use crate::serving::tls::TlsFiles;
 use crate::source::stdin::{Format, StdinSource};
 use crate::source::ticker::Ticker;
 use crate::template::Template;
@@ -317,12 +319,6 @@ pub struct Cli {
     pub completions: Option<Shell>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
 /// Everything the program needs, settled.
 #[derive(Debug)]
 pub struct Config {
@@ -330,7 +326,9 @@ pub struct Config {
     /// `None`: plain HTTP.
     pub tls: Option<TlsFiles>,
     pub serve: ServeConfig,
-    pub hub: HubConfig,
+    pub channels: ChannelConfig,
+    /// `--max-clients`: streams allowed at once over all channels.
+    pub max_clients: Option<usize>,
     /// Where the ticker and stdin publish.
     pub channel: ChannelName,
     pub max_channels: usize,
@@ -342,20 +340,6 @@ pub struct Config {
     pub wait_clients: Option<usize>,
     pub exit_on_eof: bool,
     pub log: LogConfig,
-}
-
-/// `--tls-cert` and `--tls-key`, always given together.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct LogConfig {
-    pub quiet: bool,
-    pub verbose: u8,
-    pub format: LogFormat,
 }
 
 impl Cli {
@@ -460,12 +444,12 @@ impl Cli {
                     max_body: self.max_body,
                 }),
             },
-            hub: HubConfig {
+            channels: ChannelConfig {
                 history: self.history,
                 client_buffer: self.client_buffer as usize,
                 stall_timeout: self.stall_timeout,
-                max_clients: self.max_clients,
             },
+            max_clients: self.max_clients,
             redis: self.redis.map(|url| RedisConfig {
                 url,
                 prefix: self.redis_prefix,

@@ -1,6 +1,6 @@
 //! `Event` and the SSE wire format (WHATWG HTML, "Server-sent events"): pure functions, no I/O.
 //!
-//! Everything a client receives is built here, once per event; the hub shares the resulting
+//! Everything a client receives is built here, once per event; a channel shares the resulting
 //! `Bytes` with every stream, and the server only forwards them.
 
 use std::fmt;
@@ -55,7 +55,7 @@ impl Event {
         self
     }
 
-    /// Sets the id instead of the hub's sequence number (JSON input may carry its own).
+    /// Sets the id instead of the channel's sequence number (JSON input may carry its own).
     pub fn with_id(mut self, id: impl Into<String>) -> Result<Self, FieldError> {
         let id = id.into();
         if has_line_break(&id) {
@@ -93,7 +93,7 @@ impl Event {
     }
 
     /// The complete frame, ending with the blank line that makes the client dispatch it.
-    /// `default_id` (the hub's sequence number) is used unless the event carries its own id.
+    /// `default_id` (the channel's sequence number) is used unless the event carries its own id.
     pub fn encode(&self, default_id: u64) -> Bytes {
         let mut out = String::with_capacity(self.data.len() + 48);
         if let Some(name) = &self.event {

@@ -1,35 +1,49 @@
-//! sse-broadcast: Server-Sent Events from a ticker or stdin lines to every connected client.
+//! sse-broadcast: Server-Sent Events from a ticker, stdin lines or HTTP POSTs to every client.
 //! The binary (`main.rs`) parses, starts logging and runs `app::run`; the library is split out
-//! so that benches can drive the hot paths (encoding, fan-out, line decoding) directly.
+//! so that the benches can drive the hot paths (encoding, fan-out, line decoding) directly.
 //!
-//! One event's path: a source (`source::ticker` renders the template, `source::stdin` decodes a
-//! line, `publish` takes a POST body's lines) builds an `event::Event` and hands it to the
-//! `bus` (with `--redis`, `bus::RedisBus` stores it in Redis, which gives it its id, and every
-//! instance takes it back); the channel it goes to (`channels::Channels` holds them by name;
-//! `channel::Channel`) gives it its id, or takes Redis's, and encodes it once to `Bytes`, kept in the history and sent over a broadcast channel; each
-//! client's `stream::client_stream` forwards those bytes as the body that `server::routes`
-//! answers `<events-path>[/<channel>]` with (behind `auth` when asked), on a connection served
-//! by `connection::accept_loop` (TLS from `tls`, then HTTP/1.1 or HTTP/2; a plain HTTP/1.1
-//! stream is written by `lean`, without hyper's buffers), which takes its orders (evict a
-//! stalled client, close) from the shared `hub::Hub`. `metrics` reads the channels for
-//! `/metrics`. `app` wires it together.
+//! Imports run one way, from the binary down (`python3 ../shared/tools/layers.py src` draws it):
+//!
+//! ```text
+//! app.rs                 wiring and shutdown order
+//! cli.rs                 flags only: builds each module's config from them
+//! serving/               accept, TLS, the lean HTTP/1.1 path, hyper for the rest
+//! routes/                the warp filter chain: streams, publish, stats, metrics, page, auth
+//! bus/ source/           where events come from and how instances share them
+//! channels.rs channel.rs numbering, history, fan-out, backpressure, per channel
+//! control/               shutdown, evictions, --max-clients; each client's progress record
+//! event.rs template.rs   the wire format and the ticker's message; pure
+//! errors.rs throttle.rs logging.rs   helpers every layer may use
+//! ```
+//!
+//! One event's path, by file:
+//! 1. It enters as a stdin line (`source/stdin.rs` decodes it into an `event::Event`), a tick
+//!    (`source/ticker.rs` renders the template), or a POST body's line (`routes/publish.rs`
+//!    decodes it as stdin's lines are).
+//! 2. The input hands it to the bus (`bus/mod.rs`). Alone, the bus passes it to its channel;
+//!    with `--redis` (`bus/redis.rs`) it is stored in Redis by a script that gives it its id,
+//!    and every instance takes it back from Pub/Sub and passes it to its own channel.
+//! 3. The channel (`channels.rs` finds it by name; `channel.rs`) gives it its id (or takes
+//!    Redis's), encodes it once to `Bytes` (`event.rs`), keeps it in the history and sends it
+//!    to every stream's receiver; input waits while the slowest stream's buffer is full, and
+//!    `control/` orders a stalled stream's eviction.
+//! 4. Each stream's body (`routes/stream.rs`, opened by `routes/events.rs`) forwards those bytes.
+//! 5. To the socket: on a plain HTTP/1.1 connection the lean path (`serving/lean/`) writes the
+//!    chunks itself from the connection's task; over HTTP/2 (and TLS, and every other request)
+//!    hyper does (`serving/http.rs`), each HTTP/2 stream on a task of its own. The socket marks
+//!    its client's progress (`serving/progress.rs`, `control/client.rs`) for the stall check.
 
 pub mod app;
-pub mod auth;
-pub mod bus;
+mod bus;
 pub mod channel;
-pub mod channels;
+mod channels;
 pub mod cli;
-pub mod connection;
+pub mod control;
+mod errors;
 pub mod event;
-pub mod hub;
-pub mod lean;
 pub mod logging;
-pub mod metrics;
-pub mod publish;
-pub mod server;
+mod routes;
+mod serving;
 pub mod source;
-pub mod stream;
-pub mod template;
-pub mod throttle;
-pub mod tls;
+mod template;
+mod throttle;

@@ -12,7 +12,20 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt;
 use tracing_subscriber::prelude::*;
 
-use crate::cli::{LogConfig, LogFormat};
+/// `--log-format`: plain lines for people, JSON objects for a log shipper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How much is logged and how (`-q`, `-v`, `--log-format`).
+#[derive(Debug, Clone, Copy)]
+pub struct LogConfig {
+    pub quiet: bool,
+    pub verbose: u8,
+    pub format: LogFormat,
+}
 
 /// Starts logging; the returned guard flushes the last lines when dropped at exit.
 pub fn init(config: &LogConfig) -> WorkerGuard {

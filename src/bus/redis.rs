@@ -26,7 +26,6 @@ use super::NotSent;
 use super::engine::{Draft, Keys, Message, Stored};
 use crate::channel::{Channel, NumberedInput, Sent, WireId};
 use crate::channels::Channels;
-use crate::hub::Orders;
 
 /// A stream entry as XRANGE gives it: its id and its fields.
 type Entry = (String, HashMap<String, String>);
@@ -154,7 +153,7 @@ impl RedisBus {
     /// Takes live events until the link drops, then reconnects (backoff), catches every local
     /// channel up and goes on; ends at shutdown.
     async fn follow(self: Arc<Self>, mut pubsub: PubSub) {
-        let mut orders = self.channels.hub().orders();
+        let control = self.channels.control().clone();
         loop {
             {
                 let mut messages = pubsub.on_message();
@@ -164,7 +163,7 @@ impl RedisBus {
                             Some(message) => self.receive(message.get_payload_bytes()).await,
                             None => break,
                         },
-                        () = closing(&mut orders) => return,
+                        () = control.closed() => return,
                     }
                 }
             }
@@ -176,7 +175,7 @@ impl RedisBus {
             pubsub = loop {
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    () = closing(&mut orders) => return,
+                    () = control.closed() => return,
                 }
                 match self.subscribe().await {
                     Ok(pubsub) => break pubsub,
@@ -437,12 +436,12 @@ impl RedisBus {
     /// `None` at shutdown. An attempt cut off mid-way is made again, so events may, rarely, go
     /// out twice; never lost.
     pub async fn publish_waiting(&self, channel: &Channel, drafts: Vec<Draft>) -> Option<Sent> {
-        let mut orders = self.channels.hub().orders();
+        let control = self.channels.control().clone();
         let mut up = self.up.subscribe();
         loop {
             tokio::select! {
                 () = link_up(&mut up) => {}
-                () = closing(&mut orders) => return None,
+                () = control.closed() => return None,
             }
             match self.publish(channel, drafts.clone()).await {
                 Ok(mut sent) => return sent.pop(),
@@ -451,7 +450,7 @@ impl RedisBus {
                     tracing::debug!("publish waits: {why}");
                     tokio::select! {
                         () = tokio::time::sleep(BACKOFF.0) => {}
-                        () = closing(&mut orders) => return None,
+                        () = control.closed() => return None,
                     }
                 }
             }
@@ -490,11 +489,6 @@ impl RedisBus {
             self.resets.clone(),
         );
     }
-}
-
-/// Returns at shutdown.
-async fn closing(orders: &mut watch::Receiver<Orders>) {
-    let _ = orders.wait_for(|orders| orders.closing).await;
 }
 
 /// Returns once the link is up.

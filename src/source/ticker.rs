@@ -46,23 +46,23 @@ impl Ticker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{Hub, HubConfig};
+    use crate::channel::ChannelConfig;
+    use crate::control::Control;
 
     #[tokio::test(start_paused = true)]
     async fn sends_count_events_rendered_with_their_own_id() {
-        let config = HubConfig {
+        let config = ChannelConfig {
             history: 10,
             client_buffer: 16,
             stall_timeout: Duration::from_secs(1),
-            max_clients: None,
         };
-        let hub = Arc::new(Channel::new(
+        let channel = Arc::new(Channel::new(
             "build".into(),
             1,
             config,
-            Arc::new(Hub::new(None)),
+            Arc::new(Control::new(None)),
         ));
-        let mut subscription = hub.subscribe(None).unwrap();
+        let mut subscription = channel.subscribe(None).unwrap();
         let ticker = Ticker {
             every: Duration::from_secs(2),
             template: "tick {seq} of {consumers}".parse().unwrap(),
@@ -70,7 +70,7 @@ mod tests {
             count: Some(3),
         };
         let started = Instant::now();
-        ticker.run(Bus::Local, hub.clone()).await;
+        ticker.run(Bus::Local, channel.clone()).await;
         assert_eq!(started.elapsed(), Duration::from_secs(6));
         for seq in 1..=3 {
             let frame = subscription.receiver.recv().await.unwrap();

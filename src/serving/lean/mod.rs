@@ -25,8 +25,7 @@ use warp::reply::Response;
 
 pub use rewind::Rewind;
 
-use crate::connection::Connection;
-use crate::hub::Hub;
+use crate::control::{Client, Control};
 use head::{Asked, Parsed};
 
 /// A first head not complete within this many bytes goes to hyper (whose limit is larger).
@@ -52,16 +51,16 @@ pub struct Handover {
 pub async fn serve(
     socket: TcpStream,
     routes: &BoxedFilter<(Response,)>,
-    connection: &Arc<Connection>,
-    hub: &Hub,
+    connection: &Arc<Client>,
+    control: &Control,
 ) -> Option<Handover> {
     // Boxed: reading the head and routing it are brief and their state is large; a stream lives
     // as long as its client, and the task then keeps only the stream's own state.
-    let stream = match Box::pin(first_request(socket, routes, connection, hub)).await? {
+    let stream = match Box::pin(first_request(socket, routes, connection, control)).await? {
         First::Stream(stream) => stream,
         First::Hyper(handover) => return Some(handover),
     };
-    stream.run(connection, hub).await;
+    stream.run(connection, control).await;
     None
 }
 
@@ -74,10 +73,10 @@ enum First {
 async fn first_request(
     socket: TcpStream,
     routes: &BoxedFilter<(Response,)>,
-    connection: &Arc<Connection>,
-    hub: &Hub,
+    connection: &Arc<Client>,
+    control: &Control,
 ) -> Option<First> {
-    let (read, asked) = read_first_head(&socket, hub).await?;
+    let (read, asked) = read_first_head(&socket, control).await?;
     let Some(Asked { mut request, close }) = asked else {
         return Some(First::Hyper(Handover {
             io: Rewind::new(read, socket),
@@ -98,8 +97,7 @@ async fn first_request(
 /// Reads until the bytes hold a complete first head, or show that hyper must have them. `None`:
 /// the client closed before sending anything, sent no complete head within `HEAD_TIMEOUT`, or
 /// shutdown began (idle connections close then, as hyper closes them).
-async fn read_first_head(socket: &TcpStream, hub: &Hub) -> Option<(Bytes, Option<Asked>)> {
-    let mut orders = hub.orders();
+async fn read_first_head(socket: &TcpStream, control: &Control) -> Option<(Bytes, Option<Asked>)> {
     let mut read = BytesMut::new();
     let reading = async {
         loop {
@@ -123,6 +121,6 @@ async fn read_first_head(socket: &TcpStream, hub: &Hub) -> Option<(Bytes, Option
     tokio::select! {
         first = reading => first,
         () = tokio::time::sleep(HEAD_TIMEOUT) => None,
-        _ = orders.wait_for(|orders| orders.closing) => None,
+        () = control.closed() => None,
     }
 }

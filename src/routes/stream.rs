@@ -1,5 +1,5 @@
 //! One client's event stream: its prelude (reconnection delay, replay notice, replayed events),
-//! then the hub's live frames. It forwards bytes the hub encoded and never formats an event.
+//! then the channel's live frames. It forwards bytes the channel encoded and never formats an event.
 //!
 //! A client that is behind gets every frame that is ready in one chunk, so one socket write
 //! carries many events instead of one per wake-up.
@@ -13,8 +13,7 @@ use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 use crate::channel::{Channel, Frame, Subscription};
-use crate::connection::Connection;
-use crate::hub::StreamSlot;
+use crate::control::{Client, StreamSlot};
 
 /// Frames are joined into one chunk up to this size; a larger frame still goes whole.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -23,10 +22,10 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// and the handles it reports progress to.
 struct ClientStream {
     channel: Arc<Channel>,
-    /// `None` only while dropping, so the receiver goes before the hub is told the stream ended.
+    /// `None` only while dropping, so the receiver goes before the channel is told the stream ended.
     receiver: Option<broadcast::Receiver<Frame>>,
     prelude: VecDeque<Bytes>,
-    connection: Option<Arc<Connection>>,
+    connection: Option<Arc<Client>>,
     /// Set when the channel closed or the client lagged: the next poll ends the stream.
     finished: bool,
     /// Held for the stream's life: its place under `--max-clients`.
@@ -38,7 +37,7 @@ pub fn client_stream(
     channel: Arc<Channel>,
     subscription: Subscription,
     prelude: Option<Bytes>,
-    connection: Option<Arc<Connection>>,
+    connection: Option<Arc<Client>>,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + Sync + 'static {
     if let Some(connection) = &connection {
         connection.stream_started(channel.id(), subscription.position);
@@ -146,7 +145,7 @@ impl ClientStream {
 
 /// The contract never skips events: a lagged stream ends, and its client reconnects with
 /// `Last-Event-ID` to replay what it missed.
-fn report_lag(connection: Option<&Connection>, missed: u64) {
+fn report_lag(connection: Option<&Client>, missed: u64) {
     let peer = connection.map(|c| c.peer.to_string());
     tracing::warn!(
         peer,

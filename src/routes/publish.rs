@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use futures_util::{Stream, StreamExt};
+use headers::authorization::Bearer;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use warp::filters::BoxedFilter;
@@ -14,13 +15,14 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::filters::{authorization, channel_path, optional_header, with_channels};
+use super::metrics::Metrics;
+use super::refusal::{RETRY_AFTER_SECS, reason};
 use crate::bus::{Bus, NotSent};
 use crate::channel::WireId;
 use crate::channels::{ChannelName, Channels};
+use crate::control::Refusal;
 use crate::event::{Event, EventName};
-use crate::hub::Refusal;
-use crate::metrics::Metrics;
-use crate::server::{channel_path, with_channels};
 use crate::source::stdin::{Format, LineDecoder, Routed};
 
 /// How POST publishing is set up (`--publish-token`, `--max-body`).
@@ -107,16 +109,6 @@ pub fn route(
         .boxed()
 }
 
-/// A header as sent (not necessarily UTF-8), if present.
-fn optional_header(
-    name: &'static str,
-) -> impl Filter<Extract = (Option<HeaderValue>,), Error = std::convert::Infallible> + Clone {
-    warp::header::value(name)
-        .map(Some)
-        .or(warp::any().map(|| None))
-        .unify()
-}
-
 struct Request {
     name: ChannelName,
     authorization: Option<HeaderValue>,
@@ -171,17 +163,10 @@ async fn publish<B: Buf>(
 }
 
 /// `Bearer <token>`, the token compared in constant time (its length may show; its bytes don't).
-fn is_authorized(authorization: Option<&HeaderValue>, token: &str) -> bool {
-    let Some(value) = authorization else {
-        return false;
-    };
-    let value = value.as_bytes();
-    let scheme = b"bearer ";
-    if value.len() <= scheme.len() || !value[..scheme.len()].eq_ignore_ascii_case(scheme) {
-        return false;
-    }
-    let given = value[scheme.len()..].trim_ascii();
-    bool::from(given.ct_eq(token.as_bytes()))
+fn is_authorized(value: Option<&HeaderValue>, token: &str) -> bool {
+    value
+        .and_then(authorization::<Bearer>)
+        .is_some_and(|bearer| bool::from(bearer.token().trim().as_bytes().ct_eq(token.as_bytes())))
 }
 
 /// Text for `text/plain`, no type, or a form (what `curl -d` sends; taken as text, not decoded);
@@ -286,11 +271,7 @@ fn decode(
 }
 
 fn unavailable(refusal: Refusal) -> Refused {
-    let message = match refusal {
-        Refusal::TooManyChannels => "too many channels (--max-channels); try again later",
-        Refusal::Full | Refusal::Closed => "shutting down",
-    };
-    Refused(StatusCode::SERVICE_UNAVAILABLE, message.into())
+    Refused(StatusCode::SERVICE_UNAVAILABLE, reason(refusal).into())
 }
 
 fn refusal(status: StatusCode, message: String) -> Response {
@@ -306,7 +287,7 @@ fn refusal(status: StatusCode, message: String) -> Response {
         StatusCode::SERVICE_UNAVAILABLE => {
             headers.insert(
                 header::RETRY_AFTER,
-                HeaderValue::from_static(crate::server::RETRY_AFTER_SECS),
+                HeaderValue::from_static(RETRY_AFTER_SECS),
             );
         }
         // The rest of the body is not read: the connection can't carry another request, and a

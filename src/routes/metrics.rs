@@ -62,7 +62,7 @@ impl Metrics {
     }
 }
 
-/// The figures read at scrape time: per-channel gauges and counters, and the hub's counters.
+/// The figures read at scrape time: per-channel gauges and counters, and the control's counters.
 #[derive(Debug)]
 struct Live {
     channels: Arc<Channels>,
@@ -109,17 +109,17 @@ impl Collector for Live {
             gauge.metric_type(),
         )?)?;
 
-        let hub = self.channels.hub();
+        let control = self.channels.control();
         for (name, help, value) in [
             (
                 "clients_dropped_stalled",
                 "Clients disconnected for holding input back past --stall-timeout",
-                hub.clients_dropped_stalled(),
+                control.clients_dropped_stalled(),
             ),
             (
                 "requests_refused",
                 "Requests refused for --max-clients or --max-channels",
-                hub.requests_refused(),
+                control.requests_refused(),
             ),
         ] {
             let counter = ConstCounter::new(value);
@@ -146,18 +146,18 @@ impl Collector for Live {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{Hub, HubConfig};
+    use crate::channel::ChannelConfig;
+    use crate::control::Control;
     use std::time::Duration;
 
     #[tokio::test]
     async fn names_and_labels_follow_the_contract() {
-        let config = HubConfig {
+        let config = ChannelConfig {
             history: 10,
             client_buffer: 16,
             stall_timeout: Duration::from_secs(1),
-            max_clients: None,
         };
-        let channels = Arc::new(Channels::new(Arc::new(Hub::new(None)), config, 10));
+        let channels = Arc::new(Channels::new(Arc::new(Control::new(None)), config, 10));
         let build = channels.get_or_create(&"build".parse().unwrap()).unwrap();
         build
             .publish(|_| crate::event::Event::new("x"))

@@ -1,6 +1,6 @@
 //! An event stream on the lean path: the response head, then the body in chunked framing,
 //! written straight to the socket with no buffer of its own beyond the chunk-size line. While
-//! it runs it ends when the client hangs up, or when the hub evicts it for stalling, as a
+//! it runs it ends when the client hangs up, or when the control evicts it for stalling, as a
 //! stream under hyper does.
 
 use std::io::{self, IoSlice, Write as _};
@@ -13,8 +13,7 @@ use tokio::net::tcp::{ReadHalf, WriteHalf};
 use warp::reply::Response;
 
 use super::head;
-use crate::connection::Connection;
-use crate::hub::Hub;
+use crate::control::{Client, Control, Cut};
 
 /// The last chunk of a chunked body (no trailers).
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
@@ -31,7 +30,7 @@ impl<B> HasBody for warp::http::Response<B> {
 }
 
 /// A stream ready to go: its socket, its head as bytes, its body. Only this, the connection and
-/// the hub stay in memory while it waits for events (the request and the response's header map
+/// the control stay in memory while it waits for events (the request and the response's header map
 /// are gone).
 #[derive(Debug)]
 pub struct Stream {
@@ -51,9 +50,9 @@ impl Stream {
         }
     }
 
-    /// Sends the head, then the body until it ends, the client hangs up or the hub evicts it;
+    /// Sends the head, then the body until it ends, the client hangs up or the control evicts it;
     /// then the socket closes.
-    pub async fn run(self, connection: &Connection, hub: &Hub) {
+    pub async fn run(self, connection: &Client, control: &Control) {
         let Stream {
             mut socket,
             head,
@@ -62,7 +61,7 @@ impl Stream {
         let (reader, mut writer) = socket.split();
         let sending = async move {
             let socket = &mut writer;
-            write_all(socket, &mut [IoSlice::new(&head)], connection, hub).await?;
+            write_all(socket, &mut [IoSlice::new(&head)], connection, control).await?;
             drop(head);
             while let Some(frame) = body.frame().await {
                 let Ok(data) = frame.map_err(io::Error::other)?.into_data() else {
@@ -79,22 +78,13 @@ impl Stream {
                     IoSlice::new(&data),
                     IoSlice::new(b"\r\n"),
                 ];
-                write_all(socket, &mut parts, connection, hub).await?;
+                write_all(socket, &mut parts, connection, control).await?;
             }
             // The stream ended (shutdown, or a lagging client): end the body and close, as a
             // reconnecting EventSource opens a new connection anyway.
-            write_all(socket, &mut [IoSlice::new(LAST_CHUNK)], connection, hub).await
+            write_all(socket, &mut [IoSlice::new(LAST_CHUNK)], connection, control).await
         };
-        let mut orders = hub.orders();
-        let evicted = async {
-            while orders.changed().await.is_ok() {
-                let orders = *orders.borrow_and_update();
-                if connection.is_evicted(&orders, hub) {
-                    return;
-                }
-            }
-            std::future::pending().await
-        };
+        let evicted = connection.evicted(control, Cut::Connection);
         tokio::select! {
             sent = sending => {
                 if let Err(err) = sent {
@@ -120,14 +110,14 @@ fn chunk_size_line(len: usize, buffer: &mut [u8; 18]) -> &[u8] {
 async fn write_all(
     socket: &mut WriteHalf<'_>,
     mut parts: &mut [IoSlice<'_>],
-    connection: &Connection,
-    hub: &Hub,
+    connection: &Client,
+    control: &Control,
 ) -> io::Result<()> {
     while !parts.is_empty() {
         match socket.write_vectored(parts).await? {
             0 => return Err(io::ErrorKind::WriteZero.into()),
             written => {
-                connection.wrote(hub);
+                connection.wrote(control);
                 IoSlice::advance_slices(&mut parts, written);
             }
         }

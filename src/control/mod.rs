@@ -1,29 +1,22 @@
-//! The hub: what every channel shares with the connections that serve their streams. It gives
-//! connections their orders (drop a stalled client of a channel, close at shutdown) through one
-//! `watch` channel, marks socket progress for the stall check, counts open streams against
+//! The control: what every channel shares with the connections that serve their streams. It
+//! orders the eviction of a channel's stalled clients (one `watch` value every connection
+//! waits on), tells everyone that shutdown began (a cancellation token), marks socket progress
+//! for the stall check (`client.rs` keeps each client's marks), counts open streams against
 //! `--max-clients`, and keeps the process-wide counters.
 //!
 //! Channels (`channel.rs`, one per name in `channels.rs`) number, keep and fan out events; the
-//! hub knows none of them by name, only the id an eviction order carries.
+//! control knows none of them by name, only the id an eviction order carries.
+
+mod client;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-/// How each channel buffers, remembers and waits, and how many streams may be open in all.
-#[derive(Debug, Clone)]
-pub struct HubConfig {
-    /// Events kept for `Last-Event-ID` replay (0 = none), per channel.
-    pub history: usize,
-    /// Frames a client may be behind before input waits for it.
-    pub client_buffer: usize,
-    /// How long input may wait on a client that makes no progress before that client is dropped.
-    pub stall_timeout: Duration,
-    /// Streams allowed at once, over all channels; further requests are refused.
-    pub max_clients: Option<usize>,
-}
+pub use client::{Client, Cut};
 
 /// Why a stream or publish request was turned away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,15 +39,6 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// What every connection is told; one value, so each connection waits on a single channel.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Orders {
-    /// Drop the streams this eviction names.
-    pub evict: Option<Eviction>,
-    /// Shutting down: accept nothing new and close each connection once its response is done.
-    pub closing: bool,
-}
-
 /// The streams of one channel that its input has waited on for `--stall-timeout`: those still
 /// at the buffer limit (last live position at or below `through`) whose socket took no byte
 /// since the wait began (their progress mark is older than `wait`). Progress is counted at the
@@ -72,13 +56,17 @@ pub struct Eviction {
 }
 
 #[derive(Debug)]
-pub struct Hub {
+pub struct Control {
     max_clients: Option<usize>,
     /// Streams open over all channels.
     streams: AtomicUsize,
     /// Counts the waits for room: a connection marks each write with the current value.
     wait_epoch: AtomicU64,
-    orders: watch::Sender<Orders>,
+    /// The newest eviction order (see `Eviction`); connections wait on it.
+    evictions: watch::Sender<Option<Eviction>>,
+    /// Cancelled when shutdown begins: accept nothing new, close each connection once its
+    /// response is done.
+    closing: CancellationToken,
     /// Socket writes by all connections: lets shutdown tell a draining client from a stuck one.
     writes: AtomicU64,
     dropped_stalled: AtomicU64,
@@ -88,7 +76,7 @@ pub struct Hub {
 
 /// An open stream's place under `--max-clients`, given back when it is dropped.
 #[derive(Debug)]
-pub struct StreamSlot(Arc<Hub>);
+pub struct StreamSlot(Arc<Control>);
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
@@ -96,13 +84,14 @@ impl Drop for StreamSlot {
     }
 }
 
-impl Hub {
+impl Control {
     pub fn new(max_clients: Option<usize>) -> Self {
-        Hub {
+        Control {
             max_clients,
             streams: AtomicUsize::new(0),
             wait_epoch: AtomicU64::new(0),
-            orders: watch::Sender::new(Orders::default()),
+            evictions: watch::Sender::new(None),
+            closing: CancellationToken::new(),
             writes: AtomicU64::new(0),
             dropped_stalled: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -133,8 +122,7 @@ impl Hub {
 
     /// Orders the connections to drop the streams `eviction` names.
     pub fn order_eviction(&self, eviction: Eviction) {
-        self.orders
-            .send_modify(|orders| orders.evict = Some(eviction));
+        self.evictions.send_replace(Some(eviction));
     }
 
     /// The mark a new connection starts with (see `Eviction`).
@@ -142,9 +130,19 @@ impl Hub {
         self.wait_epoch.load(Ordering::Acquire)
     }
 
-    /// The orders for connections: one receiver per connection, and one for the accept loop.
-    pub fn orders(&self) -> watch::Receiver<Orders> {
-        self.orders.subscribe()
+    /// The eviction orders: one receiver per connection.
+    pub fn evictions(&self) -> watch::Receiver<Option<Eviction>> {
+        self.evictions.subscribe()
+    }
+
+    /// Resolves once shutdown began (see `close`).
+    pub fn closed(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.closing.cancelled()
+    }
+
+    /// The same, as a future that borrows nothing (for tasks that own no `Control`).
+    pub fn closed_owned(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.closing.clone().cancelled_owned()
     }
 
     /// Counts a client dropped for stalling (the connection does the dropping).
@@ -172,11 +170,11 @@ impl Hub {
     /// Tells every connection to close once its response is done, and the accept loop to stop.
     /// The channels end their streams (`Channels::close`).
     pub fn close(&self) {
-        self.orders.send_modify(|orders| orders.closing = true);
+        self.closing.cancel();
     }
 
     pub fn is_closing(&self) -> bool {
-        self.orders.borrow().closing
+        self.closing.is_cancelled()
     }
 
     pub fn clients_dropped_stalled(&self) -> u64 {
@@ -198,11 +196,11 @@ mod tests {
 
     #[test]
     fn refuses_past_max_clients_and_frees_the_slot_on_drop() {
-        let hub = Arc::new(Hub::new(Some(1)));
-        let first = hub.open_stream().unwrap();
-        assert_eq!(hub.open_stream().unwrap_err(), Refusal::Full);
-        assert_eq!(hub.requests_refused(), 1);
+        let control = Arc::new(Control::new(Some(1)));
+        let first = control.open_stream().unwrap();
+        assert_eq!(control.open_stream().unwrap_err(), Refusal::Full);
+        assert_eq!(control.requests_refused(), 1);
         drop(first);
-        assert!(hub.open_stream().is_ok());
+        assert!(control.open_stream().is_ok());
     }
 }

@@ -18,6 +18,13 @@ use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 
+/// `--tls-cert` and `--tls-key`, always given together.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// A client that has not finished its handshake by then is dropped: it holds a descriptor.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -113,7 +120,7 @@ fn read_pair(cert_path: &Path, key_path: &Path) -> anyhow::Result<CertifiedKey> 
     let cert_file = format!("TLS certificate {} (--tls-cert)", cert_path.display());
     let key_file = format!("TLS key {} (--tls-key)", key_path.display());
     let cert_pem = std::fs::read(cert_path)
-        .map_err(|err| anyhow!(crate::app::describe(&err)))
+        .map_err(|err| anyhow!(crate::errors::describe(&err)))
         .with_context(|| format!("cannot read {cert_file}"))?;
     let chain = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
@@ -122,7 +129,7 @@ fn read_pair(cert_path: &Path, key_path: &Path) -> anyhow::Result<CertifiedKey> 
         bail!("{cert_file} holds no CERTIFICATE");
     }
     let key_pem = std::fs::read(key_path)
-        .map_err(|err| anyhow!(crate::app::describe(&err)))
+        .map_err(|err| anyhow!(crate::errors::describe(&err)))
         .with_context(|| format!("cannot read {key_file}"))?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|err| match err {
         rustls_pki_types::pem::Error::NoItemsFound => anyhow!("{key_file} holds no PRIVATE KEY"),

@@ -10,22 +10,23 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::prelude::BASE64_STANDARD;
+use headers::authorization::{Basic, Bearer};
 use subtle::ConstantTimeEq;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use crate::connection::Connection;
+use super::filters::{authorization, optional_header};
+use crate::control::Client;
 use crate::throttle::Throttle;
 
 /// At most one warning about refused credentials per this period.
 const WARNING_PERIOD: Duration = Duration::from_secs(5);
 
 /// The one user and password the server accepts. Never printed: `Debug` hides the password.
-#[derive(Clone, PartialEq, Eq)]
+/// Not `PartialEq`: the only comparison is the constant-time one in `admit`.
+#[derive(Clone)]
 pub struct Credentials {
     user: String,
     /// `user:password`, as a client sends it inside the base64 of `Authorization: Basic`.
@@ -60,14 +61,15 @@ impl FromStr for Credentials {
 impl Credentials {
     /// Whether an `Authorization` header value carries these credentials. The comparison takes
     /// the same time wherever the first differing byte is.
-    fn admit(&self, authorization: &[u8]) -> Verdict {
-        let Some(encoded) = basic_token(authorization) else {
+    fn admit(&self, value: &HeaderValue) -> Verdict {
+        if !has_scheme(value, "basic") {
             return Verdict::Missing;
-        };
-        let Ok(decoded) = BASE64_STANDARD.decode(encoded) else {
+        }
+        let Some(basic) = authorization::<Basic>(value) else {
             return Verdict::Wrong;
         };
-        if bool::from(decoded.ct_eq(&self.joined)) {
+        let given = format!("{}:{}", basic.username(), basic.password());
+        if bool::from(given.as_bytes().ct_eq(&self.joined)) {
             Verdict::Admitted
         } else {
             Verdict::Wrong
@@ -85,19 +87,12 @@ enum Verdict {
     Wrong,
 }
 
-/// The token after `Basic ` (scheme case-insensitive), if the header uses that scheme.
-fn basic_token(authorization: &[u8]) -> Option<&[u8]> {
-    let (scheme, rest) = authorization.split_at_checked(6)?;
-    scheme
-        .eq_ignore_ascii_case(b"basic ")
-        .then(|| rest.trim_ascii())
-}
-
-/// Whether the header carries a bearer token (`Bearer ...`, scheme case-insensitive).
-fn is_bearer(authorization: &[u8]) -> bool {
-    authorization
-        .get(..7)
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
+/// Whether the header's scheme is `scheme` (lower case; compared case-insensitively).
+fn has_scheme(value: &HeaderValue, scheme: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.len() > scheme.len()
+        && bytes[scheme.len()] == b' '
+        && bytes[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
 }
 
 /// `routes` behind the credentials: a request without them is answered 401 and goes no further.
@@ -107,24 +102,20 @@ pub fn guard(
 ) -> BoxedFilter<(Response,)> {
     let credentials = Arc::new(credentials);
     let warning = Arc::new(Mutex::new(Throttle::new(WARNING_PERIOD)));
-    let authorization = warp::header::value(header::AUTHORIZATION.as_str())
-        .map(Some)
-        .or(warp::any().map(|| None))
-        .unify();
     let refused = warp::method()
-        .and(authorization)
-        .and(warp::ext::optional::<Arc<Connection>>())
+        .and(optional_header("authorization"))
+        .and(warp::ext::optional::<Arc<Client>>())
         .and_then(
-            move |method: Method,
-                  authorization: Option<HeaderValue>,
-                  connection: Option<Arc<Connection>>| {
-                let verdict = match authorization {
+            move |method: Method, header: Option<HeaderValue>, connection: Option<Arc<Client>>| {
+                let verdict = match header {
                     // A publisher's POST carries the --publish-token instead (one request has
                     // one Authorization header); the publish route checks it.
-                    Some(value) if method == Method::POST && is_bearer(value.as_bytes()) => {
+                    Some(value)
+                        if method == Method::POST && authorization::<Bearer>(&value).is_some() =>
+                    {
                         Verdict::Admitted
                     }
-                    Some(value) => credentials.admit(value.as_bytes()),
+                    Some(value) => credentials.admit(&value),
                     None => Verdict::Missing,
                 };
                 if verdict == Verdict::Wrong {
@@ -162,9 +153,17 @@ fn challenge() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use headers::authorization::Authorization;
 
-    fn header(joined: &str) -> Vec<u8> {
-        format!("Basic {}", BASE64_STANDARD.encode(joined)).into_bytes()
+    fn header(joined: &str) -> HeaderValue {
+        let (user, password) = joined.split_once(':').unwrap();
+        let mut values = Vec::new();
+        headers::Header::encode(&Authorization::basic(user, password), &mut values);
+        values.remove(0)
+    }
+
+    fn raw(text: &'static str) -> HeaderValue {
+        HeaderValue::from_static(text)
     }
 
     #[test]
@@ -181,12 +180,12 @@ mod tests {
     #[test]
     fn admits_only_the_exact_pair() {
         let credentials: Credentials = "me:pw".parse().unwrap();
-        assert_eq!(credentials.admit(b"bAsIc bWU6cHc="), Verdict::Admitted);
+        assert_eq!(credentials.admit(&raw("bAsIc bWU6cHc=")), Verdict::Admitted);
         assert_eq!(credentials.admit(&header("me:pw ")), Verdict::Wrong);
         assert_eq!(credentials.admit(&header("me:p")), Verdict::Wrong);
         assert_eq!(credentials.admit(&header("you:pw")), Verdict::Wrong);
-        assert_eq!(credentials.admit(b"Basic !!!"), Verdict::Wrong);
-        assert_eq!(credentials.admit(b"Bearer bWU6cHc="), Verdict::Missing);
-        assert_eq!(credentials.admit(b""), Verdict::Missing);
+        assert_eq!(credentials.admit(&raw("Basic !!!")), Verdict::Wrong);
+        assert_eq!(credentials.admit(&raw("Bearer bWU6cHc=")), Verdict::Missing);
+        assert_eq!(credentials.admit(&raw("")), Verdict::Missing);
     }
 }

@@ -1,0 +1,53 @@
+//! Small filters several routes share: the channel a path names, a header as sent, the
+//! `Authorization` header read by scheme, the channels registry handed to a handler.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use headers::Header as _;
+use headers::authorization::{Authorization, Credentials};
+use warp::http::HeaderValue;
+use warp::path::FullPath;
+use warp::{Filter, Rejection};
+
+use crate::channels::{ChannelName, Channels};
+
+pub fn with_channels(
+    channels: Arc<Channels>,
+) -> impl Filter<Extract = (Arc<Channels>,), Error = Infallible> + Clone {
+    warp::any().map(move || channels.clone())
+}
+
+/// `<events-path>` (the default channel) or `<events-path>/<name>`, the name matched as sent
+/// (no percent-decoding); anything else is not found. (`warp::path()` can't take a `/`, and
+/// `--events-path` may hold several.)
+pub fn channel_path(
+    events_path: String,
+) -> impl Filter<Extract = (ChannelName,), Error = Rejection> + Clone {
+    warp::path::full().and_then(move |full: FullPath| {
+        let name = match full.as_str().strip_prefix(events_path.as_str()) {
+            Some("") => Some(ChannelName::default_name()),
+            Some(rest) => rest.strip_prefix('/').and_then(|name| name.parse().ok()),
+            None => None,
+        };
+        async move { name.ok_or_else(warp::reject::not_found) }
+    })
+}
+
+/// A header as sent (its bytes need not be UTF-8), if present. warp's `header::optional`
+/// refuses a value that is not UTF-8 with a 400, which an EventSource takes as final: a
+/// browser echoes the id it last saw in `Last-Event-ID` as UTF-8 of any kind.
+pub fn optional_header(
+    name: &'static str,
+) -> impl Filter<Extract = (Option<HeaderValue>,), Error = Infallible> + Clone {
+    warp::header::value(name)
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify()
+}
+
+/// The `Authorization` value read as scheme `C` (`Basic` or `Bearer`, case-insensitive), or
+/// `None` when it uses another scheme or is malformed.
+pub fn authorization<C: Credentials>(value: &HeaderValue) -> Option<Authorization<C>> {
+    Authorization::<C>::decode(&mut std::iter::once(value)).ok()
+}

@@ -1,0 +1,187 @@
+//! The routes: one warp filter chain of the event streams (`events.rs`, the default channel and
+//! named ones, their bodies in `stream.rs`), publishing (`publish.rs`), `/stats` and `/metrics`
+//! (`stats.rs`, `metrics.rs`), the static dir or the built-in page (`page.rs`), 404 for the
+//! rest, behind `--auth` (`auth.rs`) and CORS when asked. They forward the channels' bytes and
+//! never format an event; how connections carry them is serving's business.
+
+pub mod auth;
+mod events;
+mod filters;
+mod metrics;
+mod page;
+pub mod publish;
+mod refusal;
+mod stats;
+mod stream;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use crate::bus::Bus;
+use crate::channels::Channels;
+use auth::Credentials;
+use metrics::Metrics;
+use publish::PublishConfig;
+
+/// How the routes are set up.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub events_path: String,
+    pub static_dir: Option<PathBuf>,
+    /// Allowed origins; `*` allows any. Empty: no CORS headers at all.
+    pub cors: Vec<String>,
+    /// Reconnection delay sent at the start of each stream, spread over [R, 1.5 R].
+    pub retry: Option<Duration>,
+    /// `--auth`: every route needs these Basic credentials (publishing has its own token).
+    pub auth: Option<Credentials>,
+    /// POST publishing, when `--publish-token` is given.
+    pub publish: Option<PublishConfig>,
+}
+
+pub fn routes(channels: Arc<Channels>, bus: Bus, config: &ServeConfig) -> BoxedFilter<(Response,)> {
+    let metrics = Arc::new(Metrics::new(channels.clone(), &bus));
+    let publish = publish::route(
+        channels.clone(),
+        bus.clone(),
+        config.publish.clone(),
+        &config.events_path,
+        metrics.clone(),
+    );
+    let routes = events::route(channels.clone(), bus.clone(), config)
+        .or(publish)
+        .unify()
+        .or(stats::stats(channels, bus))
+        .unify()
+        .or(stats::metrics(metrics))
+        .unify()
+        .or(page::route(config))
+        .unify()
+        .boxed();
+    let routes = match &config.auth {
+        Some(credentials) => auth::guard(credentials.clone(), routes),
+        None => routes,
+    };
+    if config.cors.is_empty() {
+        return routes;
+    }
+    let cors = if config.cors.iter().any(|origin| origin == "*") {
+        warp::cors().allow_any_origin()
+    } else {
+        warp::cors().allow_origins(config.cors.iter().map(String::as_str))
+    };
+    // The preflight is answered here, before the auth guard: browsers send no credentials on it.
+    let cors = cors.allow_methods(["GET", "POST"]).allow_headers([
+        "last-event-id",
+        "cache-control",
+        "authorization",
+        "content-type",
+    ]);
+    routes.with(cors).map(Reply::into_response).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::ChannelConfig;
+    use crate::control::Control;
+
+    fn test_routes(static_dir: Option<PathBuf>, cors: &[&str]) -> BoxedFilter<(Response,)> {
+        let config = ChannelConfig {
+            history: 10,
+            client_buffer: 16,
+            stall_timeout: Duration::from_secs(1),
+        };
+        let channels = Arc::new(Channels::new(Arc::new(Control::new(None)), config, 10));
+        routes(
+            channels,
+            Bus::Local,
+            &ServeConfig {
+                events_path: "/events".into(),
+                static_dir,
+                cors: cors.iter().map(|s| s.to_string()).collect(),
+                retry: None,
+                auth: None,
+                publish: None,
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn serves_the_page_stats_and_404s() {
+        let routes = test_routes(None, &[]);
+        let page = warp::test::request().path("/").reply(&routes).await;
+        assert_eq!(page.status(), 200);
+        assert!(
+            std::str::from_utf8(page.body())
+                .unwrap()
+                .contains("EventSource")
+        );
+        let stats = warp::test::request().path("/stats").reply(&routes).await;
+        let json: serde_json::Value = serde_json::from_slice(stats.body()).unwrap();
+        assert_eq!(json["consumers"], 0);
+        assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+        for path in [
+            "/events/",
+            "/events/.x",
+            "/events/a/b",
+            "/events/a%20b",
+            "/eventsx",
+            "/nope",
+            "/index.html",
+        ] {
+            let reply = warp::test::request().path(path).reply(&routes).await;
+            assert_eq!(reply.status(), 404, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn static_dir_stays_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "<p>mine</p>").unwrap();
+        let routes = test_routes(Some(dir.path().to_owned()), &[]);
+        let index = warp::test::request().path("/").reply(&routes).await;
+        assert_eq!(index.body(), "<p>mine</p>");
+        for path in ["/../etc/passwd", "/%2e%2e/etc/passwd", "/..%2fetc/passwd"] {
+            let reply = warp::test::request().path(path).reply(&routes).await;
+            assert_ne!(reply.status(), 200, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_preflight_for_allowed_origins_only() {
+        let routes = test_routes(None, &["https://app.example"]);
+        let preflight = |origin: &'static str| {
+            warp::test::request()
+                .method("OPTIONS")
+                .path("/events")
+                .header("origin", origin)
+                .header("access-control-request-method", "GET")
+        };
+        let allowed = preflight("https://app.example").reply(&routes).await;
+        assert_eq!(allowed.status(), 200);
+        assert_eq!(
+            allowed.headers()["access-control-allow-origin"],
+            "https://app.example"
+        );
+        let other = preflight("https://evil.example").reply(&routes).await;
+        assert!(other.headers().get("access-control-allow-origin").is_none());
+        // A page on the allowed origin may publish: POST with a token and a body type.
+        let publish = warp::test::request()
+            .method("OPTIONS")
+            .path("/events/build")
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .reply(&routes)
+            .await;
+        assert_eq!(publish.status(), 200);
+    }
+}

@@ -1,0 +1,167 @@
+//! hyper's HTTP/1.1 and HTTP/2 serving of one connection, with settings chosen for streams that
+//! never end: every HTTP/2 stream runs on a task of its own with a client record of its own, so
+//! a stalled stream is reset alone; an HTTP/1 connection is dropped when its client is evicted;
+//! shutdown finishes the responses in flight, then closes (HTTP/2: GOAWAY).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::rt::TokioTimer;
+use hyper_util::server::conn::auto;
+use tokio_util::task::TaskTracker;
+use tower_service::Service;
+
+use super::Serving;
+use crate::control::{Client, Control, Cut};
+
+/// HTTP/2 streams one connection may hold open at once.
+const H2_MAX_STREAMS: u32 = 128;
+/// Bytes h2 may queue for one stream beyond what the client's window allows.
+const H2_SEND_BUFFER: usize = 16 * 1024;
+/// An HTTP/2 connection quiet this long is pinged, and closed if no answer comes in time.
+const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Which HTTP versions a connection may speak.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Protocols {
+    /// A plain port: HTTP/1.1, or HTTP/2 when the client opens with its preface (h2c).
+    Sniff,
+    /// What TLS's ALPN agreed on.
+    Http1,
+    Http2,
+}
+
+/// Serves HTTP on one connection until it ends, is dropped for stalling (HTTP/1: the stream is
+/// the connection), or has finished its responses after shutdown began. `answered`: the lean
+/// path's answer to the first request, when it already asked the routes; hyper sends it for that
+/// request instead of asking them again (a subscription has effects).
+pub(super) async fn serve_http<I>(
+    io: I,
+    protocols: Protocols,
+    answered: Option<warp::reply::Response>,
+    connection: Arc<Client>,
+    serving: Serving,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let Serving {
+        routes,
+        control,
+        tasks,
+        ..
+    } = serving;
+    let peer = connection.peer;
+    let executor = StreamExecutor {
+        peer,
+        control: control.clone(),
+        tasks,
+    };
+    let builder = http_builder(executor, protocols);
+    let warp_service = warp::service(routes);
+    let answered = std::sync::Mutex::new(answered);
+    let service = {
+        let connection = connection.clone();
+        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            let answered = answered.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let connection = connection.clone();
+            let mut warp_service = warp_service.clone();
+            // Boxed: hyper keeps the slot for this future for the connection's whole life, and
+            // the unboxed future (the request inside warp's routing) is some 550 bytes.
+            Box::pin(async move {
+                if let Some(response) = answered {
+                    return Ok(response);
+                }
+                // On HTTP/2 this runs in the stream's own task, which has a record of its own.
+                let client = H2_STREAM.try_with(Arc::clone).unwrap_or(connection);
+                request.extensions_mut().insert(client);
+                warp_service.call(request).await
+            })
+        })
+    };
+    let serving = builder.serve_connection(io, service);
+    tokio::pin!(serving);
+    let evicted = connection.evicted(&control, Cut::Connection);
+    tokio::pin!(evicted);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = serving.as_mut() => {
+                if let Err(err) = result {
+                    tracing::debug!(%peer, %err, "connection ended with an error");
+                }
+                return;
+            }
+            () = &mut evicted => return,
+            () = control.closed(), if !closing => {
+                // Finishes the responses in flight (the channels have ended the streams), then
+                // closes; on HTTP/2 this is a GOAWAY.
+                serving.as_mut().graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
+}
+
+/// HTTP/1 and HTTP/2 settings, chosen for streams that never end.
+fn http_builder(executor: StreamExecutor, protocols: Protocols) -> auto::Builder<StreamExecutor> {
+    let mut builder = auto::Builder::new(executor);
+    builder.http1().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        // Every tab of a browser shares one connection per origin; nginx allows 128 streams.
+        // Each stream still counts against --max-clients.
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        // hyper's default lets h2 buffer 400 KiB per stream beyond the client's window; a stream
+        // that stops reading would hold that much. Backpressure is the channels' job, not h2's.
+        .max_send_buf_size(H2_SEND_BUFFER)
+        // A peer that vanished without a FIN is found by a ping, not only by a heartbeat write
+        // that TCP retries for minutes.
+        .keep_alive_interval(H2_PING_INTERVAL)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
+    match protocols {
+        Protocols::Sniff => builder,
+        Protocols::Http1 => builder.http1_only(),
+        Protocols::Http2 => builder.http2_only(),
+    }
+}
+
+tokio::task_local! {
+    /// The record of the HTTP/2 stream whose task is running (see `StreamExecutor`).
+    static H2_STREAM: Arc<Client>;
+}
+
+/// Runs each HTTP/2 stream on a task of its own with a record of its own, so a stalled stream
+/// is reset alone: the connection and the other tabs it carries go on.
+#[derive(Debug, Clone)]
+struct StreamExecutor {
+    peer: SocketAddr,
+    control: Arc<Control>,
+    tasks: TaskTracker,
+}
+
+impl<F> hyper::rt::Executor<F> for StreamExecutor
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, stream: F) {
+        let record = Arc::new(Client::for_h2_stream(self.peer, self.control.clone()));
+        let served = serve_h2_stream(stream, record.clone(), self.control.clone());
+        self.tasks.spawn(H2_STREAM.scope(record, served));
+    }
+}
+
+/// Drives one HTTP/2 stream; dropping it (when evicted) makes h2 reset that stream.
+async fn serve_h2_stream(
+    stream: impl Future<Output = ()>,
+    record: Arc<Client>,
+    control: Arc<Control>,
+) {
+    tokio::select! {
+        () = stream => {}
+        () = record.evicted(&control, Cut::H2Stream) => {}
+    }
+}
