@@ -28,22 +28,58 @@ async fn an_idle_stream_gets_heartbeat_comments() {
         .await;
 }
 
+/// The frames of a raw stream that are heartbeats (an empty comment, nothing else).
+fn heartbeats(body: &[u8]) -> usize {
+    String::from_utf8_lossy(body)
+        .split_inclusive("\n\n")
+        .filter(|frame| *frame == ":\n\n")
+        .count()
+}
+
 #[tokio::test]
 async fn every_channel_gets_its_own_heartbeat() {
-    let mut server = Server::piped(&["--keep-alive", "300ms"]);
+    // Each channel's heartbeat waits for its own silence: a quiet channel gets its heartbeats
+    // while another is busy, and the busy one gets none (it is never idle for --keep-alive). A
+    // heartbeat sent to every channel on one timer fails the second half, one that waits for
+    // silence everywhere the first.
+    let mut server = Server::piped(&["--keep-alive", "1s"]);
     let mut quiet = server.raw("/events/quiet", &[]).await;
-    let mut busy = server.events("/events").await;
+    let mut busy = server.raw("/events", &[]).await;
     server.wait_for_consumers(2).await;
-    // Events on the default channel do not keep the quiet one's heartbeat away.
-    let feeding = async {
-        for n in 0..10 {
-            server.write(format!("busy {n}\n").as_bytes());
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // An event every 100 ms: ten times as often as the heartbeat, so a loaded machine still
+    // never leaves the busy channel idle for a whole second.
+    let mut stdin = server.take_stdin();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let feeder = std::thread::spawn(move || {
+        let mut sent = 0_u32;
+        while stopped.try_recv().is_err() {
+            sent += 1;
+            std::io::Write::write_all(&mut stdin, format!("busy {sent}\n").as_bytes()).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
         }
-    };
-    let reading = quiet.read_until("two heartbeats", |body| count(body, ":\n\n") >= 2);
-    tokio::join!(feeding, reading);
-    assert_eq!(busy.take(10).await.len(), 10);
+        sent
+    });
+    quiet
+        .read_until("two heartbeats", |body| heartbeats(body) >= 2)
+        .await;
+    stop.send(()).unwrap();
+    let sent = feeder.join().unwrap();
+    let last = format!("data: busy {sent}\n\n");
+    let body = busy.read_until_contains(&last).await;
+    let text = String::from_utf8_lossy(body).into_owned();
+    assert_eq!(
+        heartbeats(body),
+        0,
+        "the busy channel was never idle, yet got heartbeats: {text:?}"
+    );
+    assert_eq!(count(body, "data: busy "), sent as usize, "{text:?}");
+    let quiet_text = quiet.text();
+    assert!(
+        quiet_text
+            .split_inclusive("\n\n")
+            .all(|frame| frame == ":\n\n"),
+        "the quiet channel holds heartbeats only: {quiet_text:?}"
+    );
 }
 
 #[tokio::test]

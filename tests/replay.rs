@@ -115,19 +115,19 @@ async fn replays_then_goes_live(resume: Resume) {
     );
     assert_eq!(count(body, "id: "), 7);
 
-    // Nothing else follows on any of them.
-    assert!(
-        after_7
-            .next_within(Duration::from_millis(300))
-            .await
-            .is_none()
-    );
-    assert!(
-        after_10
-            .next_within(Duration::from_millis(50))
-            .await
-            .is_none()
-    );
+    // Nothing else follows on any of them: the next thing each gets is the next line.
+    server.write(b"line 13\n");
+    for client in [&mut after_7, &mut after_10] {
+        assert_eq!(client.next_is("line 13").await.id, "13", "{resume:?}");
+    }
+    for raw in [&mut after_2, &mut after_10_raw] {
+        let text = String::from_utf8_lossy(raw.read_until_contains("data: line 13\n\n").await)
+            .into_owned();
+        let (_, after_12) = text
+            .split_once("id: 12\ndata: line 12\n\n")
+            .expect("event 12");
+        assert_eq!(after_12, "id: 13\ndata: line 13\n\n", "{resume:?}: {text}");
+    }
 }
 
 #[tokio::test]

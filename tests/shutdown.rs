@@ -4,7 +4,6 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::{Server, data, ids};
 
@@ -77,7 +76,7 @@ async fn sigterm_ends_a_stream_that_is_still_receiving_ticks() {
 
 #[tokio::test]
 async fn stdin_eof_without_exit_on_eof_keeps_serving() {
-    let mut server = Server::piped(&["--stdin"]);
+    let mut server = Server::piped(&["--stdin", "--publish-token", "t"]);
     let mut early = server.events("/events").await;
     server.wait_for_consumers(1).await;
     server.write(b"one\ntwo\nthree");
@@ -103,14 +102,15 @@ async fn stdin_eof_without_exit_on_eof_keeps_serving() {
     assert_eq!(data(&replayed), ["two", "three"]);
     assert_eq!(ids(&replayed), ["2", "3"]);
 
-    // No stream was ended by the end of input, and nothing new is sent.
-    assert!(
-        early
-            .next_within(Duration::from_millis(300))
-            .await
-            .is_none()
-    );
-    assert!(late.next_within(Duration::from_millis(50)).await.is_none());
+    // No stream was ended by the end of input, and nothing new was sent: the next event each
+    // gets is the one posted now (stdin is gone, POST still publishes).
+    let answer = server
+        .post("/events", &[("Authorization", "Bearer t")], "posted")
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    for client in [&mut early, &mut late, &mut resumed] {
+        assert_eq!(client.next_is("posted").await.id, "4");
+    }
     let stats = server.stats().await;
     assert_eq!(stats["consumers"], 3, "{stats}");
     assert!(server.is_running(), "stderr:\n{}", server.stderr());

@@ -441,13 +441,17 @@ impl Client {
         events
     }
 
-    /// The next event, or `None` if none arrives within `within` (the stream stays usable).
-    pub async fn next_within(&mut self, within: Duration) -> Option<Event> {
-        match tokio::time::timeout(within, self.events.next()).await {
-            Ok(Some(Ok(event))) => Some(event),
-            Ok(Some(Err(err))) => panic!("stream error: {err}"),
-            Ok(None) | Err(_) => None,
-        }
+    /// Asserts that the next event carries `data`, a sentinel the test published after the point
+    /// it checks: anything sent before the sentinel that should not have been (a late
+    /// duplicate, an event from another channel) comes first and fails the test. This stands in
+    /// for "nothing arrives within N ms", which a late event passes.
+    pub async fn next_is(&mut self, data: &str) -> Event {
+        let event = self.next().await;
+        assert_eq!(
+            event.data, data,
+            "the next event should be {data:?}: {event:?}"
+        );
+        event
     }
 
     /// Reads until the server ends the stream; returns the events received meanwhile.
