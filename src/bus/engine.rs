@@ -9,17 +9,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
 
-/// An event on its way to Redis. `d` is the data cut where the id goes (one piece when it
-/// shows none): the script joins the pieces with the id it gives.
+/// An event on its way to Redis, handed to `publish.lua` as JSON. Its data arrives cut where
+/// the id goes (one piece when it shows none): the script joins the pieces with the id it gives.
+///
+/// The JSON names are one letter each (`d`, `e`, `i`, `r`): `publish.lua` reads them, and so
+/// they must match the script; they are short because every event of a run crosses to Redis.
 #[derive(Debug, Clone, Serialize)]
 pub struct Draft {
-    d: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    e: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    i: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    r: Option<String>,
+    #[serde(rename = "d")]
+    data_pieces: Vec<String>,
+    #[serde(rename = "e", skip_serializing_if = "Option::is_none")]
+    event_name: Option<String>,
+    #[serde(rename = "i", skip_serializing_if = "Option::is_none")]
+    own_id: Option<String>,
+    #[serde(rename = "r", skip_serializing_if = "Option::is_none")]
+    retry_ms: Option<String>,
 }
 
 impl Draft {
@@ -30,10 +34,10 @@ impl Draft {
     /// `parts` as data, the other fields from `event`.
     pub fn from_parts(parts: Vec<String>, event: &Event) -> Self {
         Draft {
-            d: parts,
-            e: event.event_name().map(|name| name.as_str().to_owned()),
-            i: event.id().map(str::to_owned),
-            r: event.retry().map(|retry| retry.as_millis().to_string()),
+            data_pieces: parts,
+            event_name: event.event_name().map(|name| name.as_str().to_owned()),
+            own_id: event.id().map(str::to_owned),
+            retry_ms: event.retry().map(|retry| retry.as_millis().to_string()),
         }
     }
 
@@ -43,31 +47,40 @@ impl Draft {
 
     /// The event as stored with id `seq` (what the script makes of it).
     pub fn into_event(self, seq: u64) -> Event {
-        let data = self.d.join(&seq.to_string());
-        Stored::build(data, self.e, self.i, self.r)
+        let data = self.data_pieces.join(&seq.to_string());
+        Stored::build(data, self.event_name, self.own_id, self.retry_ms)
     }
 }
 
-/// A Pub/Sub message: one event as the publish script stored it.
+/// A Pub/Sub message: one event as the publish script stored it. The JSON names are the
+/// one-letter ones `publish.lua` writes (every instance of a prefix reads them: changing one
+/// means changing the script, and instances of both versions would not understand each other).
 #[derive(Debug, Deserialize)]
 pub struct Message {
     /// The channel's name.
-    pub c: String,
-    /// Its id.
-    pub n: String,
+    #[serde(rename = "c")]
+    pub channel: String,
+    /// Its id, as the decimal text the script wrote.
+    #[serde(rename = "n")]
+    pub seq: String,
     /// The epoch of the channel's numbering.
-    pub p: String,
-    d: String,
-    e: Option<String>,
-    i: Option<String>,
-    r: Option<String>,
+    #[serde(rename = "p")]
+    pub epoch: String,
+    #[serde(rename = "d")]
+    data: String,
+    #[serde(rename = "e")]
+    event_name: Option<String>,
+    #[serde(rename = "i")]
+    own_id: Option<String>,
+    #[serde(rename = "r")]
+    retry_ms: Option<String>,
 }
 
 impl Message {
     pub fn into_stored(self) -> Option<Stored> {
         Some(Stored {
-            seq: self.n.parse().ok()?,
-            event: Stored::build(self.d, self.e, self.i, self.r),
+            seq: self.seq.parse().ok()?,
+            event: Stored::build(self.data, self.event_name, self.own_id, self.retry_ms),
         })
     }
 }
@@ -80,7 +93,8 @@ pub struct Stored {
 }
 
 impl Stored {
-    /// From a stream entry: its id `N-0` and its fields.
+    /// From a stream entry: its id `N-0` and its fields (named `d`, `e`, `i`, `r` by
+    /// `publish.lua`, as in a `Draft`).
     pub fn from_entry(id: &str, mut fields: HashMap<String, String>) -> Option<Self> {
         let seq = id.strip_suffix("-0")?.parse().ok()?;
         let event = Stored::build(

@@ -1,5 +1,5 @@
 //! The bus: where inputs (ticker, stdin, POST) publish. Alone (`Local`), the channel numbers
-//! and fans out at once. With `--redis` (`redis.rs`), an event is first stored in Redis, which
+//! and fans out at once. With `--redis` (`redis/`), an event is first stored in Redis, which
 //! gives it its id; every instance then hands the same numbered events, in order, to its own
 //! channel, which fans them out to its local streams. Channels never learn which it is.
 

@@ -1,25 +1,14 @@
-//! Stdin lines as events. An OS thread reads (tokio's `stdin` read can't be cancelled) and hands
-//! over batches of raw pieces; the async half decodes them (text or JSON) and publishes.
-//!
-//! Memory stays flat: the hand-over is bounded, so a channel that waits for a slow client stops the
-//! reader, and no piece is longer than `--max-line-bytes`.
+//! Decoding stdin (and POST body) lines: a text line is an event's data; a JSON line carries
+//! data, event, id, retry and channel. What cannot be used is skipped with a warning naming the
+//! line (stdin) or refused (a POST).
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::sync::mpsc;
 
-use crate::bus::Bus;
-use crate::channel::Channel;
-use crate::channels::{ChannelName, Channels};
+use super::Piece;
+use crate::channels::ChannelName;
 use crate::event::{Event, EventName};
-
-/// Pieces handed over per batch at most: one channel send carries many short lines.
-const BATCH_LINES: usize = 512;
-const READ_BUFFER: usize = 256 * 1024;
 
 /// How stdin lines are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,193 +17,6 @@ pub enum Format {
     Text,
     /// Each line is a JSON object: {"data": ..., "event"?, "id"?, "retry"? (ms)}.
     Json,
-}
-
-#[derive(Debug, Clone)]
-pub struct StdinSource {
-    pub format: Format,
-    pub event: Option<EventName>,
-    pub max_line_bytes: usize,
-    /// Copy every line to stdout as it is read.
-    pub tee: bool,
-}
-
-/// One read: a whole line (with its `\n`), the last piece of a line, or a piece of at most
-/// `max_line_bytes` of a longer one.
-pub type Piece = Vec<u8>;
-
-impl StdinSource {
-    /// Publishes every line to `channel` (a JSON line's `"channel"` to that one) until stdin
-    /// ends (returns `Ok`) or the channels close.
-    pub async fn run(
-        self,
-        bus: Bus,
-        channels: Arc<Channels>,
-        channel: Arc<Channel>,
-    ) -> io::Result<()> {
-        let mut batches = spawn_reader(self.max_line_bytes, self.tee)?;
-        let mut decoder = LineDecoder::new(self.format, self.event, self.max_line_bytes);
-        while let Some(batch) = batches.recv().await {
-            let (pieces, error) = batch;
-            // Consecutive lines for one channel go out as one run: with --redis, one round trip
-            // for the run instead of one a line.
-            let mut run = Run::default();
-            for piece in pieces {
-                let Some(Routed {
-                    channel: name,
-                    event,
-                }) = decoder.decode(piece)
-                else {
-                    continue;
-                };
-                let target = match name {
-                    None => channel.clone(),
-                    Some(name) => match channels.get_or_create(&name) {
-                        Ok(target) => target,
-                        Err(refusal) => {
-                            tracing::warn!(
-                                "line {}: skipped: channel {name} refused: {refusal}",
-                                decoder.line
-                            );
-                            continue;
-                        }
-                    },
-                };
-                if !run.takes(&target, &event) && !run.publish(&bus).await {
-                    return Ok(());
-                }
-                run.push(target, event);
-            }
-            if !run.publish(&bus).await {
-                return Ok(());
-            }
-            if let Some(err) = error {
-                return Err(err);
-            }
-        }
-        tracing::info!(lines = decoder.line, "stdin ended");
-        Ok(())
-    }
-}
-
-/// Consecutive events for one channel, published together (at most `RUN_BYTES` of data).
-#[derive(Default)]
-struct Run {
-    target: Option<Arc<Channel>>,
-    events: Vec<Event>,
-    bytes: usize,
-}
-
-/// A run ends before it holds this much data: one publish stays a moderate message.
-const RUN_BYTES: usize = 1 << 20;
-
-impl Run {
-    /// Whether `event` for `target` may join this run.
-    fn takes(&self, target: &Arc<Channel>, event: &Event) -> bool {
-        match &self.target {
-            None => true,
-            Some(current) => {
-                Arc::ptr_eq(current, target) && self.bytes + event.data().len() <= RUN_BYTES
-            }
-        }
-    }
-
-    fn push(&mut self, target: Arc<Channel>, event: Event) {
-        self.bytes += event.data().len();
-        self.events.push(event);
-        self.target = Some(target);
-    }
-
-    /// Publishes the run (waiting for Redis while it is down) and empties it; `false` once
-    /// shutting down.
-    async fn publish(&mut self, bus: &Bus) -> bool {
-        let Some(target) = self.target.take() else {
-            return true;
-        };
-        self.bytes = 0;
-        let events = std::mem::take(&mut self.events);
-        bus.publish_waiting(&target, events).await.is_some()
-    }
-}
-
-/// The reading thread. Each batch ends early at a read error, which it carries.
-fn spawn_reader(
-    max_line_bytes: usize,
-    tee: bool,
-) -> io::Result<mpsc::Receiver<(Vec<Piece>, Option<io::Error>)>> {
-    // Bounded: while a channel waits for a slow client, the reader waits here; memory stays flat.
-    let (tx, rx) = mpsc::channel(4);
-    thread::Builder::new().name("stdin".into()).spawn(move || {
-        let mut input = BufReader::with_capacity(READ_BUFFER, io::stdin().lock());
-        let mut tee = tee.then(|| io::stdout().lock());
-        loop {
-            let mut batch = Vec::new();
-            let mut error = None;
-            let mut ended = false;
-            // Block for the first piece, then take what is already buffered.
-            loop {
-                let mut piece = Vec::new();
-                match (&mut input)
-                    .take(max_line_bytes as u64)
-                    .read_until(b'\n', &mut piece)
-                {
-                    Ok(0) => ended = true,
-                    Ok(_) => {
-                        if piece.len() == max_line_bytes && piece.last() != Some(&b'\n') {
-                            take_line_end(&mut input, &mut piece);
-                        }
-                        copy_to(&mut tee, &piece);
-                        batch.push(piece);
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(err) => error = Some(err),
-                }
-                if ended
-                    || error.is_some()
-                    || batch.len() >= BATCH_LINES
-                    || !input.buffer().contains(&b'\n')
-                {
-                    break;
-                }
-            }
-            if let Some(out) = &mut tee
-                && out.flush().is_err()
-            {
-                tee = None;
-            }
-            let stop = ended || error.is_some();
-            if (!batch.is_empty() || error.is_some()) && tx.blocking_send((batch, error)).is_err() {
-                return;
-            }
-            if stop {
-                return;
-            }
-        }
-    })?;
-    Ok(rx)
-}
-
-/// A piece cut at exactly `max_line_bytes` may be a whole line whose line end comes next: take it,
-/// so that such a line is not mistaken for the first piece of a longer one.
-fn take_line_end(input: &mut impl BufRead, piece: &mut Piece) {
-    let Ok(next) = input.fill_buf() else { return };
-    for line_end in [&b"\n"[..], b"\r\n"] {
-        if next.starts_with(line_end) {
-            piece.extend_from_slice(line_end);
-            input.consume(line_end.len());
-            return;
-        }
-    }
-}
-
-/// `--tee`: a closed stdout ends the copy quietly; the stream goes on.
-fn copy_to(tee: &mut Option<io::StdoutLock<'static>>, piece: &[u8]) {
-    if let Some(out) = tee
-        && let Err(err) = out.write_all(piece)
-    {
-        tracing::debug!(%err, "stdout closed; --tee stops");
-        *tee = None;
-    }
 }
 
 /// One JSON input line.
@@ -261,7 +63,7 @@ pub struct LineDecoder {
     event: Option<EventName>,
     max_line_bytes: usize,
     /// Lines completed so far; the current line's number is `line + 1`.
-    line: u64,
+    pub(super) line: u64,
     /// The current line is longer than `max_line_bytes` and arrives in pieces.
     in_long_line: bool,
     /// Bytes of a UTF-8 character cut by a piece boundary, kept for the next piece.

@@ -1,0 +1,113 @@
+//! The Pub/Sub follower: one task per instance takes the live events from Pub/Sub and hands
+//! them, in order, to the local channels; when the link drops it reconnects with backoff and
+//! catches every local channel up before saying the link is up again.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use redis::aio::PubSub;
+
+use super::{BACKOFF, CONNECT_TIMEOUT, RedisBus};
+use crate::bus::engine::Message;
+
+impl RedisBus {
+    /// A Pub/Sub connection of its own, subscribed to the prefix's topic.
+    pub(super) async fn subscribe(&self) -> redis::RedisResult<PubSub> {
+        let mut pubsub = tokio::time::timeout(CONNECT_TIMEOUT, self.client.get_async_pubsub())
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        pubsub.subscribe(&self.topic).await?;
+        Ok(pubsub)
+    }
+
+    /// Takes live events until the link drops, then reconnects (backoff), catches every local
+    /// channel up and goes on; ends at shutdown.
+    pub(super) async fn follow(self: Arc<Self>, mut pubsub: PubSub) {
+        let control = self.channels.control().clone();
+        loop {
+            {
+                let mut messages = pubsub.on_message();
+                loop {
+                    tokio::select! {
+                        message = messages.next() => match message {
+                            Some(message) => self.receive(message.get_payload_bytes()).await,
+                            None => break,
+                        },
+                        () = control.closed() => return,
+                    }
+                }
+            }
+            self.set_up(false);
+            tracing::warn!(
+                "lost the link to Redis; streams stay open, input waits, POST gets 503; reconnecting"
+            );
+            let mut delay = BACKOFF.0;
+            pubsub = loop {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = control.closed() => return,
+                }
+                match self.subscribe().await {
+                    Ok(pubsub) => break pubsub,
+                    Err(err) => {
+                        tracing::debug!("Redis still unreachable: {err}");
+                        delay = (delay * 2).min(BACKOFF.1);
+                    }
+                }
+            };
+            self.reconnects.inc();
+            self.refresh_commands().await;
+            // Subscribed first, then caught up: an event published in between arrives both
+            // ways and is taken once (by its id).
+            for channel in self.channels.all() {
+                self.sync(&channel, true).await;
+            }
+            self.set_up(true);
+            tracing::info!("Redis is back; caught up with what was published meanwhile");
+        }
+    }
+
+    /// The commands connection notices a lost link only when a command fails on it, then
+    /// reconnects: a few PINGs make sure it has before catching up.
+    async fn refresh_commands(&self) {
+        for _ in 0..10 {
+            let pong: redis::RedisResult<String> = redis::cmd("PING")
+                .query_async(&mut self.commands.clone())
+                .await;
+            if pong.is_ok() {
+                return;
+            }
+            tokio::time::sleep(BACKOFF.0).await;
+        }
+    }
+
+    /// One Pub/Sub message: an event for a channel this instance has (others are left to the
+    /// instances that have them; a channel created later catches up from the stream).
+    async fn receive(&self, payload: &[u8]) {
+        let message = match serde_json::from_slice::<Message>(payload) {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::warn!(
+                    "skipped a message on {} that is not an event: {err}",
+                    self.topic
+                );
+                return;
+            }
+        };
+        let Some(channel) = self.channels.get(&message.channel) else {
+            return;
+        };
+        let epoch = message.epoch.clone();
+        let Some(stored) = message.into_stored() else {
+            tracing::warn!(
+                channel = channel.name(),
+                "skipped an event without a numeric id"
+            );
+            return;
+        };
+        self.received.inc();
+        let mut input = channel.numbered_input().await;
+        self.note_epoch(&channel, &mut input, &epoch);
+        self.apply(&channel, &mut input, stored, true).await;
+    }
+}

@@ -1,0 +1,143 @@
+//! The Lua script calls: `publish.lua` stores and PUBLISHes a run of events, `sync.lua` tells
+//! what a channel must catch up on. Each is one atomic round trip, so every instance numbers
+//! alike.
+
+use super::{BACKOFF, Entry, RedisBus, link_up, new_epoch};
+use crate::bus::NotSent;
+use crate::bus::engine::{Draft, Keys, Stored};
+use crate::channel::{Channel, Sent, WireId};
+
+impl RedisBus {
+    /// `after_outage`: the channel may have missed events the stream no longer keeps; numbering
+    /// moves past them (announced). Otherwise that happens only for a channel that has nothing
+    /// yet: a live one would skip an event still on its way through Pub/Sub.
+    pub(super) async fn sync(&self, channel: &Channel, after_outage: bool) {
+        let keys = Keys::new(&self.prefix, channel.name());
+        let mut input = channel.numbered_input().await;
+        let newest = input.newest();
+        let reply: redis::RedisResult<(Option<String>, String, Vec<Entry>)> = self
+            .sync_script
+            .key(&keys.counter)
+            .key(&keys.stream)
+            .key(&keys.epoch)
+            .arg(newest)
+            .arg(new_epoch())
+            .invoke_async(&mut self.commands.clone())
+            .await;
+        let (epoch, counter, entries) = match reply {
+            Ok(reply) => reply,
+            Err(err) => {
+                tracing::warn!(
+                    channel = channel.name(),
+                    "cannot catch up with Redis: {err}"
+                );
+                return;
+            }
+        };
+        if let Some(epoch) = &epoch {
+            self.note_epoch(channel, &mut input, epoch);
+        }
+        for (id, fields) in entries {
+            if let Some(stored) = Stored::from_entry(&id, fields) {
+                self.received.inc();
+                self.apply(channel, &mut input, stored, false).await;
+            }
+        }
+        let counter = counter.parse::<u64>().unwrap_or(0);
+        let newest = input.newest();
+        if counter > newest && (newest == 0 || after_outage) {
+            if newest > 0 {
+                input.announce(&format!(
+                    "{} events after id {newest} were lost (no longer kept in Redis)",
+                    counter - newest
+                ));
+            }
+            input.skip_through(counter);
+        }
+    }
+
+    /// Publishes `drafts` as one run of consecutive ids, then delivers them to the local
+    /// channel (unless Pub/Sub was quicker). Redis down: `Unavailable`, at once.
+    pub async fn publish(
+        &self,
+        channel: &Channel,
+        drafts: Vec<Draft>,
+    ) -> Result<Vec<Sent>, NotSent> {
+        if !*self.up.borrow() {
+            return Err(NotSent::Unavailable(
+                "Redis is unreachable (--redis)".into(),
+            ));
+        }
+        let keys = Keys::new(&self.prefix, channel.name());
+        let floor = channel.numbered_input().await.newest();
+        let json: Vec<String> = drafts.iter().map(Draft::to_json).collect();
+        let (epoch, first): (String, u64) = self
+            .publish_script
+            .key(&keys.counter)
+            .key(&keys.stream)
+            .key(&keys.epoch)
+            .arg(self.history)
+            .arg(&self.topic)
+            .arg(channel.name())
+            .arg(floor)
+            .arg(new_epoch())
+            .arg(json)
+            .invoke_async(&mut self.commands.clone())
+            .await
+            .map_err(|err| {
+                NotSent::Unavailable(format!("Redis failed to store the events (--redis): {err}"))
+            })?;
+        let mut input = channel.numbered_input().await;
+        self.note_epoch(channel, &mut input, &epoch);
+        let mut sent = Vec::with_capacity(drafts.len());
+        for (seq, draft) in (first..).zip(drafts) {
+            let event = draft.into_event(seq);
+            let id = match event.id() {
+                Some(id) => WireId::Given(id.to_owned()),
+                None => WireId::Seq(seq),
+            };
+            if seq <= input.newest() {
+                sent.push(Sent {
+                    id,
+                    consumers: channel.consumers(),
+                });
+                continue;
+            }
+            self.apply(channel, &mut input, Stored { seq, event }, true)
+                .await;
+            if input.newest() < seq {
+                return Err(NotSent::Closed);
+            }
+            sent.push(Sent {
+                id,
+                consumers: channel.consumers(),
+            });
+        }
+        Ok(sent)
+    }
+
+    /// Publishes a run of events, waiting while Redis is down; returns what the last reached,
+    /// `None` at shutdown. An attempt cut off mid-way is made again, so events may, rarely, go
+    /// out twice; never lost.
+    pub async fn publish_waiting(&self, channel: &Channel, drafts: Vec<Draft>) -> Option<Sent> {
+        let control = self.channels.control().clone();
+        let mut up = self.up.subscribe();
+        loop {
+            tokio::select! {
+                () = link_up(&mut up) => {}
+                () = control.closed() => return None,
+            }
+            match self.publish(channel, drafts.clone()).await {
+                Ok(mut sent) => return sent.pop(),
+                Err(NotSent::Closed) => return None,
+                Err(NotSent::Unavailable(why)) => {
+                    tracing::debug!("publish waits: {why}");
+                    tokio::select! {
+                        () = tokio::time::sleep(BACKOFF.0) => {}
+                        () = control.closed() => return None,
+                    }
+                }
+            }
+        }
+    }
+}
