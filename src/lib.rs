@@ -17,11 +17,11 @@
 //! ```
 //!
 //! One event's path, by file:
-//! 1. It enters as a stdin line (`source/stdin.rs` decodes it into an `event::Event`), a tick
+//! 1. It enters as a stdin line (`source/stdin/` decodes it into an `event::Event`), a tick
 //!    (`source/ticker.rs` renders the template), or a POST body's line (`routes/publish.rs`
 //!    decodes it as stdin's lines are).
 //! 2. The input hands it to the bus (`bus/mod.rs`). Alone, the bus passes it to its channel;
-//!    with `--redis` (`bus/redis.rs`) it is stored in Redis by a script that gives it its id,
+//!    with `--redis` (`bus/redis/`) it is stored in Redis by a script that gives it its id,
 //!    and every instance takes it back from Pub/Sub and passes it to its own channel.
 //! 3. The channel (`channels.rs` finds it by name; `channel.rs`) gives it its id (or takes
 //!    Redis's), encodes it once to `Bytes` (`event.rs`), keeps it in the history and sends it
