@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! app.rs                 wiring and shutdown order
-//! cli.rs                 flags only: builds each module's config from them
+//! cli/                   flags only, one file per help heading; builds each module's config
 //! serving/               accept, TLS, the lean HTTP/1.1 path, hyper for the rest
 //! routes/                the warp filter chain: streams, publish, stats, metrics, page, auth
 //! bus/ source/           where events come from and how instances share them

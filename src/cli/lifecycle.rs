@@ -1,0 +1,27 @@
+//! Lifecycle flags: when input starts and ends, and what happens to stdin lines on the way.
+
+use clap::Args;
+
+use super::values::parse_size;
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Lifecycle")]
+pub struct LifecycleFlags {
+    /// Read no input (and start no ticker) until N clients are connected to --channel.
+    #[arg(long, value_name = "N", env = "SSE_BROADCAST_WAIT_CLIENTS")]
+    pub wait_clients: Option<usize>,
+
+    /// When input ends, deliver everything to the connected clients, end their streams, exit 0.
+    #[arg(long, env = "SSE_BROADCAST_EXIT_ON_EOF")]
+    pub exit_on_eof: bool,
+
+    /// Copy stdin lines to stdout as they are read (a pass-through in a pipeline).
+    #[arg(long, env = "SSE_BROADCAST_TEE")]
+    pub tee: bool,
+
+    /// Stdin lines longer than SIZE go out in pieces of SIZE bytes, each its own event
+    /// (JSON lines that long are skipped). Accepts 4MiB, 64KiB, 1000000.
+    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_size,
+          env = "SSE_BROADCAST_MAX_LINE_BYTES")]
+    pub max_line_bytes: usize,
+}

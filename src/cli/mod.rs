@@ -1,0 +1,284 @@
+//! The command line, as a tree of flag groups: one file per help heading (`input.rs`,
+//! `serving.rs`, `stream.rs`, `scale_out.rs`, `lifecycle.rs`, `logging.rs`), flattened into
+//! `Cli` in the order the headings appear in `--help` and the man page; `values.rs` holds their
+//! value parsers. Here `Cli` → `Config`, where what depends on the environment (is stdin a
+//! terminal?) and the rules between groups are settled.
+
+mod input;
+mod lifecycle;
+mod logging;
+#[cfg(test)]
+mod reference;
+mod scale_out;
+mod serving;
+mod stream;
+mod values;
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use clap_complete::Shell;
+
+use crate::bus::RedisConfig;
+use crate::channel::ChannelConfig;
+use crate::channels::ChannelName;
+use crate::logging::LogConfig;
+use crate::routes::ServeConfig;
+use crate::routes::publish::PublishConfig;
+use crate::serving::tls::TlsFiles;
+use crate::source::stdin::{Format, StdinSource};
+use crate::source::ticker::Ticker;
+
+use input::InputFlags;
+use lifecycle::LifecycleFlags;
+use logging::LoggingFlags;
+use scale_out::ScaleOutFlags;
+use serving::ServingFlags;
+use stream::StreamFlags;
+
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+
+const AFTER_HELP: &str = "\
+Exit status: 0 clean end (signal, --exit-on-eof), 1 runtime error (port in use, missing
+static dir, ...), 2 usage error.
+
+Examples:
+  sse-broadcast                                   tick every 2s; open http://127.0.0.1:8080/
+  tail -F app.log | sse-broadcast                 every new log line is an event
+  sse-broadcast -i 1s -m 'tick {seq} at {time}'   a ticker with a template
+  jq -c '{data: .msg, event: .kind}' in.jsonl | sse-broadcast -f json
+  curl -N http://127.0.0.1:8080/events            watch the stream
+  SSE_BROADCAST_AUTH=me:secret sse-broadcast --tls-cert cert.pem --tls-key key.pem -b 0.0.0.0
+                                                  HTTPS + HTTP/2, behind a password
+  SSE_BROADCAST_PUBLISH_TOKEN=$TOKEN sse-broadcast -i 1m
+  curl -H \"Authorization: Bearer $TOKEN\" --data-binary @- http://127.0.0.1:8080/events/build
+                                                  publish lines to channel build";
+
+/// Broadcast Server-Sent Events from a ticker or from stdin lines to every connected client.
+///
+/// With neither --interval nor --stdin, stdin is read when it is not a terminal; otherwise the
+/// ticker sends --message every 2s. The stream is at /events (named channels at /events/NAME),
+/// a live viewer page at /, counters at /stats and /metrics (Prometheus); with --publish-token,
+/// POST /events[/NAME] publishes. Every flag can also be set with SSE_BROADCAST_<FLAG>.
+#[derive(Debug, Parser)]
+#[command(name = "sse-broadcast", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    input: InputFlags,
+    #[command(flatten)]
+    serving: ServingFlags,
+    #[command(flatten)]
+    stream: StreamFlags,
+    #[command(flatten)]
+    scale_out: ScaleOutFlags,
+    #[command(flatten)]
+    lifecycle: LifecycleFlags,
+    #[command(flatten)]
+    logging: LoggingFlags,
+
+    /// Print a completion script for SHELL and exit.
+    // No heading: clap lists it under "Options" with --help and --version, as before the split.
+    #[arg(long, value_name = "SHELL", help_heading = None)]
+    completions: Option<Shell>,
+}
+
+/// Everything the program needs, settled.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+    pub serve: ServeConfig,
+    pub channels: ChannelConfig,
+    /// `--max-clients`: streams allowed at once over all channels.
+    pub max_clients: Option<usize>,
+    /// Where the ticker and stdin publish.
+    pub channel: ChannelName,
+    pub max_channels: usize,
+    /// `--redis`: several instances as one broadcast.
+    pub redis: Option<RedisConfig>,
+    pub ticker: Option<Ticker>,
+    pub stdin: Option<StdinSource>,
+    pub keep_alive: Option<Duration>,
+    pub wait_clients: Option<usize>,
+    pub exit_on_eof: bool,
+    pub log: LogConfig,
+}
+
+impl Cli {
+    /// Parses the command line; usage errors print and exit 2, `--completions` prints and exits 0.
+    pub fn parse_config() -> Config {
+        let matches = Cli::command().get_matches();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+        if let Some(shell) = cli.completions {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "sse-broadcast",
+                &mut std::io::stdout(),
+            );
+            std::process::exit(0);
+        }
+        let stdin_is_terminal = std::io::stdin().is_terminal();
+        match cli.into_config(&matches, stdin_is_terminal) {
+            Ok(config) => config,
+            Err((kind, message)) => Cli::command().error(kind, message).exit(),
+        }
+    }
+
+    /// Settles the input mode and refuses flags that would mean nothing in it.
+    fn into_config(
+        self,
+        matches: &ArgMatches,
+        stdin_is_terminal: bool,
+    ) -> Result<Config, (ErrorKind, String)> {
+        let conflict = |message: &str| Err((ErrorKind::ArgumentConflict, message.to_string()));
+        // Set on the command line or in the environment, not left at its default.
+        let given = |id: &str| {
+            matches!(
+                matches.value_source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        };
+        let ticker_asked = self.input.interval.is_some() || self.input.count.is_some();
+        let read_stdin = self.input.stdin || (!ticker_asked && !stdin_is_terminal);
+        let tick = ticker_asked || !read_stdin;
+        if !read_stdin {
+            if self.input.format != Format::Text {
+                return conflict("--format applies to stdin input; add --stdin");
+            }
+            if self.lifecycle.tee {
+                return conflict("--tee copies stdin input; add --stdin");
+            }
+            if given("max_line_bytes") {
+                return conflict("--max-line-bytes applies to stdin input; add --stdin");
+            }
+        }
+        if !tick && given("message") {
+            return conflict("--message is the ticker's message; add --interval (stdin is read)");
+        }
+        if self.lifecycle.exit_on_eof && !read_stdin && self.input.count.is_none() {
+            return conflict(
+                "--exit-on-eof needs input that ends: stdin (--stdin), or the ticker with --count",
+            );
+        }
+        if self.serving.publish_token.is_none() && given("max_body") {
+            return conflict("--max-body limits POST publishing; add --publish-token");
+        }
+        if given("redis_prefix") && self.scale_out.redis.is_none() {
+            return conflict("--redis-prefix names the keys of --redis; add --redis URL");
+        }
+        if self.serving.max_channels == 0 && !self.input.channel.is_default() {
+            return conflict("--channel names a channel, but --max-channels 0 allows none");
+        }
+        if self.input.count == Some(0) {
+            return Err((
+                ErrorKind::ValueValidation,
+                "--count must be at least 1".into(),
+            ));
+        }
+        let ticker = tick.then(|| Ticker {
+            every: self.input.interval.unwrap_or(DEFAULT_INTERVAL),
+            template: self.input.message,
+            event: self.input.event.clone(),
+            count: self.input.count,
+        });
+        let stdin = read_stdin.then_some(StdinSource {
+            format: self.input.format,
+            event: self.input.event,
+            max_line_bytes: self.lifecycle.max_line_bytes,
+            tee: self.lifecycle.tee,
+        });
+        let tls = match (self.serving.tls_cert, self.serving.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            _ => None, // clap's `requires` refuses one without the other
+        };
+        Ok(Config {
+            listen: SocketAddr::new(self.serving.bind, self.serving.port),
+            tls,
+            serve: ServeConfig {
+                events_path: self.serving.events_path,
+                static_dir: self.serving.static_dir,
+                cors: self.serving.cors,
+                retry: self.stream.retry,
+                auth: self.serving.auth,
+                publish: self.serving.publish_token.map(|token| PublishConfig {
+                    token,
+                    max_body: self.serving.max_body,
+                }),
+            },
+            channels: ChannelConfig {
+                history: self.stream.history,
+                client_buffer: self.stream.client_buffer as usize,
+                stall_timeout: self.stream.stall_timeout,
+            },
+            max_clients: self.stream.max_clients,
+            redis: self.scale_out.redis.map(|url| RedisConfig {
+                url,
+                prefix: self.scale_out.redis_prefix,
+                history: self.stream.history,
+            }),
+            channel: self.input.channel,
+            max_channels: self.serving.max_channels,
+            ticker,
+            stdin,
+            keep_alive: (!self.stream.keep_alive.is_zero()).then_some(self.stream.keep_alive),
+            wait_clients: self.lifecycle.wait_clients.filter(|&n| n > 0),
+            exit_on_eof: self.lifecycle.exit_on_eof,
+            log: self.logging.config(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn config(args: &[&str], stdin_is_terminal: bool) -> Result<Config, (ErrorKind, String)> {
+        let matches = Cli::command()
+            .try_get_matches_from(std::iter::once("sse-broadcast").chain(args.iter().copied()))
+            .unwrap();
+        Cli::from_arg_matches(&matches)
+            .unwrap()
+            .into_config(&matches, stdin_is_terminal)
+    }
+
+    #[test]
+    fn input_mode_follows_the_default_rule() {
+        let bare = config(&[], true).unwrap();
+        assert!(bare.ticker.is_some() && bare.stdin.is_none());
+        assert_eq!(bare.ticker.unwrap().every, DEFAULT_INTERVAL);
+        let piped = config(&[], false).unwrap();
+        assert!(piped.ticker.is_none() && piped.stdin.is_some());
+        let ticker_with_pipe = config(&["-i", "1s"], false).unwrap();
+        assert!(ticker_with_pipe.ticker.is_some() && ticker_with_pipe.stdin.is_none());
+        let both = config(&["-i", "1s", "--stdin"], true).unwrap();
+        assert!(both.ticker.is_some() && both.stdin.is_some());
+        assert!(config(&["-f", "json"], true).is_err());
+        assert!(config(&["--tee", "-i", "1s"], false).is_err());
+        assert!(config(&["--max-line-bytes", "1KiB", "-i", "1s"], false).is_err());
+        assert!(
+            config(&["-m", "x"], false).is_err(),
+            "stdin is read: -m would be ignored"
+        );
+        assert!(config(&["-m", "x"], true).is_ok());
+        assert!(config(&["--exit-on-eof", "-i", "1s"], true).is_err());
+        assert!(config(&["--exit-on-eof", "-i", "1s", "--count", "2"], true).is_ok());
+        assert!(config(&["--exit-on-eof"], false).is_ok());
+        assert!(config(&["--max-body", "1KiB"], true).is_err());
+        assert!(config(&["--max-body", "1KiB", "--publish-token", "t"], true).is_ok());
+        assert!(config(&["--redis-prefix", "blue"], true).is_err());
+        assert!(config(&["--redis-prefix", "blue", "--redis", "redis://h"], true).is_ok());
+        assert!(config(&["--channel", "build", "--max-channels", "0"], true).is_err());
+        assert!(config(&["--channel", "default", "--max-channels", "0"], true).is_ok());
+    }
+}

@@ -1,0 +1,114 @@
+//! The generated references, both from `Cli` so that they cannot drift from `--help`: the man
+//! page (`man/sse-broadcast.1`) and the flag tables of `docs/flags.md`, one per help heading in
+//! the order `--help` shows them. Each test fails when its file is stale and rewrites it when
+//! asked (`UPDATE_MAN=1 cargo test man_page`, `UPDATE_DOCS=1 cargo test flags_doc`).
+
+use clap::{Arg, ArgAction, CommandFactory};
+
+use super::Cli;
+
+const FLAGS_DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/flags.md");
+const BEGIN: &str = "<!-- flags:begin (generated from the clap definitions: UPDATE_DOCS=1 cargo test flags_doc) -->\n";
+const END: &str = "<!-- flags:end -->\n";
+
+#[test]
+fn man_page_is_current() {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/man/sse-broadcast.1");
+    if std::env::var_os("UPDATE_MAN").is_some() {
+        std::fs::write(path, &page).unwrap();
+    }
+    assert!(
+        std::fs::read(path).unwrap_or_default() == page,
+        "man/sse-broadcast.1 is stale: run UPDATE_MAN=1 cargo test man_page"
+    );
+}
+
+#[test]
+fn flags_doc_is_current() {
+    let doc = std::fs::read_to_string(FLAGS_DOC).unwrap();
+    let (Some(begin), Some(end)) = (doc.find(BEGIN), doc.find(END)) else {
+        panic!("docs/flags.md lacks the markers {BEGIN:?} and {END:?}");
+    };
+    let current = format!("{}{BEGIN}{}{}", &doc[..begin], flag_tables(), &doc[end..]);
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(FLAGS_DOC, &current).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(FLAGS_DOC).unwrap() == current,
+        "docs/flags.md is stale: run UPDATE_DOCS=1 cargo test flags_doc"
+    );
+}
+
+/// One table per help heading, `--help`'s "Options" (flags without a heading) first.
+fn flag_tables() -> String {
+    let command = Cli::command();
+    let mut headings: Vec<Option<&str>> = vec![None];
+    for arg in command.get_arguments() {
+        if !headings.contains(&arg.get_help_heading()) {
+            headings.push(arg.get_help_heading());
+        }
+    }
+    let mut out = String::new();
+    for heading in headings {
+        out += &format!("\n### {}\n\n", heading.unwrap_or("Options"));
+        out += "| flag | environment | default | meaning |\n| --- | --- | --- | --- |\n";
+        for arg in command.get_arguments() {
+            if arg.get_help_heading() == heading && !arg.is_hide_set() {
+                out += &row(arg);
+            }
+        }
+    }
+    out + "\n"
+}
+
+fn row(arg: &Arg) -> String {
+    let mut flag = String::new();
+    if let Some(short) = arg.get_short() {
+        flag += &format!("-{short}, ");
+    }
+    flag += &format!("--{}", arg.get_long().unwrap_or_default());
+    let takes_value = !matches!(
+        arg.get_action(),
+        ArgAction::SetTrue | ArgAction::Count | ArgAction::Help | ArgAction::Version
+    );
+    if takes_value {
+        let values: Vec<_> = arg
+            .get_possible_values()
+            .iter()
+            .map(|value| value.get_name().to_owned())
+            .collect();
+        match values.as_slice() {
+            [] => flag += &format!(" {}", arg.get_value_names().unwrap_or_default()[0]),
+            _ => flag += &format!(" {}", values.join("|")),
+        }
+    }
+    let env = arg
+        .get_env()
+        .map(|name| format!("`{}`", name.to_string_lossy()))
+        .unwrap_or_default();
+    let default = arg
+        .get_default_values()
+        .iter()
+        .map(|value| format!("`{}`", value.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let help = arg.get_long_help().or(arg.get_help()).unwrap_or_default();
+    format!(
+        "| `{}` | {env} | {} | {} |\n",
+        cell(&flag),
+        cell(&default),
+        cell(&help.to_string())
+    )
+}
+
+/// Markdown table cells: a `|` would end the cell, `<...>` would be read as HTML.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\n', " ")
+}

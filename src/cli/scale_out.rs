@@ -1,0 +1,21 @@
+//! Scale-out flags: the Redis that makes several instances one broadcast.
+
+use clap::Args;
+
+use super::values::{parse_redis_prefix, parse_redis_url};
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Scale-out")]
+pub struct ScaleOutFlags {
+    /// Redis shared by several instances, which then act as one broadcast: same events, same
+    /// ids, replay on any of them (redis:// or rediss://).
+    #[arg(long, value_name = "URL", value_parser = parse_redis_url,
+          env = "SSE_BROADCAST_REDIS")]
+    pub redis: Option<String>,
+
+    /// Prefix of the Redis keys and Pub/Sub channel; instances with the same URL and prefix are
+    /// one broadcast.
+    #[arg(long, value_name = "TEXT", default_value = "sse-broadcast", value_parser = parse_redis_prefix,
+          env = "SSE_BROADCAST_REDIS_PREFIX")]
+    pub redis_prefix: String,
+}

@@ -1,0 +1,97 @@
+//! Serving flags: where the server listens, what it serves beside the stream, TLS, who may read
+//! (Basic auth) and who may publish (POST with a bearer token).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args};
+
+use super::values::{parse_events_path, parse_origin, parse_size, parse_token};
+use crate::routes::auth::Credentials;
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Serving")]
+pub struct ServingFlags {
+    /// Port to listen on; 0 picks a free one (the `listening on` line names it).
+    #[arg(short, long, default_value_t = 8080, env = "SSE_BROADCAST_PORT")]
+    pub port: u16,
+
+    /// Address to listen on; 0.0.0.0 or :: to serve the network.
+    #[arg(
+        short,
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1",
+        env = "SSE_BROADCAST_BIND"
+    )]
+    pub bind: IpAddr,
+
+    /// Serve DIR at / instead of the built-in viewer page (index.html for /).
+    #[arg(
+        short = 'd',
+        long,
+        value_name = "DIR",
+        env = "SSE_BROADCAST_STATIC_DIR"
+    )]
+    pub static_dir: Option<PathBuf>,
+
+    /// Path of the event stream.
+    #[arg(long, value_name = "PATH", default_value = "/events", value_parser = parse_events_path,
+          env = "SSE_BROADCAST_EVENTS_PATH")]
+    pub events_path: String,
+
+    /// Allow this origin to read the stream from another site (repeatable; * for any).
+    #[arg(long, value_name = "ORIGIN", value_parser = parse_origin, action = ArgAction::Append,
+          env = "SSE_BROADCAST_CORS", value_delimiter = ',')]
+    pub cors: Vec<String>,
+
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain; needs --tls-key.
+    /// SIGHUP re-reads both files (a renewal) without dropping open streams.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "SSE_BROADCAST_TLS_CERT"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "SSE_BROADCAST_TLS_KEY"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require HTTP Basic credentials on every path. Prefer the environment variable
+    /// SSE_BROADCAST_AUTH: the command line is visible to every user in `ps`.
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        env = "SSE_BROADCAST_AUTH",
+        hide_env_values = true
+    )]
+    pub auth: Option<Credentials>,
+
+    /// Named channels alive at once (besides the default one); a request that would create
+    /// another gets 503 with Retry-After. Idle channels that nobody reads make room.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        env = "SSE_BROADCAST_MAX_CHANNELS"
+    )]
+    pub max_channels: usize,
+
+    /// Enable publishing with POST <events-path>[/CHANNEL] and `Authorization: Bearer TOKEN`
+    /// (without it, POST gets 403). Prefer the environment variable: argv is visible in ps.
+    #[arg(long, value_name = "TOKEN", value_parser = parse_token, hide_env_values = true,
+          env = "SSE_BROADCAST_PUBLISH_TOKEN")]
+    pub publish_token: Option<String>,
+
+    /// Largest POST body; a larger one gets 413. Accepts 1MiB, 64KiB, 1000000.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size,
+          env = "SSE_BROADCAST_MAX_BODY")]
+    pub max_body: usize,
+}

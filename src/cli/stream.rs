@@ -1,0 +1,49 @@
+//! Stream flags: what each client's stream carries besides events (heartbeats, `retry:`), how
+//! much is kept for replay, and how far a client may fall behind.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::values::{parse_duration, parse_interval};
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Stream")]
+pub struct StreamFlags {
+    /// Send a heartbeat comment when nothing was sent for DURATION, so proxies keep a quiet
+    /// stream open; 0 disables.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration,
+          env = "SSE_BROADCAST_KEEP_ALIVE")]
+    pub keep_alive: Duration,
+
+    /// Reconnection delay sent at the start of each stream (retry:), drawn per client from
+    /// [DURATION, 1.5 × DURATION] so that a restart's reconnects don't all arrive at once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval,
+          env = "SSE_BROADCAST_RETRY")]
+    pub retry: Option<Duration>,
+
+    /// Events kept for Last-Event-ID replay; 0 disables replay.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        env = "SSE_BROADCAST_HISTORY"
+    )]
+    pub history: usize,
+
+    /// Events a client may lag behind before input waits for it.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576),
+          env = "SSE_BROADCAST_CLIENT_BUFFER")]
+    pub client_buffer: u32,
+
+    /// A client that takes no event for DURATION while input waits for it is disconnected (it
+    /// reconnects and replays what it missed from the history).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_interval,
+          env = "SSE_BROADCAST_STALL_TIMEOUT")]
+    pub stall_timeout: Duration,
+
+    /// Streams allowed at once; further /events requests get 503 with Retry-After.
+    #[arg(long, value_name = "N", env = "SSE_BROADCAST_MAX_CLIENTS")]
+    pub max_clients: Option<usize>,
+}

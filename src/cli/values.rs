@@ -1,0 +1,119 @@
+//! Value parsers shared by the flag groups: each returns a typed value or a message naming the
+//! fix; clap adds the flag's name and exits 2.
+
+use std::time::Duration;
+
+/// A `redis://` or `rediss://` URL the Redis client takes (checked here; reached at start).
+pub fn parse_redis_url(text: &str) -> Result<String, String> {
+    if !(text.starts_with("redis://") || text.starts_with("rediss://")) {
+        return Err("expected redis://HOST[:PORT][/DB] or rediss://...".into());
+    }
+    redis::Client::open(text).map_err(|err| err.to_string())?;
+    Ok(text.to_owned())
+}
+
+/// Braces would break the hash tag that keeps a channel's keys together; spaces read badly.
+pub fn parse_redis_prefix(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains(['{', '}']) || text.contains(char::is_whitespace) {
+        return Err("a prefix is non-empty, without braces or spaces".into());
+    }
+    Ok(text.to_owned())
+}
+
+/// "250ms", "2s", "1m30s", or "0" (= off). A bare number is refused with the fix.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{text}` needs a unit: {text}ms, {text}s or {text}m"
+        ));
+    }
+    humantime::parse_duration(text).map_err(|err| format!("`{text}`: {err} (try 500ms, 2s, 1m)"))
+}
+
+/// A duration that must be positive (an interval of 0 would spin).
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(format!("`{text}` must be longer than 0")),
+        duration => Ok(duration),
+    }
+}
+
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let bytes =
+        parse_size::parse_size(text).map_err(|err| format!("`{text}`: {err} (try 4MiB)"))?;
+    match usize::try_from(bytes) {
+        Ok(0) | Err(_) => Err(format!(
+            "`{text}` must be between 1 byte and the address space"
+        )),
+        Ok(bytes) => Ok(bytes),
+    }
+}
+
+pub fn parse_token(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("the token must not be empty".into());
+    }
+    Ok(text.to_owned())
+}
+
+pub fn parse_events_path(text: &str) -> Result<String, String> {
+    if !text.starts_with('/')
+        || text.contains(['?', '#'])
+        || ["/", "/stats", "/metrics"].contains(&text)
+    {
+        return Err(format!(
+            "`{text}` must start with / and not be /, /stats or /metrics, without ? or #"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// An origin as a browser sends it: `scheme://host[:port]`, or `*`.
+pub fn parse_origin(text: &str) -> Result<String, String> {
+    if text == "*" {
+        return Ok(text.to_owned());
+    }
+    let refuse =
+        || format!("`{text}` is not an origin like https://example.com or http://localhost:3000");
+    let uri: warp::http::Uri = text.parse().map_err(|_| refuse())?;
+    let has_path = uri.path_and_query().is_some_and(|p| p.as_str() != "/") || text.ends_with('/');
+    if uri.scheme().is_none() || uri.authority().is_none() || has_path {
+        return Err(refuse());
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["2", "2x", "-1s", "", "s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(parse_duration("2").unwrap_err().contains("2s"));
+        assert!(parse_interval("0").is_err());
+    }
+
+    #[test]
+    fn sizes_and_origins() {
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("0").is_err() && parse_size("lots").is_err());
+        assert!(parse_origin("https://a.example").is_ok());
+        assert!(parse_origin("http://localhost:3000").is_ok());
+        assert!(parse_origin("*").is_ok());
+        for bad in ["a.example", "https://a.example/path", "https://a.example/"] {
+            assert!(parse_origin(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}
