@@ -79,7 +79,7 @@ pub struct Message {
 impl Message {
     pub fn into_stored(self) -> Option<Stored> {
         Some(Stored {
-            seq: self.seq.parse().ok()?,
+            seq: checked_id(&self.seq)?,
             event: Stored::build(self.data, self.event_name, self.own_id, self.retry_ms),
         })
     }
@@ -94,9 +94,9 @@ pub struct Stored {
 
 impl Stored {
     /// From a stream entry: its id `N-0` and its fields (named `d`, `e`, `i`, `r` by
-    /// `publish.lua`, as in a `Draft`).
+    /// `publish.lua`, as in a `Draft`). `None` when the id is not one `publish.lua` gives.
     pub fn from_entry(id: &str, mut fields: HashMap<String, String>) -> Option<Self> {
-        let seq = id.strip_suffix("-0")?.parse().ok()?;
+        let seq = id.strip_suffix("-0").and_then(checked_id)?;
         let event = Stored::build(
             fields.remove("d").unwrap_or_default(),
             fields.remove("e"),
@@ -128,8 +128,23 @@ impl Stored {
     }
 }
 
-/// One channel's keys: `{prefix:channel}:seq` (the counter), `:stream` (the history) and
-/// `:epoch`.
+/// The highest id Redis can give: its counters are signed 64-bit (INCR refuses to pass it). An
+/// id above it, or one that is no number, did not come from the publish script; it is refused
+/// rather than trusted, so the channel's `id + 1` can never overflow.
+pub const MAX_ID: u64 = i64::MAX as u64;
+
+/// An id read from Redis, checked: decimal digits only, from 1 to `MAX_ID`.
+pub fn checked_id(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|seq| (1..=MAX_ID).contains(seq))
+}
+
+/// One channel's keys: `PREFIX:{CHANNEL}:seq` (the counter), `:stream` (the history) and
+/// `:epoch`. They begin with the prefix, so an ACL (`~PREFIX:*`) or `SCAN MATCH PREFIX:*`
+/// scopes them, and the channel's name is their hash tag, so a Redis Cluster keeps the three
+/// on one node (the scripts touch all three at once).
 #[derive(Debug)]
 pub struct Keys {
     pub counter: String,
@@ -139,7 +154,7 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(prefix: &str, channel: &str) -> Self {
-        let tag = format!("{{{prefix}:{channel}}}");
+        let tag = format!("{prefix}:{{{channel}}}");
         Keys {
             counter: format!("{tag}:seq"),
             stream: format!("{tag}:stream"),
@@ -164,10 +179,23 @@ mod tests {
     }
 
     #[test]
-    fn keys_of_a_channel_share_one_hash_tag() {
+    fn keys_begin_with_the_prefix_and_share_one_hash_tag() {
         let keys = Keys::new("sse", "build");
-        assert_eq!(keys.counter, "{sse:build}:seq");
-        assert_eq!(keys.stream, "{sse:build}:stream");
-        assert_eq!(keys.epoch, "{sse:build}:epoch");
+        assert_eq!(keys.counter, "sse:{build}:seq");
+        assert_eq!(keys.stream, "sse:{build}:stream");
+        assert_eq!(keys.epoch, "sse:{build}:epoch");
+    }
+
+    #[test]
+    fn ids_from_redis_are_checked() {
+        assert_eq!(checked_id("1"), Some(1));
+        assert_eq!(checked_id("9223372036854775807"), Some(MAX_ID));
+        for refused in ["", "0", "-1", "+1", " 1", "1.5", "9223372036854775808"] {
+            assert_eq!(checked_id(refused), None, "{refused:?}");
+        }
+        assert_eq!(checked_id(&u64::MAX.to_string()), None);
+        assert!(Stored::from_entry("18446744073709551615-0", HashMap::new()).is_none());
+        assert!(Stored::from_entry("7-1", HashMap::new()).is_none());
+        assert_eq!(Stored::from_entry("7-0", HashMap::new()).unwrap().seq, 7);
     }
 }

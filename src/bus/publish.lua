@@ -3,31 +3,34 @@
 -- ARGV: 1 history to keep, 2 the Pub/Sub channel, 3 the channel's name,
 --       4 the highest id the caller has seen, 5 an epoch to use if Redis holds none,
 --       6.. one JSON draft per event: {"d": [data pieces], "e": event, "i": own id, "r": retry ms}
--- Returns {epoch, id of the first event}; the run's ids are consecutive.
+-- Returns {epoch, id of the first event}, ids as strings; the run's ids are consecutive.
 local epoch = redis.call('GET', KEYS[3])
-if not epoch or redis.call('EXISTS', KEYS[1]) == 0 then
-  -- No counter: a new channel, or Redis lost its data. Ids never go backwards: numbering
-  -- resumes above the highest id the caller saw, and the new epoch tells the instances.
+local stored = redis.call('GET', KEYS[1])
+if not epoch or not stored then
+  -- No counter: a new channel, or Redis lost its data; the new epoch tells the instances.
   epoch = ARGV[5]
   redis.call('SET', KEYS[3], epoch)
-  redis.call('SET', KEYS[1], ARGV[4])
-elseif tonumber(redis.call('GET', KEYS[1])) < tonumber(ARGV[4]) then
-  redis.call('SET', KEYS[1], ARGV[4])
 end
+-- Ids never go backwards: numbering goes on above the counter, the stream's newest entry and
+-- the highest id the caller saw, whichever is highest.
+local counter = larger(checked(stored or '0', KEYS[1]), top_of(KEYS[2]))
+counter = larger(counter, checked(ARGV[4], 'the caller'))
 local first
 for i = 6, #ARGV do
   local draft = cjson.decode(ARGV[i])
-  local id = redis.call('INCR', KEYS[1])
-  first = first or id
-  local n = tostring(id)
+  if counter == MAX_ID then return error({err = 'ERR ' .. KEYS[1] .. ' has no ids left'}) end
+  counter = incremented(counter)
+  -- Saved at each event: should a later command fail, the ids used so far stay used.
+  redis.call('SET', KEYS[1], counter)
+  first = first or counter
   -- A ticker's {seq} shows this very id: the data arrives cut where it goes.
-  local data = table.concat(draft.d, n)
+  local data = table.concat(draft.d, counter)
   local fields = {'d', data}
   if draft.e then table.insert(fields, 'e'); table.insert(fields, draft.e) end
   if draft.i then table.insert(fields, 'i'); table.insert(fields, draft.i) end
   if draft.r then table.insert(fields, 'r'); table.insert(fields, draft.r) end
-  redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[1], n .. '-0', unpack(fields))
-  redis.call('PUBLISH', ARGV[2], cjson.encode({c = ARGV[3], n = n, p = epoch, d = data,
+  redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[1], counter .. '-0', unpack(fields))
+  redis.call('PUBLISH', ARGV[2], cjson.encode({c = ARGV[3], n = counter, p = epoch, d = data,
     e = draft.e, i = draft.i, r = draft.r}))
 end
 return {epoch, first}

@@ -76,6 +76,18 @@ impl Redis {
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
+    /// Runs `redis-cli` against the server (as an operator, or an attacker, would) and returns
+    /// what it printed.
+    pub fn cli<A: AsRef<std::ffi::OsStr> + std::fmt::Debug>(&self, args: &[A]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli (the Debian package redis-tools) is installed");
+        assert!(output.status.success(), "redis-cli {args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Kills the server (its data is gone: nothing is persisted).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -2,7 +2,10 @@
 //! already, a gap before it is filled from the stream (XRANGE), what the stream no longer keeps
 //! is announced to the clients, and a new epoch tells that Redis lost the channel's data.
 
-use super::{Entry, RedisBus};
+use redis::Value;
+
+use super::RedisBus;
+use super::entries::{Entry, read_entries};
 use crate::bus::engine::{Keys, Stored};
 use crate::channel::{Channel, NumberedInput};
 
@@ -51,25 +54,62 @@ impl RedisBus {
     async fn fill(&self, channel: &Channel, input: &mut NumberedInput<'_>, through: u64) {
         let keys = Keys::new(&self.prefix, channel.name());
         let start = format!("({}-0", input.newest());
-        let entries: redis::RedisResult<Vec<Entry>> = redis::cmd("XRANGE")
+        let reply: redis::RedisResult<Value> = redis::cmd("XRANGE")
             .arg(&keys.stream)
             .arg(start)
             .arg(format!("{through}-0"))
             .query_async(&mut self.commands.clone())
             .await;
-        match entries {
-            Ok(entries) => {
-                for (id, fields) in entries {
-                    if let Some(stored) = Stored::from_entry(&id, fields) {
-                        self.received.inc();
-                        Box::pin(self.apply(channel, input, stored, false)).await;
-                    }
-                }
-            }
+        match reply {
+            Ok(reply) => Box::pin(self.take_entries(channel, input, reply)).await,
             Err(err) => tracing::warn!(
                 channel = channel.name(),
                 "cannot read the missed events from Redis: {err}"
             ),
+        }
+    }
+
+    /// Hands the events of a stream reply to the channel, in order. An entry that cannot be
+    /// read is skipped with a warning, and the clients are told with the next event (as for
+    /// events Redis no longer keeps), never a silent gap.
+    pub(super) async fn take_entries(
+        &self,
+        channel: &Channel,
+        input: &mut NumberedInput<'_>,
+        reply: Value,
+    ) {
+        let entries = match read_entries(reply) {
+            Ok(entries) => entries,
+            Err(why) => {
+                tracing::warn!(
+                    channel = channel.name(),
+                    "cannot read a stream reply: {why}"
+                );
+                return;
+            }
+        };
+        for entry in entries {
+            match entry {
+                Entry::Event(stored) => {
+                    self.received.inc();
+                    self.apply(channel, input, stored, false).await;
+                }
+                Entry::Unreadable { seq, why } => {
+                    tracing::warn!(
+                        channel = channel.name(),
+                        id = seq,
+                        "skipped an event in Redis that cannot be read: {why}"
+                    );
+                    let newest = input.newest();
+                    if let Some(seq) = seq.filter(|&seq| seq > newest) {
+                        input.announce(&format!(
+                            "{} events after id {newest} were lost (unreadable in Redis)",
+                            seq - newest
+                        ));
+                        input.skip_through(seq);
+                    }
+                }
+            }
         }
     }
 

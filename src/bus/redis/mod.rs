@@ -13,10 +13,11 @@
 //! figures.
 
 mod catch_up;
+mod entries;
 mod follower;
+mod old_keys;
 mod script;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,8 +32,6 @@ use tokio::sync::watch;
 
 use crate::channels::Channels;
 use crate::errors::describe;
-/// A stream entry as XRANGE gives it: its id and its fields.
-type Entry = (String, HashMap<String, String>);
 
 /// A connection attempt that takes longer has failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -118,8 +117,14 @@ impl RedisBus {
             prefix: config.prefix,
             history: config.history,
             channels,
-            publish_script: Script::new(include_str!("../publish.lua")),
-            sync_script: Script::new(include_str!("../sync.lua")),
+            publish_script: Script::new(concat!(
+                include_str!("../ids.lua"),
+                include_str!("../publish.lua")
+            )),
+            sync_script: Script::new(concat!(
+                include_str!("../ids.lua"),
+                include_str!("../sync.lua")
+            )),
             up: watch::Sender::new(false),
             link_up: Gauge::default(),
             reconnects: Counter::default(),
@@ -138,6 +143,7 @@ impl RedisBus {
         }
         bus.set_up(true);
         tokio::spawn(bus.clone().follow(pubsub));
+        tokio::spawn(bus.clone().warn_of_old_keys());
         Ok(bus)
     }
 

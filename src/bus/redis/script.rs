@@ -2,9 +2,11 @@
 //! what a channel must catch up on. Each is one atomic round trip, so every instance numbers
 //! alike.
 
-use super::{BACKOFF, Entry, RedisBus, link_up, new_epoch};
+use redis::Value;
+
+use super::{BACKOFF, RedisBus, link_up, new_epoch};
 use crate::bus::NotSent;
-use crate::bus::engine::{Draft, Keys, Stored};
+use crate::bus::engine::{Draft, Keys, Stored, checked_id};
 use crate::channel::{Channel, Sent, WireId};
 
 impl RedisBus {
@@ -15,7 +17,7 @@ impl RedisBus {
         let keys = Keys::new(&self.prefix, channel.name());
         let mut input = channel.numbered_input().await;
         let newest = input.newest();
-        let reply: redis::RedisResult<(Option<String>, String, Vec<Entry>)> = self
+        let reply: redis::RedisResult<(Option<String>, String, Value)> = self
             .sync_script
             .key(&keys.counter)
             .key(&keys.stream)
@@ -37,13 +39,17 @@ impl RedisBus {
         if let Some(epoch) = &epoch {
             self.note_epoch(channel, &mut input, epoch);
         }
-        for (id, fields) in entries {
-            if let Some(stored) = Stored::from_entry(&id, fields) {
-                self.received.inc();
-                self.apply(channel, &mut input, stored, false).await;
+        self.take_entries(channel, &mut input, entries).await;
+        let Some(counter) = checked_id(&counter) else {
+            if counter != "0" {
+                tracing::warn!(
+                    channel = channel.name(),
+                    counter,
+                    "the channel's counter in Redis is not an id; left as it is"
+                );
             }
-        }
-        let counter = counter.parse::<u64>().unwrap_or(0);
+            return;
+        };
         let newest = input.newest();
         if counter > newest && (newest == 0 || after_outage) {
             if newest > 0 {
@@ -71,7 +77,7 @@ impl RedisBus {
         let keys = Keys::new(&self.prefix, channel.name());
         let floor = channel.numbered_input().await.newest();
         let json: Vec<String> = drafts.iter().map(Draft::to_json).collect();
-        let (epoch, first): (String, u64) = self
+        let (epoch, first): (String, String) = self
             .publish_script
             .key(&keys.counter)
             .key(&keys.stream)
@@ -86,6 +92,13 @@ impl RedisBus {
             .await
             .map_err(|err| {
                 NotSent::Unavailable(format!("Redis failed to store the events (--redis): {err}"))
+            })?;
+        // Checked, as every id from Redis: the script gives ids up to `MAX_ID`, a run's last
+        // included, so counting on from `first` cannot overflow.
+        let first = checked_id(&first)
+            .filter(|first| first.checked_add(drafts.len() as u64).is_some())
+            .ok_or_else(|| {
+                NotSent::Unavailable(format!("Redis gave {first:?} as an id (--redis)"))
             })?;
         let mut input = channel.numbered_input().await;
         self.note_epoch(channel, &mut input, &epoch);
