@@ -51,7 +51,12 @@ impl RedisBus {
     }
 
     /// Takes the kept events after the channel's newest up to `through` from the stream.
-    async fn fill(&self, channel: &Channel, input: &mut NumberedInput<'_>, through: u64) {
+    pub(super) async fn fill(
+        &self,
+        channel: &Channel,
+        input: &mut NumberedInput<'_>,
+        through: u64,
+    ) {
         let keys = Keys::new(&self.prefix, channel.name());
         let start = format!("({}-0", input.newest());
         let reply: redis::RedisResult<Value> = redis::cmd("XRANGE")

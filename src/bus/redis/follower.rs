@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use futures_util::future::join_all;
 use redis::aio::PubSub;
 
+use super::feed::Feeds;
 use super::{BACKOFF, CONNECT_TIMEOUT, RedisBus};
 use crate::bus::engine::Message;
 
@@ -24,13 +26,14 @@ impl RedisBus {
     /// channel up and goes on; ends at shutdown.
     pub(super) async fn follow(self: Arc<Self>, mut pubsub: PubSub) {
         let control = self.channels.control().clone();
+        let mut feeds = Feeds::default();
         loop {
             {
                 let mut messages = pubsub.on_message();
                 loop {
                     tokio::select! {
                         message = messages.next() => match message {
-                            Some(message) => self.receive(message.get_payload_bytes()).await,
+                            Some(message) => self.receive(message.get_payload_bytes(), &mut feeds),
                             None => break,
                         },
                         () = control.closed() => return,
@@ -59,9 +62,9 @@ impl RedisBus {
             self.refresh_commands().await;
             // Subscribed first, then caught up: an event published in between arrives both
             // ways and is taken once (by its id).
-            for channel in self.channels.all() {
-                self.sync(&channel, true).await;
-            }
+            // Every channel at once: one whose reader stalls holds back no other.
+            let channels = self.channels.all();
+            join_all(channels.iter().map(|channel| self.sync(channel, true))).await;
             self.set_up(true);
             tracing::info!("Redis is back; caught up with what was published meanwhile");
         }
@@ -82,8 +85,9 @@ impl RedisBus {
     }
 
     /// One Pub/Sub message: an event for a channel this instance has (others are left to the
-    /// instances that have them; a channel created later catches up from the stream).
-    async fn receive(&self, payload: &[u8]) {
+    /// instances that have them; a channel created later catches up from the stream), queued
+    /// on that channel's feed.
+    fn receive(self: &Arc<Self>, payload: &[u8], feeds: &mut Feeds) {
         let message = match serde_json::from_slice::<Message>(payload) {
             Ok(message) => message,
             Err(err) => {
@@ -101,13 +105,11 @@ impl RedisBus {
         let Some(stored) = message.into_stored() else {
             tracing::warn!(
                 channel = channel.name(),
-                "skipped an event without a numeric id"
+                "skipped an event without a valid id"
             );
             return;
         };
         self.received.inc();
-        let mut input = channel.numbered_input().await;
-        self.note_epoch(&channel, &mut input, &epoch);
-        self.apply(&channel, &mut input, stored, true).await;
+        feeds.send(self, &channel, &epoch, stored);
     }
 }

@@ -14,6 +14,7 @@
 
 mod catch_up;
 mod entries;
+mod feed;
 mod follower;
 mod old_keys;
 mod script;
