@@ -4,17 +4,20 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::values::parse_interval;
+use super::values::{DurationRange, MILLISECOND, WEEK};
 use crate::channels::ChannelName;
 use crate::event::EventName;
 use crate::source::stdin::Format;
 use crate::template::Template;
 
+/// A weekly ticker (with --count) is plausible; anything longer is a typo.
+const INTERVAL: DurationRange = DurationRange::new(MILLISECOND, WEEK);
+
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Input")]
 pub struct InputFlags {
-    /// Send --message every DURATION (500ms, 2s, 1m).
-    #[arg(short, long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true,
+    /// Send --message every DURATION (500ms, 2s, 1m; 1ms to 7 days).
+    #[arg(short, long, value_name = "DURATION", value_parser = INTERVAL.parser(), allow_hyphen_values = true,
           env = "SSE_BROADCAST_INTERVAL")]
     pub interval: Option<Duration>,
 

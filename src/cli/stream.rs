@@ -5,20 +5,28 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::values::{parse_duration, parse_interval};
+use super::values::{DAY, DurationRange, HOUR, MILLISECOND};
+
+/// A heartbeat is for proxies whose idle timeouts are seconds to minutes: none waits an hour.
+const KEEP_ALIVE: DurationRange = DurationRange::new(MILLISECOND, HOUR).or_off();
+/// A client told to wait more than a day before reconnecting might as well be told to stay away.
+const RETRY: DurationRange = DurationRange::new(MILLISECOND, DAY);
+/// Input waits this long for a stalled client: a day already means "never evict".
+const STALL_TIMEOUT: DurationRange = DurationRange::new(MILLISECOND, DAY);
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Stream")]
 pub struct StreamFlags {
     /// Send a heartbeat comment when nothing was sent for DURATION, so proxies keep a quiet
-    /// stream open; 0 disables.
-    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration,
+    /// stream open (1ms to 1h); 0 disables.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = KEEP_ALIVE.parser(),
           env = "SSE_BROADCAST_KEEP_ALIVE")]
     pub keep_alive: Duration,
 
     /// Reconnection delay sent at the start of each stream (retry:), drawn per client from
-    /// [DURATION, 1.5 × DURATION] so that a restart's reconnects don't all arrive at once.
-    #[arg(long, value_name = "DURATION", value_parser = parse_interval,
+    /// [DURATION, 1.5 × DURATION] so that a restart's reconnects don't all arrive at once (1ms
+    /// to 1 day).
+    #[arg(long, value_name = "DURATION", value_parser = RETRY.parser(),
           env = "SSE_BROADCAST_RETRY")]
     pub retry: Option<Duration>,
 
@@ -38,8 +46,8 @@ pub struct StreamFlags {
     pub client_buffer: u32,
 
     /// A client that takes no event for DURATION while input waits for it is disconnected (it
-    /// reconnects and replays what it missed from the history).
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_interval,
+    /// reconnects and replays what it missed from the history). 1ms to 1 day.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = STALL_TIMEOUT.parser(),
           env = "SSE_BROADCAST_STALL_TIMEOUT")]
     pub stall_timeout: Duration,
 

@@ -20,25 +20,77 @@ pub fn parse_redis_prefix(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-/// "250ms", "2s", "1m30s", or "0" (= off). A bare number is refused with the fix.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "`{text}` needs a unit: {text}ms, {text}s or {text}m"
-        ));
-    }
-    humantime::parse_duration(text).map_err(|err| format!("`{text}`: {err} (try 500ms, 2s, 1m)"))
+/// The durations a flag accepts, checked at parse time so that exit 2 names the flag. Every
+/// duration flag has one: beyond its maximum a value means nothing useful, and near
+/// `Duration::MAX` the timers overflow (`Instant + d` and `mul_f64` panic in a task). Below a
+/// millisecond is refused too: `retry:` is sent in milliseconds and a timer that fine would spin.
+#[derive(Debug, Clone, Copy)]
+pub struct DurationRange {
+    min: Duration,
+    max: Duration,
+    /// "0" is accepted and means off.
+    zero_is_off: bool,
 }
 
-/// A duration that must be positive (an interval of 0 would spin).
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    match parse_duration(text)? {
-        Duration::ZERO => Err(format!("`{text}` must be longer than 0")),
-        duration => Ok(duration),
+pub const MILLISECOND: Duration = Duration::from_millis(1);
+pub const HOUR: Duration = Duration::from_secs(3600);
+pub const DAY: Duration = Duration::from_secs(24 * 3600);
+pub const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
+
+impl DurationRange {
+    pub const fn new(min: Duration, max: Duration) -> Self {
+        DurationRange {
+            min,
+            max,
+            zero_is_off: false,
+        }
+    }
+
+    /// Also accepts "0", which the flag documents as off.
+    pub const fn or_off(self) -> Self {
+        DurationRange {
+            zero_is_off: true,
+            ..self
+        }
+    }
+
+    /// The clap value parser: `value_parser = RANGE.parser()`.
+    pub fn parser(self) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync {
+        move |text| self.parse(text)
+    }
+
+    /// "250ms", "2s", "1m30s"; a bare number is refused with the fix.
+    fn parse(&self, text: &str) -> Result<Duration, String> {
+        let text = text.trim();
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && text != "0" {
+            return Err(format!(
+                "`{text}` needs a unit: {text}ms, {text}s or {text}m"
+            ));
+        }
+        let duration = match text {
+            "0" => Duration::ZERO,
+            _ => humantime::parse_duration(text)
+                .map_err(|err| format!("`{text}`: {err} (try 500ms, 2s, 1m)"))?,
+        };
+        if duration.is_zero() {
+            return match self.zero_is_off {
+                true => Ok(Duration::ZERO),
+                false => Err(format!("`{text}` must be longer than 0")),
+            };
+        }
+        if duration < self.min || duration > self.max {
+            let off = if self.zero_is_off {
+                ", or 0 for off"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "`{text}` is out of range: {} to {}{off}",
+                humantime::format_duration(self.min),
+                humantime::format_duration(self.max)
+            ));
+        }
+        Ok(duration)
     }
 }
 
@@ -92,16 +144,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_need_a_unit() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        for bad in ["2", "2x", "-1s", "", "s"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+    fn durations_need_a_unit_and_stay_in_their_range() {
+        let range = DurationRange::new(MILLISECOND, HOUR);
+        let parse = range.parser();
+        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("1ms"), Ok(MILLISECOND));
+        assert_eq!(parse("1h"), Ok(HOUR));
+        for bad in [
+            "2",
+            "2x",
+            "-1s",
+            "",
+            "s",
+            "0",
+            "999us",
+            "1h 1ms",
+            "300000000000y",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
         }
-        assert!(parse_duration("2").unwrap_err().contains("2s"));
-        assert!(parse_interval("0").is_err());
+        assert!(parse("2").unwrap_err().contains("2s"));
+        assert!(parse("2h").unwrap_err().contains("1ms to 1h"));
+        let off = range.or_off().parser();
+        assert_eq!(off("0"), Ok(Duration::ZERO));
+        assert!(off("2h").unwrap_err().contains("1ms to 1h, or 0 for off"));
     }
 
     #[test]
