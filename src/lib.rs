@@ -10,7 +10,7 @@
 //! serving/               accept, TLS, the lean HTTP/1.1 path, hyper for the rest
 //! routes/                the warp filter chain: streams, publish, stats, metrics, page, auth
 //! bus/ source/           where events come from and how instances share them
-//! channels.rs channel.rs numbering, history, fan-out, backpressure, per channel
+//! channels.rs channel/ the registry; per channel: numbering and history, fan-out, backpressure
 //! control/               shutdown, evictions, --max-clients; each client's progress record
 //! event.rs template.rs   the wire format and the ticker's message; pure
 //! errors.rs throttle.rs logging.rs   helpers every layer may use
@@ -23,10 +23,11 @@
 //! 2. The input hands it to the bus (`bus/mod.rs`). Alone, the bus passes it to its channel;
 //!    with `--redis` (`bus/redis/`) it is stored in Redis by a script that gives it its id,
 //!    and every instance takes it back from Pub/Sub and passes it to its own channel.
-//! 3. The channel (`channels.rs` finds it by name; `channel.rs`) gives it its id (or takes
-//!    Redis's), encodes it once to `Bytes` (`event.rs`), keeps it in the history and sends it
-//!    to every stream's receiver; input waits while the slowest stream's buffer is full, and
-//!    `control/` orders a stalled stream's eviction.
+//! 3. The channel (`channels.rs` finds it by name) gives it its id or takes Redis's
+//!    (`channel/history.rs`), encodes it once to `Bytes` (`event.rs`), keeps it in the history
+//!    and sends it to every stream's receiver (`channel/fanout.rs`); input waits while the
+//!    slowest stream's buffer is full, and `control/` orders a stalled stream's eviction
+//!    (`channel/backpressure.rs`).
 //! 4. Each stream's body (`routes/stream.rs`, opened by `routes/events.rs`) forwards those bytes.
 //! 5. To the socket: on a plain HTTP/1.1 connection the lean path (`serving/lean/`) writes the
 //!    chunks itself from the connection's task; over HTTP/2 (and TLS, and every other request)

@@ -4,7 +4,7 @@
 //! for the stall check (`client.rs` keeps each client's marks), counts open streams against
 //! `--max-clients`, and keeps the process-wide counters.
 //!
-//! Channels (`channel.rs`, one per name in `channels.rs`) number, keep and fan out events; the
+//! Channels (`channel/`, one per name in `channels.rs`) number, keep and fan out events; the
 //! control knows none of them by name, only the id an eviction order carries.
 
 mod client;

@@ -1,0 +1,242 @@
+//! One channel: gives each event its id, encodes it once to `Bytes`, keeps the history for
+//! replay, fans frames out to its streams, holds its input back while its slowest client is at
+//! the buffer limit, and logs each send with the consumer count.
+//!
+//! Streams (see `routes/stream.rs`) own their receivers; a channel keeps no per-client state at
+//! all. It learns how far a client got from the position each stream reports to its connection,
+//! and has the control (`control/`) order the eviction of a stalled one. A channel knows nothing
+//! of HTTP. By seam:
+//!
+//! - `history.rs`: numbering (its own, or ids given from outside) and the history kept for replay;
+//! - `fanout.rs`: encoding once, subscribing (replay and receiver under one lock), the heartbeat;
+//! - `backpressure.rs`: input waiting for room, eviction orders for stalled streams.
+//!
+//! This file holds the channel's state and what reads it whole (stats, reclaiming, closing).
+
+mod backpressure;
+mod fanout;
+mod history;
+
+pub use fanout::Subscription;
+pub use history::{NumberedInput, WireId};
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
+
+use crate::control::Control;
+use history::Kept;
+
+/// The name of the channel at `<events-path>` itself.
+pub const DEFAULT_NAME: &str = "default";
+
+/// `Last-Event-ID` (or `?lastEventId=`) asking for everything kept.
+pub const EARLIEST: &str = "earliest";
+
+/// How each channel buffers, remembers and waits.
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    /// Events kept for `Last-Event-ID` replay (0 = none), per channel.
+    pub history: usize,
+    /// Frames a client may be behind before input waits for it.
+    pub client_buffer: usize,
+    /// How long input may wait on a client that makes no progress before that client is dropped.
+    pub stall_timeout: Duration,
+}
+
+/// One frame as every stream receives it. `position` counts every frame the channel has sent
+/// (events and heartbeats), so a stream's last position says how far behind it is.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub position: u64,
+    pub bytes: Bytes,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The fan-out, made for the first reader and dropped when the last one leaves: its ring of
+    /// `client_buffer` slots is most of what a channel costs, and a channel nobody reads (one
+    /// only published to, or one waiting to be reclaimed) need not pay for it.
+    tx: Option<broadcast::Sender<Frame>>,
+    /// Set at shutdown: streams drain what they have, then end; nothing new is taken.
+    closed: bool,
+    next_seq: u64,
+    next_position: u64,
+    history: VecDeque<Kept>,
+    /// The last frame of any kind (for the heartbeat).
+    last_send: Instant,
+    /// The last event (for reclaiming an idle channel).
+    last_event: Instant,
+    /// Names the numbering when ids come from outside (`NumberedInput`): a new one means the
+    /// numbering's keeper lost what it held.
+    epoch: Option<Box<str>>,
+    /// A notice that travels in front of the next event (`NumberedInput::announce`).
+    notice: Option<Bytes>,
+}
+
+/// What one publish reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub id: WireId,
+    /// Streams the event was queued for.
+    pub consumers: usize,
+}
+
+/// One channel's figures for `/stats` and `/metrics`. Ids are strings here, as on the wire.
+#[derive(Debug, Serialize)]
+pub struct ChannelStats {
+    pub consumers: usize,
+    pub events_sent: u64,
+    pub history_size: usize,
+    pub oldest_id: Option<String>,
+    pub newest_id: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Channel {
+    name: Arc<str>,
+    /// Unique for the process's life (a reclaimed name comes back with a new one): eviction
+    /// orders carry it.
+    id: u64,
+    config: ChannelConfig,
+    control: Arc<Control>,
+    state: Mutex<State>,
+    /// One publisher at a time, so the events of one POST get consecutive ids.
+    input: tokio::sync::Mutex<()>,
+    /// Woken when a stream takes frames while input waits, and when a stream ends.
+    room: Notify,
+    input_waiting: AtomicBool,
+    /// Woken on every new subscription (for `--wait-clients`).
+    joined: Notify,
+    events_sent: AtomicU64,
+}
+
+impl Channel {
+    pub fn new(name: Arc<str>, id: u64, config: ChannelConfig, control: Arc<Control>) -> Self {
+        let now = Instant::now();
+        Channel {
+            name,
+            id,
+            state: Mutex::new(State {
+                tx: None,
+                closed: false,
+                next_seq: 1,
+                next_position: 1,
+                history: VecDeque::with_capacity(config.history.min(64)),
+                last_send: now,
+                last_event: now,
+                epoch: None,
+                notice: None,
+            }),
+            config,
+            control,
+            input: tokio::sync::Mutex::new(()),
+            room: Notify::new(),
+            input_waiting: AtomicBool::new(false),
+            joined: Notify::new(),
+            events_sent: AtomicU64::new(0),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The id eviction orders name this channel by.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn is_default(&self) -> bool {
+        &*self.name == DEFAULT_NAME
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // No code panics while holding the lock; recover the data rather than cascade a panic.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Streams currently open on this channel.
+    pub fn consumers(&self) -> usize {
+        self.lock().tx.as_ref().map_or(0, |tx| tx.receiver_count())
+    }
+
+    /// Returns once `count` streams are open on this channel at the same time.
+    pub async fn wait_for_clients(&self, count: usize) {
+        loop {
+            let joined = self.joined.notified();
+            tokio::pin!(joined);
+            joined.as_mut().enable();
+            if self.consumers() >= count {
+                return;
+            }
+            joined.await;
+        }
+    }
+
+    /// Whether the registry may drop this channel: nobody reads it, and it sent nothing for
+    /// `idle` (a channel that never sent anything holds nothing a client could miss). The
+    /// caller checks that nobody else holds it (no publisher mid-way, no stream).
+    pub fn is_reclaimable(&self, idle: Duration, now: Instant) -> bool {
+        let state = self.lock();
+        let readers = state.tx.as_ref().map_or(0, |tx| tx.receiver_count());
+        readers == 0 && (state.next_seq == 1 || state.last_event + idle <= now)
+    }
+
+    /// Ends the broadcast: each stream delivers what it holds, then ends.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.tx = None;
+    }
+
+    pub fn stats(&self) -> ChannelStats {
+        let state = self.lock();
+        ChannelStats {
+            consumers: state.tx.as_ref().map_or(0, |tx| tx.receiver_count()),
+            events_sent: self.events_sent.load(Ordering::Relaxed),
+            history_size: state.history.len(),
+            oldest_id: state.history.front().map(|kept| kept.wire_id().to_string()),
+            newest_id: state.history.back().map(|kept| kept.wire_id().to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+
+    pub(super) fn new_channel(history: usize, client_buffer: usize) -> Channel {
+        let config = ChannelConfig {
+            history,
+            client_buffer,
+            stall_timeout: Duration::from_millis(100),
+        };
+        Channel::new(DEFAULT_NAME.into(), 0, config, Arc::new(Control::new(None)))
+    }
+
+    pub(super) async fn publish_n(channel: &Channel, n: usize) {
+        for i in 0..n {
+            channel
+                .publish(|_| Event::new(format!("e{i}")))
+                .await
+                .unwrap();
+        }
+    }
+
+    pub(super) fn text(bytes: &[Bytes]) -> Vec<String> {
+        bytes
+            .iter()
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect()
+    }
+}
