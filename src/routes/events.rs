@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderValue, header};
+use warp::http::HeaderValue;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::ServeConfig;
 use super::filters::{channel_path, optional_header, with_channels};
-use super::refusal::refuse;
+use super::refusal::{accepts_event_stream, refuse};
+use super::sse_reply::{self, spread};
 use super::stream::client_stream;
 use crate::bus::Bus;
 use crate::channel::Channel;
@@ -33,12 +34,14 @@ pub fn route(channels: Arc<Channels>, bus: Bus, config: &ServeConfig) -> BoxedFi
     channel_path(config.events_path.clone())
         .and(warp::get())
         .and(optional_header("last-event-id"))
+        .and(optional_header("accept"))
         .and(warp::query::<ReplayQuery>())
         .and(warp::ext::optional::<Arc<Client>>())
         .and(with_channels(channels))
         .then(
             move |name: ChannelName,
                   header: Option<HeaderValue>,
+                  accept: Option<HeaderValue>,
                   query: ReplayQuery,
                   connection: Option<Arc<Client>>,
                   channels: Arc<Channels>| {
@@ -49,14 +52,17 @@ pub fn route(channels: Arc<Channels>, bus: Bus, config: &ServeConfig) -> BoxedFi
                     let header =
                         header.map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
                     let last_event_id = header.or(query.last_event_id);
-                    let peer = connection.as_ref().map(|c| c.peer.to_string());
+                    let asker = Asker {
+                        event_source: accepts_event_stream(accept.as_ref()),
+                        connection,
+                    };
                     match channels.get_or_create(&name) {
                         Ok(channel) => {
                             // With --redis: what another instance published is here first.
                             bus.catch_up(&channel).await;
-                            open_stream(channel, last_event_id.as_deref(), retry, connection)
+                            open_stream(channel, last_event_id.as_deref(), retry, asker)
                         }
-                        Err(refusal) => refuse(refusal, peer),
+                        Err(refusal) => refuse(refusal, asker.peer(), asker.event_source),
                     }
                 }
             },
@@ -64,53 +70,44 @@ pub fn route(channels: Arc<Channels>, bus: Bus, config: &ServeConfig) -> BoxedFi
         .boxed()
 }
 
+/// Who asks for a stream: its connection, and whether it is an EventSource (it accepts
+/// `text/event-stream`), which decides how a refusal is put to it.
+struct Asker {
+    event_source: bool,
+    /// Every served request carries its connection; only unit tests lack one.
+    connection: Option<Arc<Client>>,
+}
+
+impl Asker {
+    fn peer(&self) -> Option<String> {
+        self.connection.as_ref().map(|c| c.peer.to_string())
+    }
+}
+
 fn open_stream(
     channel: Arc<Channel>,
     last_event_id: Option<&str>,
     retry: Option<Duration>,
-    connection: Option<Arc<Client>>,
+    asker: Asker,
 ) -> Response {
-    let peer = connection.as_ref().map(|c| c.peer.to_string());
     let subscription = match channel.subscribe(last_event_id) {
         Ok(subscription) => subscription,
-        Err(refusal) => return refuse(refusal, peer),
+        Err(refusal) => return refuse(refusal, asker.peer(), asker.event_source),
     };
     tracing::debug!(
-        peer,
+        peer = asker.peer(),
         channel = channel.name(),
         last_event_id,
         "stream opened"
     );
     let prelude = retry.map(|base| event::retry(spread(base)));
-    let mut response =
-        warp::reply::stream(client_stream(channel, subscription, prelude, connection))
-            .into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // nginx buffers proxied responses unless told not to, which would hold events back.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    let mut response = warp::reply::stream(client_stream(
+        channel,
+        subscription,
+        prelude,
+        asker.connection,
+    ))
+    .into_response();
+    sse_reply::set_headers(response.headers_mut());
     response
-}
-
-/// A delay in [base, 1.5 base], drawn per client so a restart's reconnects don't all arrive at once.
-fn spread(base: Duration) -> Duration {
-    base.mul_f64(1.0 + fastrand::f64() * 0.5)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_spread_stays_within_one_and_a_half() {
-        let base = Duration::from_millis(1000);
-        for _ in 0..1000 {
-            let delay = spread(base);
-            assert!(delay >= base && delay <= base.mul_f64(1.5), "{delay:?}");
-        }
-    }
 }

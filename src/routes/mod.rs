@@ -11,6 +11,7 @@ mod metrics;
 mod page;
 pub mod publish;
 mod refusal;
+mod sse_reply;
 mod stats;
 mod stream;
 

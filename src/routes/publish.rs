@@ -17,7 +17,7 @@ use warp::{Filter, Reply};
 
 use super::filters::{authorization, channel_path, optional_header, with_channels};
 use super::metrics::Metrics;
-use super::refusal::{RETRY_AFTER_SECS, reason};
+use super::refusal::{reason, retry_after};
 use crate::bus::{Bus, NotSent};
 use crate::channel::WireId;
 use crate::channels::{ChannelName, Channels};
@@ -285,10 +285,7 @@ fn refusal(status: StatusCode, message: String) -> Response {
             );
         }
         StatusCode::SERVICE_UNAVAILABLE => {
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECS),
-            );
+            headers.insert(header::RETRY_AFTER, retry_after());
         }
         // The rest of the body is not read: the connection can't carry another request, and a
         // client that pools connections must not try (HTTP/2 drops the header; a stream ends

@@ -1,13 +1,26 @@
-//! One answer for every refusal for capacity or shutdown, whichever route meets it: 503 with
-//! `Retry-After` and a line that says why, logged at warn (streams and POSTs alike).
+//! One answer for every refusal for capacity or shutdown, whichever route meets it, logged at
+//! warn. An EventSource takes any status but 200 as final (WHATWG: "fail the connection"): a
+//! tab refused with 503 during a reconnect storm would never come back. So a stream request that
+//! accepts `text/event-stream` gets `200 text/event-stream` holding a comment that says why and
+//! `retry:` (the Retry-After, spread per client as `--retry` is), then the end, and the browser
+//! reconnects after that wait. Every other request gets 503 with `Retry-After` and the reason.
+
+use std::time::Duration;
 
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
 
+use super::sse_reply::{self, spread};
 use crate::control::Refusal;
+use crate::event;
 
 /// What a full or stopping server tells a client to wait before trying again.
-pub const RETRY_AFTER_SECS: &str = "5";
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// `RETRY_AFTER` as a `Retry-After` header value.
+pub fn retry_after() -> HeaderValue {
+    HeaderValue::from(RETRY_AFTER.as_secs())
+}
 
 /// The line a refused client reads, naming the limit it met.
 pub fn reason(refusal: Refusal) -> &'static str {
@@ -18,12 +31,42 @@ pub fn reason(refusal: Refusal) -> &'static str {
     }
 }
 
-/// 503 with `Retry-After` for `refusal`, logged with the peer when it is known.
-pub fn refuse(refusal: Refusal, peer: Option<String>) -> Response {
+/// Whether an `Accept` header names `text/event-stream` (with a `q` above 0), as every
+/// EventSource's does. A wildcard is not enough: `curl` and most HTTP libraries send `*/*` and
+/// read a status, not a stream.
+pub fn accepts_event_stream(accept: Option<&HeaderValue>) -> bool {
+    let Some(Ok(text)) = accept.map(HeaderValue::to_str) else {
+        return false;
+    };
+    text.split(',').any(|range| {
+        range.trim().parse::<mime::Mime>().is_ok_and(|media| {
+            media.essence_str() == "text/event-stream"
+                && media
+                    .get_param("q")
+                    .is_none_or(|q| q.as_str().parse::<f32>().is_ok_and(|q| q > 0.0))
+        })
+    })
+}
+
+/// The answer to `refusal`: the stream that ends (see the module doc) for an EventSource, 503
+/// with `Retry-After` for others; logged with the peer when it is known.
+pub fn refuse(refusal: Refusal, peer: Option<String>, event_source: bool) -> Response {
     if refusal != Refusal::Closed {
-        tracing::warn!(peer, "refusing a request with 503: {}", reason(refusal));
+        tracing::warn!(peer, event_source, "refusing a stream: {}", reason(refusal));
     }
-    unavailable(reason(refusal))
+    if event_source {
+        ending_stream(reason(refusal))
+    } else {
+        unavailable(reason(refusal))
+    }
+}
+
+/// `200 text/event-stream`: `message` as a comment, then `retry:`, then the end of the stream.
+fn ending_stream(message: &str) -> Response {
+    let body = [event::comment(message), event::retry(spread(RETRY_AFTER))].concat();
+    let mut response = body.into_response();
+    sse_reply::set_headers(response.headers_mut());
+    response
 }
 
 /// 503 with `Retry-After` and `message` (one line) as the body.
@@ -31,9 +74,52 @@ pub fn unavailable(message: &str) -> Response {
     let mut response =
         warp::reply::with_status(format!("{message}\n"), StatusCode::SERVICE_UNAVAILABLE)
             .into_response();
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from_static(RETRY_AFTER_SECS),
-    );
     response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, retry_after());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[test]
+    fn only_an_explicit_event_stream_accept_counts() {
+        let accepts =
+            |value: &'static str| accepts_event_stream(Some(&HeaderValue::from_static(value)));
+        assert!(accepts("text/event-stream"));
+        assert!(accepts("Text/Event-Stream"));
+        assert!(accepts("text/html, text/event-stream;q=0.5"));
+        assert!(!accepts("*/*"));
+        assert!(!accepts("text/*"));
+        assert!(!accepts("text/event-stream;q=0"));
+        assert!(!accepts("application/json"));
+        assert!(!accepts_event_stream(None));
+    }
+
+    #[tokio::test]
+    async fn an_event_source_is_told_why_and_when_to_come_back() {
+        let response = refuse(Refusal::Full, None, true);
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/event-stream"
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let text = std::str::from_utf8(&body).unwrap();
+        let retry = text
+            .strip_prefix(": too many clients (--max-clients); try again later\n\nretry: ")
+            .and_then(|rest| rest.strip_suffix("\n\n"))
+            .and_then(|ms| ms.parse::<u64>().ok());
+        assert!(
+            retry.is_some_and(|ms| (5000..=7500).contains(&ms)),
+            "{text:?}"
+        );
+
+        let response = refuse(Refusal::TooManyChannels, None, false);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+    }
 }
