@@ -75,7 +75,8 @@ pub struct ServingFlags {
     pub auth: Option<Credentials>,
 
     /// Named channels alive at once (besides the default one); a request that would create
-    /// another gets 503 with Retry-After. Idle channels that nobody reads make room.
+    /// another is refused: an EventSource is told when to come back, others get 503 with
+    /// Retry-After. Idle channels that nobody reads make room.
     #[arg(
         long,
         value_name = "N",

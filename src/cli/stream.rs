@@ -51,7 +51,8 @@ pub struct StreamFlags {
           env = "SSE_BROADCAST_STALL_TIMEOUT")]
     pub stall_timeout: Duration,
 
-    /// Streams allowed at once; further /events requests get 503 with Retry-After.
+    /// Streams allowed at once; a further EventSource is told when to come back (a 200 stream
+    /// with retry:), other /events requests get 503 with Retry-After.
     #[arg(long, value_name = "N", env = "SSE_BROADCAST_MAX_CLIENTS")]
     pub max_clients: Option<usize>,
 }
