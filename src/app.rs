@@ -20,6 +20,7 @@ use crate::cli::Config;
 use crate::control::Control;
 use crate::errors::describe;
 use crate::routes;
+use crate::serving::timeouts::{TEST_TIMEOUTS_ENV, Timeouts};
 use crate::serving::tls::Tls;
 use crate::serving::{self, Serving};
 use crate::source::stdin::StdinSource;
@@ -27,7 +28,12 @@ use crate::source::ticker::Ticker;
 
 /// How long open streams get to finish after a signal.
 const SIGNAL_GRACE: Duration = Duration::from_millis(1500);
-/// Pending connections the kernel queues for us: room for a crowd reconnecting at once.
+/// Pending connections the kernel queues for us, room for a crowd reconnecting at once: the
+/// accept loop only hands each socket to its task, so the queue drains as fast as the kernel
+/// fills it, and this covers a burst while the one core also works on handshakes. Linux caps
+/// it at `net.core.somaxconn` (4096 by default since 5.4; 128 before): past the queue, a SYN
+/// goes unanswered and the client retries it a second later, so a storm larger than the queue
+/// is slowed, not refused (see docs/security.md).
 const LISTEN_BACKLOG: u32 = 4096;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -38,6 +44,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let tls = match &config.tls {
         Some(files) => Some(Arc::new(Tls::load(&files.cert, &files.key)?)),
         None => None,
+    };
+    let timeouts = match std::env::var(TEST_TIMEOUTS_ENV) {
+        Ok(spec) => Timeouts::overridden(&spec)?,
+        Err(_) => Timeouts::default(),
     };
     let control = Arc::new(Control::new(config.max_clients));
     let channels = Arc::new(Channels::new(
@@ -76,6 +86,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         control: control.clone(),
         tls,
         tasks: connections.clone(),
+        timeouts,
     };
     tokio::spawn(serving::accept_loop(listener, serving));
     if let Some(every) = config.keep_alive {

@@ -1,7 +1,8 @@
 //! hyper's HTTP/1.1 and HTTP/2 serving of one connection, with settings chosen for streams that
 //! never end: every HTTP/2 stream runs on a task of its own with a client record of its own, so
 //! a stalled stream is reset alone; an HTTP/1 connection is dropped when its client is evicted;
-//! shutdown finishes the responses in flight, then closes (HTTP/2: GOAWAY).
+//! shutdown finishes the responses in flight, then closes (HTTP/2: GOAWAY), as does an HTTP/2
+//! connection that has had no stream open for the idle time-out.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,10 +11,12 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioTimer;
 use hyper_util::server::conn::auto;
+use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
 use super::Serving;
+use super::timeouts::Timeouts;
 use crate::control::{Client, Control, Cut};
 
 /// HTTP/2 streams one connection may hold open at once.
@@ -23,13 +26,14 @@ const H2_SEND_BUFFER: usize = 16 * 1024;
 /// An HTTP/2 connection quiet this long is pinged, and closed if no answer comes in time.
 const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// After its GOAWAY, an idle HTTP/2 connection gets this long to close itself, then is dropped.
+const H2_IDLE_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Which HTTP versions a connection may speak.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Protocols {
-    /// A plain port: HTTP/1.1, or HTTP/2 when the client opens with its preface (h2c).
-    Sniff,
-    /// What TLS's ALPN agreed on.
+    /// What TLS's ALPN agreed on; on a plain port, HTTP/2 when the client opened with its
+    /// preface (h2c).
     Http1,
     Http2,
 }
@@ -51,15 +55,18 @@ pub(super) async fn serve_http<I>(
         routes,
         control,
         tasks,
+        timeouts,
         ..
     } = serving;
     let peer = connection.peer;
+    let (open_streams, streams) = watch::channel(0);
     let executor = StreamExecutor {
         peer,
         control: control.clone(),
         tasks,
+        open_streams: Arc::new(open_streams),
     };
-    let builder = http_builder(executor, protocols);
+    let builder = http_builder(executor, protocols, &timeouts);
     let warp_service = warp::service(routes);
     let answered = std::sync::Mutex::new(answered);
     let service = {
@@ -85,7 +92,17 @@ pub(super) async fn serve_http<I>(
     tokio::pin!(serving);
     let evicted = connection.evicted(&control, Cut::Connection);
     tokio::pin!(evicted);
+    let idle = async {
+        match protocols {
+            Protocols::Http2 => no_stream_for(streams, timeouts.h2_idle).await,
+            // HTTP/1.1 has hyper's `header_read_timeout` between requests.
+            Protocols::Http1 => std::future::pending().await,
+        }
+    };
+    tokio::pin!(idle);
     let mut closing = false;
+    let give_up = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(give_up);
     loop {
         tokio::select! {
             result = serving.as_mut() => {
@@ -101,14 +118,47 @@ pub(super) async fn serve_http<I>(
                 serving.as_mut().graceful_shutdown();
                 closing = true;
             }
+            () = &mut idle, if !closing => {
+                tracing::debug!(%peer, "HTTP/2 connection with no stream open; closing it");
+                serving.as_mut().graceful_shutdown();
+                closing = true;
+                // h2 closes once the client acknowledged the GOAWAY's ping; one that never
+                // answers is not waited for.
+                give_up.as_mut().reset(tokio::time::Instant::now() + H2_IDLE_CLOSE_GRACE);
+            }
+            () = &mut give_up => return,
+        }
+    }
+}
+
+/// Resolves once no stream has been open on the connection for `period`.
+async fn no_stream_for(mut streams: watch::Receiver<usize>, period: Duration) {
+    loop {
+        if streams.wait_for(|open| *open == 0).await.is_err() {
+            return std::future::pending().await;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(period) => return,
+            changed = streams.changed() => {
+                if changed.is_err() {
+                    return std::future::pending().await;
+                }
+            }
         }
     }
 }
 
 /// HTTP/1 and HTTP/2 settings, chosen for streams that never end.
-fn http_builder(executor: StreamExecutor, protocols: Protocols) -> auto::Builder<StreamExecutor> {
+fn http_builder(
+    executor: StreamExecutor,
+    protocols: Protocols,
+    timeouts: &Timeouts,
+) -> auto::Builder<StreamExecutor> {
     let mut builder = auto::Builder::new(executor);
-    builder.http1().timer(TokioTimer::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.head);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -123,7 +173,6 @@ fn http_builder(executor: StreamExecutor, protocols: Protocols) -> auto::Builder
         .keep_alive_interval(H2_PING_INTERVAL)
         .keep_alive_timeout(H2_PING_TIMEOUT);
     match protocols {
-        Protocols::Sniff => builder,
         Protocols::Http1 => builder.http1_only(),
         Protocols::Http2 => builder.http2_only(),
     }
@@ -141,6 +190,8 @@ struct StreamExecutor {
     peer: SocketAddr,
     control: Arc<Control>,
     tasks: TaskTracker,
+    /// The connection's streams being served, for its idle time-out.
+    open_streams: Arc<watch::Sender<usize>>,
 }
 
 impl<F> hyper::rt::Executor<F> for StreamExecutor
@@ -149,8 +200,19 @@ where
 {
     fn execute(&self, stream: F) {
         let record = Arc::new(Client::for_h2_stream(self.peer, self.control.clone()));
-        let served = serve_h2_stream(stream, record.clone(), self.control.clone());
+        self.open_streams.send_modify(|open| *open += 1);
+        let open = OpenStream(self.open_streams.clone());
+        let served = serve_h2_stream(stream, record.clone(), self.control.clone(), open);
         self.tasks.spawn(H2_STREAM.scope(record, served));
+    }
+}
+
+/// One stream counted open on its connection until dropped.
+struct OpenStream(Arc<watch::Sender<usize>>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.send_modify(|open| *open -= 1);
     }
 }
 
@@ -159,6 +221,7 @@ async fn serve_h2_stream(
     stream: impl Future<Output = ()>,
     record: Arc<Client>,
     control: Arc<Control>,
+    _open: OpenStream,
 ) {
     tokio::select! {
         () = stream => {}

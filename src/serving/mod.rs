@@ -1,28 +1,38 @@
 //! Serving: the accept loop and each connection under the warp filter chain. TLS when asked
-//! (`tls.rs`), then HTTP/1.1 or HTTP/2 through hyper (`http.rs`: ALPN over TLS, a sniff on a
-//! plain port for h2c); on a plain port the lean path (`lean/`) writes an HTTP/1.1 event stream
+//! (`tls.rs`), then HTTP/1.1 or HTTP/2 through hyper (`http.rs`: ALPN over TLS, the preface on
+//! a plain port for h2c); on a plain port the lean path (`lean/`) writes an HTTP/1.1 event stream
 //! without hyper's buffers. What warp's own `serve` can't do lives here too: survive running out
 //! of file descriptors, drop one client whose stream stalls (its HTTP/1 connection, or its
 //! HTTP/2 stream alone), and end every connection at shutdown (HTTP/2: GOAWAY).
+//!
+//! Every connection proves itself within bounds (`timeouts.rs`): its first bytes, its TLS
+//! handshake (in line, `tls.rs`), its first request head or HTTP/2 start (`preface.rs`), and
+//! over HTTP/2 some stream open; one that does not is closed.
 
 mod http;
 pub mod lean;
+mod preface;
 mod progress;
+pub mod timeouts;
 pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use warp::filters::BoxedFilter;
 
 use crate::control::{Client, Control};
 use crate::throttle::Throttle;
 use http::{Protocols, serve_http};
+use lean::Rewind;
 use progress::ProgressIo;
+use timeouts::Timeouts;
 use tls::Tls;
 
 /// While no file descriptor is free, accepting is retried this often (never spun).
@@ -32,8 +42,6 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 const UNSENT_LIMIT: u32 = 16 * 1024;
 /// At most one "out of file descriptors" warning per this period.
 const FD_WARNING_PERIOD: Duration = Duration::from_secs(5);
-/// How an HTTP/2 connection starts (RFC 9113, 3.4).
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// What every connection is served with.
 #[derive(Debug, Clone)]
@@ -44,6 +52,7 @@ pub struct Serving {
     pub tls: Option<Arc<Tls>>,
     /// Connections and HTTP/2 streams, so shutdown can wait for all of them.
     pub tasks: TaskTracker,
+    pub timeouts: Timeouts,
 }
 
 /// Accepts connections until shutdown begins; each is served on its own task.
@@ -114,45 +123,71 @@ fn is_out_of_descriptors(err: &std::io::Error) -> bool {
 /// (Apart from `serve_tls`: a task's future is as large as its largest state, and a lean stream
 /// must not carry room for a TLS handshake.)
 async fn serve_plain(socket: TcpStream, peer: SocketAddr, serving: Serving) {
+    let head_by = Instant::now() + serving.timeouts.head;
     let control = serving.control.clone();
     let connection = Arc::new(Client::new(peer, &control));
-    let Some(handover) = lean::serve(socket, &serving.routes, &connection, &control).await else {
+    let handover = lean::serve(
+        socket,
+        &serving.routes,
+        &connection,
+        &control,
+        &serving.timeouts,
+    );
+    let Some(handover) = handover.await else {
         return; // served as a lean stream, or nothing left to serve
     };
-    // What was read shows the protocol: only the HTTP/2 preface (h2c) needs hyper-util's sniff,
-    // which would otherwise cost an HTTP/1 connection a doubled read buffer.
-    let read = handover.io.replay();
-    let protocols = if H2_PREFACE.starts_with(&read[..read.len().min(H2_PREFACE.len())]) {
-        Protocols::Sniff
+    // What was read shows the protocol: HTTP/2 with prior knowledge (h2c) starts with its
+    // preface, which must be followed by SETTINGS in time. (Knowing it, no sniff is needed:
+    // hyper-util's would cost an HTTP/1 connection a doubled read buffer.)
+    let mut io = handover.io;
+    if preface::may_be_h2(io.replay()) {
+        let Some(started) = preface::read_h2_start(io, head_by, &control).await else {
+            return;
+        };
+        io = started;
+    }
+    let protocols = if io.replay().starts_with(preface::H2_PREFACE) {
+        Protocols::Http2
     } else {
         Protocols::Http1
     };
-    let socket = ProgressIo::new(handover.io, connection.clone(), control);
+    let socket = ProgressIo::new(io, connection.clone(), control);
     let io = TokioIo::new(socket);
     let answered = handover.answered;
     // Boxed: hyper's connection state is large, and a lean stream keeps this task for its life.
     Box::pin(serve_http(io, protocols, answered, connection, serving)).await;
 }
 
-/// A TLS connection: the handshake, then hyper with the protocol ALPN agreed on.
+/// A TLS connection: the handshake, then hyper with the protocol ALPN agreed on (over HTTP/2
+/// once the client's preface and SETTINGS are in).
 async fn serve_tls(socket: TcpStream, peer: SocketAddr, serving: Serving, tls: Arc<Tls>) {
+    let hello_by = Instant::now() + serving.timeouts.first_bytes;
     let control = serving.control.clone();
     let connection = Arc::new(Client::new(peer, &control));
     let socket = ProgressIo::new(socket, connection.clone(), control.clone());
+    // Boxed: the handshake's state is large and brief; the task keeps only its result.
+    let handshake = Box::pin(tls.accept(socket, hello_by, serving.timeouts.handshake));
     let handshake = tokio::select! {
-        handshake = tls.accept(socket) => handshake,
+        handshake = handshake => handshake,
         () = control.closed() => return,
     };
-    match handshake {
-        Ok(stream) => {
-            let protocols = if tls::negotiated_h2(&stream) {
-                Protocols::Http2
-            } else {
-                Protocols::Http1
-            };
-            let io = TokioIo::new(stream);
-            Box::pin(serve_http(io, protocols, None, connection, serving)).await;
+    let stream = match handshake {
+        Ok(stream) => stream,
+        Err(err) => {
+            tracing::debug!(%peer, %err, "TLS handshake failed");
+            return;
         }
-        Err(err) => tracing::debug!(%peer, %err, "TLS handshake failed"),
+    };
+    if tls::negotiated_h2(&stream) {
+        let head_by = Instant::now() + serving.timeouts.head;
+        let started = preface::read_h2_start(Rewind::new(Bytes::new(), stream), head_by, &control);
+        let Some(io) = started.await else {
+            return;
+        };
+        let io = TokioIo::new(io);
+        Box::pin(serve_http(io, Protocols::Http2, None, connection, serving)).await;
+    } else {
+        let io = TokioIo::new(stream);
+        Box::pin(serve_http(io, Protocols::Http1, None, connection, serving)).await;
     }
 }

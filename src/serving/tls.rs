@@ -1,8 +1,15 @@
 //! TLS for the listening port: the certificate chain and key from PEM files (`--tls-cert`,
 //! `--tls-key`), ALPN `h2` and `http/1.1`, and a reload (SIGHUP) that new connections see while
 //! open ones go on. It knows nothing of HTTP: the connection code picks the protocol ALPN chose.
+//!
+//! Handshakes wait in one line, first come, first served, and a bounded number compute at once
+//! (`HANDSHAKE_SLOTS_PER_CORE`): in a reconnect storm every client gets its turn and each
+//! handshake, once begun, ends quickly, instead of thousands advancing together so slowly that
+//! they all time out. A client takes its place in line only once its whole ClientHello is in,
+//! so a socket that sends nothing (or half a hello) never holds a slot.
 
 use std::fmt;
+use std::num::NonZero;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -11,9 +18,11 @@ use anyhow::{Context as _, anyhow, bail};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_rustls::TlsAcceptor;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
-use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
+use tokio_rustls::rustls::server::{Acceptor, ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
@@ -25,12 +34,18 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// A client that has not finished its handshake by then is dropped: it holds a descriptor.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes that may compute at once, per core. A slot is held only while the server works
+/// on a ClientHello (key exchange and signature, the CPU-heavy part, done in one go by
+/// rustls's `Accepted::into_connection`), not while it waits for the client: two per core keep
+/// every core busy (one computes while the next is being woken); more would only interleave
+/// handshakes on the same cores, so each took longer and those at the back started later.
+const HANDSHAKE_SLOTS_PER_CORE: usize = 2;
 
 /// The TLS side of the listener: accepts handshakes with the current certificate.
 pub struct Tls {
-    acceptor: TlsAcceptor,
+    config: Arc<ServerConfig>,
+    /// The line of handshakes (tokio's semaphore is fair: first come, first served).
+    slots: Semaphore,
     certificate: Arc<CurrentCertificate>,
     cert_path: PathBuf,
     key_path: PathBuf,
@@ -78,8 +93,10 @@ impl Tls {
             .with_cert_resolver(certificate.clone());
         // h2 first: a browser that speaks it shares one connection among all its tabs.
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let cores = std::thread::available_parallelism().map_or(1, NonZero::get);
         Ok(Tls {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            config: Arc::new(config),
+            slots: Semaphore::new(cores * HANDSHAKE_SLOTS_PER_CORE),
             certificate,
             cert_path: cert_path.to_owned(),
             key_path: key_path.to_owned(),
@@ -98,12 +115,27 @@ impl Tls {
         Ok(())
     }
 
-    /// Completes the server side of a handshake, within `HANDSHAKE_TIMEOUT`.
-    pub async fn accept<S>(&self, socket: S) -> std::io::Result<TlsStream<S>>
+    /// Completes the server side of a handshake: the ClientHello must be in by `hello_by`, then
+    /// the handshake waits for its slot, and must end within `timeout` of getting it.
+    pub async fn accept<S>(
+        &self,
+        socket: S,
+        hello_by: Instant,
+        timeout: Duration,
+    ) -> std::io::Result<TlsStream<S>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(socket)).await {
+        let hello = LazyConfigAcceptor::new(Acceptor::default(), socket);
+        let hello = tokio::time::timeout_at(hello_by, hello)
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        let started = {
+            let _slot = self.slots.acquire().await.map_err(std::io::Error::other)?;
+            // The CPU-heavy part of the handshake runs here, inside the slot.
+            hello.into_stream(self.config.clone())
+        };
+        match tokio::time::timeout(timeout, started).await {
             Ok(handshake) => handshake,
             Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
         }

@@ -147,6 +147,12 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// `127.0.0.1:PORT`, whichever the scheme.
+    pub fn address(&self) -> String {
+        let (_, address) = self.base.split_once("://").expect("a URL");
+        address.to_owned()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -115,3 +115,31 @@ pub async fn events(
     assert_eq!(response.version(), version, "protocol of {url}");
     Client::from_response(response)
 }
+
+/// A TLS connection to `address` that trusts `cert_pem` and offers `alpn`: for tests that speak
+/// below HTTP (a client that completes its handshake, then says nothing).
+pub async fn handshake(
+    address: &str,
+    cert_pem: &str,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    tokio::time::timeout(WAIT, connector.connect(name, socket))
+        .await
+        .expect("handshake in time")
+        .unwrap()
+}

@@ -15,7 +15,6 @@ mod send;
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::net::TcpStream;
@@ -25,6 +24,7 @@ use warp::reply::Response;
 
 pub use rewind::Rewind;
 
+use super::timeouts::Timeouts;
 use crate::control::{Client, Control};
 use head::{Asked, Parsed};
 
@@ -32,8 +32,6 @@ use head::{Asked, Parsed};
 const HEAD_LIMIT: usize = 16 * 1024;
 /// Read size while the head comes in; the buffer goes once the head is parsed.
 const READ_SIZE: usize = 1024;
-/// A client that sends no complete head this long is closed: hyper's `header_read_timeout`.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A connection for hyper to serve.
 #[derive(Debug)]
@@ -53,13 +51,15 @@ pub async fn serve(
     routes: &BoxedFilter<(Response,)>,
     connection: &Arc<Client>,
     control: &Control,
+    timeouts: &Timeouts,
 ) -> Option<Handover> {
     // Boxed: reading the head and routing it are brief and their state is large; a stream lives
     // as long as its client, and the task then keeps only the stream's own state.
-    let stream = match Box::pin(first_request(socket, routes, connection, control)).await? {
-        First::Stream(stream) => stream,
-        First::Hyper(handover) => return Some(handover),
-    };
+    let stream =
+        match Box::pin(first_request(socket, routes, connection, control, timeouts)).await? {
+            First::Stream(stream) => stream,
+            First::Hyper(handover) => return Some(handover),
+        };
     stream.run(connection, control).await;
     None
 }
@@ -75,8 +75,9 @@ async fn first_request(
     routes: &BoxedFilter<(Response,)>,
     connection: &Arc<Client>,
     control: &Control,
+    timeouts: &Timeouts,
 ) -> Option<First> {
-    let (read, asked) = read_first_head(&socket, control).await?;
+    let (read, asked) = read_first_head(&socket, control, timeouts).await?;
     let Some(Asked { mut request, close }) = asked else {
         return Some(First::Hyper(Handover {
             io: Rewind::new(read, socket),
@@ -95,13 +96,26 @@ async fn first_request(
 }
 
 /// Reads until the bytes hold a complete first head, or show that hyper must have them. `None`:
-/// the client closed before sending anything, sent no complete head within `HEAD_TIMEOUT`, or
-/// shutdown began (idle connections close then, as hyper closes them).
-async fn read_first_head(socket: &TcpStream, control: &Control) -> Option<(Bytes, Option<Asked>)> {
+/// the client closed before sending anything, sent nothing within `first_bytes` or no complete
+/// head within `head`, or shutdown began (idle connections close then, as hyper closes them).
+async fn read_first_head(
+    socket: &TcpStream,
+    control: &Control,
+    timeouts: &Timeouts,
+) -> Option<(Bytes, Option<Asked>)> {
     let mut read = BytesMut::new();
     let reading = async {
+        // A socket that sends nothing is closed sooner than one that is sending its head.
+        let first_bytes_by = tokio::time::Instant::now() + timeouts.first_bytes;
         loop {
-            socket.readable().await.ok()?;
+            if read.is_empty() {
+                tokio::time::timeout_at(first_bytes_by, socket.readable())
+                    .await
+                    .ok()?
+                    .ok()?;
+            } else {
+                socket.readable().await.ok()?;
+            }
             read.reserve(READ_SIZE);
             match socket.try_read_buf(&mut read) {
                 // The client closed mid-head: hyper answers what it sent as it would.
@@ -120,7 +134,7 @@ async fn read_first_head(socket: &TcpStream, control: &Control) -> Option<(Bytes
     };
     tokio::select! {
         first = reading => first,
-        () = tokio::time::sleep(HEAD_TIMEOUT) => None,
+        () = tokio::time::sleep(timeouts.head) => None,
         () = control.closed() => None,
     }
 }

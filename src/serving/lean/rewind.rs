@@ -25,6 +25,11 @@ impl<T> Rewind<T> {
     pub fn replay(&self) -> &[u8] {
         &self.replay
     }
+
+    /// What is still to be replayed, and the socket.
+    pub fn into_parts(self) -> (Bytes, T) {
+        (self.replay, self.inner)
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
