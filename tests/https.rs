@@ -144,6 +144,8 @@ async fn sigterm_ends_every_http2_stream_and_exits_0() {
     }
     server.wait_for_consumers(5).await;
     server.write(b"last\n");
+    // The line is in the channel before the signal (stdin may be read after it otherwise).
+    server.wait_for_stat("events_sent", 1).await;
     server.terminate();
     for stream in &mut streams {
         assert_eq!(data(&stream.until_end().await), ["last"]);
