@@ -13,7 +13,9 @@ use crate::channel::{Channel, Sent};
 use crate::event::{Event, EventName};
 use crate::template::{Context, Template};
 
-pub use self::redis::{RedisBus, RedisConfig, RedisStats};
+pub use self::redis::{
+    RedisBus, RedisConfig, RedisStats, check_url as check_redis_url, redacted as redacted_redis_url,
+};
 
 #[derive(Debug, Clone)]
 pub enum Bus {

@@ -3,13 +3,35 @@
 
 use std::time::Duration;
 
-/// A `redis://` or `rediss://` URL the Redis client takes (checked here; reached at start).
-pub fn parse_redis_url(text: &str) -> Result<String, String> {
-    if !(text.starts_with("redis://") || text.starts_with("rediss://")) {
-        return Err("expected redis://HOST[:PORT][/DB] or rediss://...".into());
+/// `--redis`: a `redis://`, `rediss://` or `redis-sentinel://` URL (checked here, reached at
+/// start). Not a plain function: clap's own refusal repeats the value, and with it a password;
+/// this one shows the URL with the password masked.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisUrl;
+
+impl clap::builder::TypedValueParser for RedisUrl {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let text = value.to_string_lossy();
+        let checked = match value.to_str() {
+            Some(text) => crate::bus::check_redis_url(text),
+            None => Err("not UTF-8 text".into()),
+        };
+        checked.map(|()| text.clone().into_owned()).map_err(|why| {
+            let arg = arg.map_or_else(|| "--redis <URL>".to_owned(), ToString::to_string);
+            let shown = crate::bus::redacted_redis_url(&text);
+            command.clone().error(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value '{shown}' for '{arg}': {why}"),
+            )
+        })
     }
-    redis::Client::open(text).map_err(|err| err.to_string())?;
-    Ok(text.to_owned())
 }
 
 /// Braces would break the hash tag that keeps a channel's keys together; spaces read badly.

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod redis;
+pub mod sentinel;
 pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};

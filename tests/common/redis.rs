@@ -156,7 +156,7 @@ impl Redis {
 }
 
 /// A port the kernel just handed out and took back: free, as far as anyone can tell.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")

@@ -63,13 +63,13 @@ impl RedisBus {
             .arg(&keys.stream)
             .arg(start)
             .arg(format!("{through}-0"))
-            .query_async(&mut self.commands.clone())
+            .query_async(&mut self.commands())
             .await;
         match reply {
             Ok(reply) => Box::pin(self.take_entries(channel, input, reply)).await,
-            Err(err) => tracing::warn!(
-                channel = channel.name(),
-                "cannot read the missed events from Redis: {err}"
+            Err(err) => self.failed(
+                &format!("reading the missed events of channel {}", channel.name()),
+                &err,
             ),
         }
     }

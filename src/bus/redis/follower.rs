@@ -9,19 +9,10 @@ use futures_util::future::join_all;
 use redis::aio::PubSub;
 
 use super::feed::Feeds;
-use super::{BACKOFF, CONNECT_TIMEOUT, RedisBus};
+use super::{BACKOFF, RedisBus, SENTINEL_BACKOFF_MAX};
 use crate::bus::engine::Message;
 
 impl RedisBus {
-    /// A Pub/Sub connection of its own, subscribed to the prefix's topic.
-    pub(super) async fn subscribe(&self) -> redis::RedisResult<PubSub> {
-        let mut pubsub = tokio::time::timeout(CONNECT_TIMEOUT, self.client.get_async_pubsub())
-            .await
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-        pubsub.subscribe(&self.topic).await?;
-        Ok(pubsub)
-    }
-
     /// Takes live events until the link drops, then reconnects (backoff), catches every local
     /// channel up and goes on; ends at shutdown.
     pub(super) async fn follow(self: Arc<Self>, mut pubsub: PubSub) {
@@ -36,6 +27,7 @@ impl RedisBus {
                             Some(message) => self.receive(message.get_payload_bytes(), &mut feeds),
                             None => break,
                         },
+                        () = self.relink.notified() => break,
                         () = control.closed() => return,
                     }
                 }
@@ -45,21 +37,25 @@ impl RedisBus {
                 "lost the link to Redis; streams stay open, input waits, POST gets 503; reconnecting"
             );
             let mut delay = BACKOFF.0;
+            let longest = if self.finder.is_sentinel() {
+                SENTINEL_BACKOFF_MAX
+            } else {
+                BACKOFF.1
+            };
             pubsub = loop {
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = control.closed() => return,
                 }
-                match self.subscribe().await {
+                match self.reopen().await {
                     Ok(pubsub) => break pubsub,
                     Err(err) => {
                         tracing::debug!("Redis still unreachable: {err}");
-                        delay = (delay * 2).min(BACKOFF.1);
+                        delay = (delay * 2).min(longest);
                     }
                 }
             };
             self.reconnects.inc();
-            self.refresh_commands().await;
             // Subscribed first, then caught up: an event published in between arrives both
             // ways and is taken once (by its id).
             // Every channel at once: one whose reader stalls holds back no other.
@@ -67,20 +63,6 @@ impl RedisBus {
             join_all(channels.iter().map(|channel| self.sync(channel, true))).await;
             self.set_up(true);
             tracing::info!("Redis is back; caught up with what was published meanwhile");
-        }
-    }
-
-    /// The commands connection notices a lost link only when a command fails on it, then
-    /// reconnects: a few PINGs make sure it has before catching up.
-    async fn refresh_commands(&self) {
-        for _ in 0..10 {
-            let pong: redis::RedisResult<String> = redis::cmd("PING")
-                .query_async(&mut self.commands.clone())
-                .await;
-            if pong.is_ok() {
-                return;
-            }
-            tokio::time::sleep(BACKOFF.0).await;
         }
     }
 

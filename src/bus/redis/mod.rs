@@ -16,30 +16,35 @@ mod catch_up;
 mod entries;
 mod feed;
 mod follower;
+mod link;
 mod old_keys;
 mod script;
+mod url;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script};
+use redis::aio::ConnectionManager;
+use redis::{RedisError, Script};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
+use self::link::{Finder, Link};
 use crate::channels::Channels;
 use crate::errors::describe;
 
-/// A connection attempt that takes longer has failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// A command's answer (scripts and XRANGE are quick; none blocks): past this, Redis is lost.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Reconnection backoff, doubling from the first to the last.
+pub use self::url::redacted;
+
+/// Reconnection backoff, doubling from the first to the last. Through Sentinel the last is
+/// shorter: asking again costs the Sentinels little, and a failover is then followed within a
+/// second of its end.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+const SENTINEL_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// `--redis` and `--redis-prefix`.
 #[derive(Clone)]
@@ -61,20 +66,34 @@ impl std::fmt::Debug for RedisConfig {
     }
 }
 
+/// Checks a `--redis` value as the connection will read it; the error does not repeat it.
+pub fn check_url(url: &str) -> Result<(), String> {
+    url::Target::parse(url).map(drop)
+}
+
 /// The link's figures for `/stats`.
 #[derive(Debug, Serialize)]
 pub struct RedisStats {
     pub up: bool,
+    /// `host:port` of the server in use: the master, through Sentinel.
+    pub master: String,
     pub reconnects: u64,
+    /// Times the link came back on another master than before (Sentinel failovers followed).
+    pub failovers: u64,
     pub events_received: u64,
     /// Times a channel's epoch changed: Redis had lost its data.
     pub resets: u64,
+    /// Commands Redis refused (WRONGTYPE, OOM, READONLY, ...), counted since start.
+    pub errors: u64,
+    /// The last refusal, until a command succeeds again.
+    pub error: Option<String>,
 }
 
 #[derive(Debug)]
 pub struct RedisBus {
-    client: Client,
-    commands: ConnectionManager,
+    finder: Finder,
+    /// Replaced as a whole when the link is reopened (on another master after a failover).
+    link: RwLock<Arc<Link>>,
     prefix: String,
     /// The Pub/Sub channel every instance of this prefix listens on.
     topic: String,
@@ -84,37 +103,46 @@ pub struct RedisBus {
     sync_script: Script,
     /// Whether the Pub/Sub link is up and every local channel caught up.
     up: watch::Sender<bool>,
+    /// Told when a command found the server no longer the master (READONLY): the follower
+    /// then reopens the link, asking the Sentinels again.
+    relink: Notify,
+    last_error: Mutex<Option<String>>,
     link_up: Gauge,
+    master: Family<[(&'static str, String); 1], Gauge>,
     reconnects: Counter,
+    failovers: Counter,
     received: Counter,
     resets: Counter,
+    errors: Counter,
 }
 
 impl RedisBus {
     /// Connects (the commands connection, then Pub/Sub) and starts taking live events. An
-    /// unreachable Redis is an error naming `--redis`.
+    /// unreachable Redis (or no Sentinel that answers) is an error naming `--redis`.
     pub async fn connect(
         config: RedisConfig,
         channels: Arc<Channels>,
     ) -> anyhow::Result<Arc<Self>> {
         let url = redacted(&config.url);
-        let client = Client::open(config.url.as_str())
-            .map_err(|err| anyhow::anyhow!(describe(&err)))
+        let finder = url::Target::parse(&config.url)
+            .map_err(anyhow::Error::msg)
+            .and_then(|target| Finder::new(target).map_err(|err| anyhow::anyhow!(describe(&err))))
             .with_context(|| format!("invalid Redis URL {url} (--redis)"))?;
-        let settings = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(BACKOFF.1);
         let unreachable = || format!("cannot reach Redis at {url} (--redis)");
-        let commands = client
-            .get_connection_manager_with_config(settings)
+        let link = finder
+            .open()
             .await
             .map_err(|err| anyhow::anyhow!(describe(&err)))
             .with_context(unreachable)?;
         let topic = format!("{}:events", config.prefix);
+        let pubsub = link
+            .subscribe(&topic)
+            .await
+            .map_err(|err| anyhow::anyhow!(describe(&err)))
+            .with_context(unreachable)?;
         let bus = Arc::new(RedisBus {
-            commands,
+            finder,
+            link: RwLock::new(Arc::new(link)),
             prefix: config.prefix,
             history: config.history,
             channels,
@@ -127,18 +155,21 @@ impl RedisBus {
                 include_str!("../sync.lua")
             )),
             up: watch::Sender::new(false),
+            relink: Notify::new(),
+            last_error: Mutex::new(None),
             link_up: Gauge::default(),
+            master: Family::default(),
             reconnects: Counter::default(),
+            failovers: Counter::default(),
             received: Counter::default(),
             resets: Counter::default(),
-            client,
+            errors: Counter::default(),
             topic,
         });
-        let pubsub = bus
-            .subscribe()
-            .await
-            .map_err(|err| anyhow::anyhow!(describe(&err)))
-            .with_context(unreachable)?;
+        bus.master
+            .get_or_create(&[("address", bus.master())])
+            .set(1);
+        tracing::info!(master = bus.master(), "linked to Redis");
         for channel in bus.channels.all() {
             bus.sync(&channel, false).await;
         }
@@ -153,12 +184,87 @@ impl RedisBus {
         self.link_up.set(i64::from(up));
     }
 
+    fn link(&self) -> Arc<Link> {
+        self.link.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The commands connection of the link in use (a clone shares the connection).
+    fn commands(&self) -> ConnectionManager {
+        self.link().commands.clone()
+    }
+
+    fn master(&self) -> String {
+        self.link().master.clone()
+    }
+
+    /// Opens the link again (through Sentinel: on the master the Sentinels name now) and
+    /// subscribes; a new master is a failover followed.
+    async fn reopen(&self) -> redis::RedisResult<redis::aio::PubSub> {
+        let link = self.finder.open().await?;
+        let pubsub = link.subscribe(&self.topic).await?;
+        let before = std::mem::replace(
+            &mut *self.link.write().unwrap_or_else(|e| e.into_inner()),
+            Arc::new(link),
+        );
+        let now = self.master();
+        if before.master != now {
+            self.failovers.inc();
+            self.master.remove(&[("address", before.master.clone())]);
+            self.master
+                .get_or_create(&[("address", now.clone())])
+                .set(1);
+            tracing::warn!(
+                from = before.master,
+                to = now,
+                "following the new Redis master"
+            );
+        }
+        Ok(pubsub)
+    }
+
+    /// A command Redis answered with an error. Lost links are the follower's to mend; a
+    /// refusal (WRONGTYPE, OOM, READONLY, an error raised by a script) will not pass by
+    /// itself: it is logged at error (once per reason until a command succeeds again), counted
+    /// and shown in /stats. READONLY means the server is no longer the master: reopen.
+    fn failed(&self, what: &str, err: &RedisError) {
+        if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
+            tracing::debug!("{what}: {}", describe(err));
+            return;
+        }
+        self.errors.inc();
+        let reason = describe(err);
+        let mut last = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_deref() != Some(reason.as_str()) {
+            tracing::error!(master = self.master(), "{what}: Redis refused: {reason}");
+            *last = Some(reason);
+        }
+        if err.code() == Some("READONLY") {
+            self.relink.notify_one();
+        }
+    }
+
+    /// A command went through: a refusal reported before is over.
+    fn succeeded(&self) {
+        let mut last = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(reason) = last.take() {
+            tracing::info!("Redis accepts commands again (after: {reason})");
+        }
+    }
+
     pub fn stats(&self) -> RedisStats {
         RedisStats {
             up: *self.up.borrow(),
+            master: self.master(),
             reconnects: self.reconnects.get(),
+            failovers: self.failovers.get(),
             events_received: self.received.get(),
             resets: self.resets.get(),
+            errors: self.errors.get(),
+            error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 
@@ -170,9 +276,19 @@ impl RedisBus {
             self.link_up.clone(),
         );
         registry.register(
+            "redis_master",
+            "The Redis server in use (host:port; the master, through Sentinel): always 1",
+            self.master.clone(),
+        );
+        registry.register(
             "redis_reconnects",
             "Times the link to Redis came back after it was lost",
             self.reconnects.clone(),
+        );
+        registry.register(
+            "redis_failovers",
+            "Times the link came back on another master (Sentinel failovers followed)",
+            self.failovers.clone(),
         );
         registry.register(
             "redis_events_received",
@@ -184,6 +300,11 @@ impl RedisBus {
             "Times Redis was found to have lost a channel's data",
             self.resets.clone(),
         );
+        registry.register(
+            "redis_errors",
+            "Commands Redis refused (WRONGTYPE, OOM, READONLY, ...)",
+            self.errors.clone(),
+        );
     }
 }
 
@@ -192,29 +313,7 @@ async fn link_up(up: &mut watch::Receiver<bool>) {
     let _ = up.wait_for(|up| *up).await;
 }
 
-/// The URL as logs and errors show it: a password in it is left out.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
-        _ => url.to_owned(),
-    }
-}
-
 /// A fresh epoch, used when Redis holds none for a channel.
 fn new_epoch() -> String {
     format!("{:016x}", fastrand::u64(..))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_password_stays_out_of_messages() {
-        assert_eq!(
-            redacted("rediss://user:secret@cache.internal:6380/2"),
-            "rediss://…@cache.internal:6380/2"
-        );
-        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-    }
 }

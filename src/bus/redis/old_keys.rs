@@ -24,7 +24,7 @@ impl RedisBus {
                 .arg(&pattern)
                 .arg("COUNT")
                 .arg(SCAN_COUNT)
-                .query_async(&mut self.commands.clone())
+                .query_async(&mut self.commands())
                 .await;
             let Ok((next, found)) = reply else { return };
             if let Some(example) = found.first() {

@@ -8,6 +8,7 @@ use super::{BACKOFF, RedisBus, link_up, new_epoch};
 use crate::bus::NotSent;
 use crate::bus::engine::{Draft, Keys, Stored, checked_id};
 use crate::channel::{Channel, Sent, WireId};
+use crate::errors::describe;
 
 impl RedisBus {
     /// `after_outage`: the channel may have missed events the stream no longer keeps; numbering
@@ -24,15 +25,15 @@ impl RedisBus {
             .key(&keys.epoch)
             .arg(newest)
             .arg(new_epoch())
-            .invoke_async(&mut self.commands.clone())
+            .invoke_async(&mut self.commands())
             .await;
         let (epoch, counter, entries) = match reply {
-            Ok(reply) => reply,
+            Ok(reply) => {
+                self.succeeded();
+                reply
+            }
             Err(err) => {
-                tracing::warn!(
-                    channel = channel.name(),
-                    "cannot catch up with Redis: {err}"
-                );
+                self.failed(&format!("catching up channel {}", channel.name()), &err);
                 return;
             }
         };
@@ -88,11 +89,16 @@ impl RedisBus {
             .arg(floor)
             .arg(new_epoch())
             .arg(json)
-            .invoke_async(&mut self.commands.clone())
+            .invoke_async(&mut self.commands())
             .await
             .map_err(|err| {
-                NotSent::Unavailable(format!("Redis failed to store the events (--redis): {err}"))
+                self.failed(&format!("publishing to channel {}", channel.name()), &err);
+                NotSent::Unavailable(format!(
+                    "Redis failed to store the events (--redis): {}",
+                    describe(&err)
+                ))
             })?;
+        self.succeeded();
         // Checked, as every id from Redis: the script gives ids up to `MAX_ID`, a run's last
         // included, so counting on from `first` cannot overflow.
         let first = checked_id(&first)
