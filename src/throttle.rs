@@ -1,7 +1,13 @@
-//! For a warning that can repeat many times a second (refused accepts, wrong credentials): let
-//! one through per period, saying how many occurrences it stands for.
+//! For a warning that can repeat many times a second (refused accepts and requests, wrong
+//! credentials, evicted or lagging clients, bad bytes in a body): let one through per period,
+//! saying how many occurrences it stands for. A client can cause such a warning at will, and
+//! the log must not become the way to flood the disk or fill the log writer's queue.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+/// The period of every per-request warning.
+pub const WARNING_PERIOD: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct Throttle {
@@ -31,6 +37,21 @@ impl Throttle {
     }
 }
 
+/// A `Throttle` that every request meeting the same warning shares; it can be a `static`.
+#[derive(Debug)]
+pub struct SharedThrottle(Mutex<Throttle>);
+
+impl SharedThrottle {
+    pub const fn new(period: Duration) -> Self {
+        SharedThrottle(Mutex::new(Throttle::new(period)))
+    }
+
+    /// As `Throttle::note`.
+    pub fn note(&self) -> Option<u64> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).note()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +64,17 @@ mod tests {
         assert_eq!(throttle.note(), None);
         throttle.last = Some(Instant::now() - Duration::from_secs(3601));
         assert_eq!(throttle.note(), Some(3));
+    }
+
+    #[test]
+    fn a_shared_one_counts_for_all() {
+        static SHARED: SharedThrottle = SharedThrottle::new(Duration::from_secs(3600));
+        assert_eq!(SHARED.note(), Some(1));
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| assert_eq!(SHARED.note(), None));
+            }
+        });
+        assert_eq!(SHARED.0.lock().unwrap().unreported, 4);
     }
 }

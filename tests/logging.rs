@@ -1,8 +1,12 @@
-//! What the binary says on stderr, and where it listens: -q, -v, --log-format json, --bind.
+//! What the binary says on stderr, and where it listens: -q, -v, --log-format json, --bind; and
+//! that a stderr nobody reads never stops the serving (lines are dropped, counted, reported).
 
 mod common;
 
-use common::Server;
+use std::time::Duration;
+
+use common::{Input, Server};
+use futures_util::StreamExt;
 
 /// The stderr lines after the `listening on` line.
 fn log_lines(server: &Server) -> Vec<String> {
@@ -84,4 +88,79 @@ async fn bind_serves_on_the_address_given() {
     );
     let mut client = server.events("/events").await;
     assert!(client.next().await.data.starts_with("hello, now is: "));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_whose_stderr_is_never_read_still_answers_after_10000_refusals() {
+    let server = Server::start_stderr_unread(&["--max-clients", "0", "-i", "1h"], Input::Null);
+    let http = reqwest::Client::new();
+    let refused = futures_util::stream::iter(0..10_000)
+        .map(|_| {
+            let request = http.get(server.url("/events")).send();
+            async move { request.await.map(|response| response.status().as_u16()) }
+        })
+        .buffer_unordered(32)
+        .filter(|status| std::future::ready(matches!(status, Ok(503))))
+        .count();
+    let refused = tokio::time::timeout(Duration::from_secs(120), refused)
+        .await
+        .expect("10,000 refusals answered");
+    assert_eq!(refused, 10_000);
+    let stats = tokio::time::timeout(common::WAIT, server.stats())
+        .await
+        .expect("/stats answered");
+    assert_eq!(stats["requests_refused"], 10_000, "{stats}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_lines_stderr_cannot_take_are_dropped_counted_and_reported() {
+    const LINES: usize = 20_000;
+    let mut server = Server::start_stderr_unread(&["--wait-clients", "1"], Input::Pipe);
+    let mut client = server.events("/events").await;
+    // Each line is an event and a `sent` log line: far more than the pipe and the log queue hold.
+    let feeder = server.feed(
+        (1..=LINES)
+            .map(|n| format!("line {n}\n"))
+            .collect::<String>()
+            .into(),
+    );
+    let events = client.take(LINES).await;
+    assert_eq!(events[LINES - 1].data, format!("line {LINES}"));
+    feeder.join().unwrap();
+
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("sse_broadcast_log_lines_dropped_total "))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no dropped-lines counter in\n{metrics}"));
+    assert!(dropped > 0, "{metrics}");
+
+    // Once stderr is read again, a warning says how many went.
+    server.read_stderr_again();
+    let log = server.wait_for_log("log lines dropped");
+    let reported: u64 = log
+        .lines()
+        .filter(|line| line.contains("log lines dropped"))
+        .filter_map(|line| {
+            line.split(" total=")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .max()
+        .unwrap_or_else(|| panic!("no total= in the warning:\n{log}"));
+    assert!(
+        reported >= dropped,
+        "reported {reported}, counted {dropped}\n{log}"
+    );
+    // What got through is intact lines, and the `listening on` line came first.
+    assert!(log.starts_with("listening on http://127.0.0.1:"), "{log}");
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Control, Eviction};
+use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// The record of one client (an HTTP/1 connection carries one stream at a time; each HTTP/2
 /// stream has its own record).
@@ -105,10 +106,14 @@ impl Client {
             Cut::Connection => "disconnecting it",
             Cut::H2Stream => "resetting its HTTP/2 stream",
         };
-        tracing::warn!(
-            peer = %self.peer,
-            "client took no event for --stall-timeout while input waited for it; {action}"
-        );
+        static WARNING: SharedThrottle = SharedThrottle::new(WARNING_PERIOD);
+        if let Some(clients) = WARNING.note() {
+            tracing::warn!(
+                peer = %self.peer,
+                clients,
+                "client took no event for --stall-timeout while input waited for it; {action}"
+            );
+        }
         control.count_stalled_drop();
         true
     }

@@ -7,8 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use headers::authorization::{Basic, Bearer};
 use subtle::ConstantTimeEq;
@@ -19,10 +18,7 @@ use warp::{Filter, Reply};
 
 use super::filters::{authorization, optional_header};
 use crate::control::Client;
-use crate::throttle::Throttle;
-
-/// At most one warning about refused credentials per this period.
-const WARNING_PERIOD: Duration = Duration::from_secs(5);
+use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// The one user and password the server accepts. Never printed: `Debug` hides the password.
 /// Not `PartialEq`: the only comparison is the constant-time one in `admit`.
@@ -101,7 +97,7 @@ pub fn guard(
     routes: BoxedFilter<(Response,)>,
 ) -> BoxedFilter<(Response,)> {
     let credentials = Arc::new(credentials);
-    let warning = Arc::new(Mutex::new(Throttle::new(WARNING_PERIOD)));
+    let warning = Arc::new(SharedThrottle::new(WARNING_PERIOD));
     let refused = warp::method()
         .and(optional_header("authorization"))
         .and(warp::ext::optional::<Arc<Client>>())
@@ -118,13 +114,12 @@ pub fn guard(
                     Some(value) => credentials.admit(&value),
                     None => Verdict::Missing,
                 };
-                if verdict == Verdict::Wrong {
-                    let due = warning.lock().unwrap_or_else(|p| p.into_inner()).note();
-                    if let Some(attempts) = due {
-                        // Every served request carries its connection; only unit tests lack one.
-                        let peer = connection.map_or_else(|| "?".into(), |c| c.peer.to_string());
-                        tracing::warn!(%peer, attempts, "refused wrong credentials (--auth)");
-                    }
+                if verdict == Verdict::Wrong
+                    && let Some(attempts) = warning.note()
+                {
+                    // Every served request carries its connection; only unit tests lack one.
+                    let peer = connection.map_or_else(|| "?".into(), |c| c.peer.to_string());
+                    tracing::warn!(%peer, attempts, "refused wrong credentials (--auth)");
                 }
                 async move {
                     match verdict {

@@ -121,6 +121,11 @@ impl Collector for Live {
                 "Requests refused for --max-clients or --max-channels",
                 control.requests_refused(),
             ),
+            (
+                "log_lines_dropped",
+                "Log lines dropped because stderr was not read as fast as they came",
+                crate::logging::lines_dropped(),
+            ),
         ] {
             let counter = ConstCounter::new(value);
             counter.encode(encoder.encode_descriptor(
@@ -175,6 +180,7 @@ mod tests {
             "sse_broadcast_publish_requests_total{code=\"200\"} 1",
             "sse_broadcast_clients_dropped_stalled_total 0",
             "sse_broadcast_requests_refused_total 0",
+            "sse_broadcast_log_lines_dropped_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

@@ -4,6 +4,7 @@
 //! accepts `text/event-stream` gets `200 text/event-stream` holding a comment that says why and
 //! `retry:` (the Retry-After, spread per client as `--retry` is), then the end, and the browser
 //! reconnects after that wait. Every other request gets 503 with `Retry-After` and the reason.
+//! The warning is rate-limited: a full server meets many refusals a second.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use warp::reply::{Reply, Response};
 use super::sse_reply::{self, spread};
 use crate::control::Refusal;
 use crate::event;
+use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// What a full or stopping server tells a client to wait before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -51,8 +53,21 @@ pub fn accepts_event_stream(accept: Option<&HeaderValue>) -> bool {
 /// The answer to `refusal`: the stream that ends (see the module doc) for an EventSource, 503
 /// with `Retry-After` for others; logged with the peer when it is known.
 pub fn refuse(refusal: Refusal, peer: Option<String>, event_source: bool) -> Response {
-    if refusal != Refusal::Closed {
-        tracing::warn!(peer, event_source, "refusing a stream: {}", reason(refusal));
+    static FULL: SharedThrottle = SharedThrottle::new(WARNING_PERIOD);
+    static TOO_MANY_CHANNELS: SharedThrottle = SharedThrottle::new(WARNING_PERIOD);
+    let warning = match refusal {
+        Refusal::Full => FULL.note(),
+        Refusal::TooManyChannels => TOO_MANY_CHANNELS.note(),
+        Refusal::Closed => None,
+    };
+    if let Some(refused) = warning {
+        tracing::warn!(
+            peer,
+            event_source,
+            refused,
+            "refusing streams: {}",
+            reason(refusal)
+        );
     }
     if event_source {
         ending_stream(reason(refusal))

@@ -14,6 +14,7 @@ use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 use crate::channel::{Channel, Frame, Subscription};
 use crate::control::{Client, StreamSlot};
+use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// Frames are joined into one chunk up to this size; a larger frame still goes whole.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -146,10 +147,15 @@ impl ClientStream {
 /// The contract never skips events: a lagged stream ends, and its client reconnects with
 /// `Last-Event-ID` to replay what it missed.
 fn report_lag(connection: Option<&Client>, missed: u64) {
+    static WARNING: SharedThrottle = SharedThrottle::new(WARNING_PERIOD);
+    let Some(streams) = WARNING.note() else {
+        return;
+    };
     let peer = connection.map(|c| c.peer.to_string());
     tracing::warn!(
         peer,
         missed,
+        streams,
         "client fell behind the buffer; ending its stream"
     );
 }

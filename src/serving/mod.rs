@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use warp::filters::BoxedFilter;
 
 use crate::control::{Client, Control};
-use crate::throttle::Throttle;
+use crate::throttle::{Throttle, WARNING_PERIOD};
 use http::{Protocols, serve_http};
 use lean::Rewind;
 use progress::ProgressIo;
@@ -40,8 +40,6 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 /// Bytes the kernel may hold for a client beyond what is in flight (see `tune`).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 const UNSENT_LIMIT: u32 = 16 * 1024;
-/// At most one "out of file descriptors" warning per this period.
-const FD_WARNING_PERIOD: Duration = Duration::from_secs(5);
 
 /// What every connection is served with.
 #[derive(Debug, Clone)]
@@ -58,7 +56,7 @@ pub struct Serving {
 /// Accepts connections until shutdown begins; each is served on its own task.
 pub async fn accept_loop(listener: TcpListener, serving: Serving) {
     let control = &serving.control;
-    let mut fd_warning = Throttle::new(FD_WARNING_PERIOD);
+    let mut fd_warning = Throttle::new(WARNING_PERIOD);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

@@ -35,6 +35,9 @@ pub struct Server {
     stdout: Option<CapturedStdout>,
     /// What `stats` and the other helpers ask with (one that trusts a test certificate, say).
     http: reqwest::Client,
+    /// Set when stderr is left unread after the `listening on` line (`start_stderr_unread`):
+    /// sending on it starts reading again.
+    stderr_gate: Option<std::sync::mpsc::Sender<()>>,
 }
 
 /// The bytes read from the child's stdout so far, and whether it has closed.
@@ -86,7 +89,29 @@ impl Server {
         Server::spawn_with_output(command, input, output)
     }
 
-    pub fn spawn_with_output(mut command: Command, input: Input, output: Output) -> Server {
+    pub fn spawn_with_output(command: Command, input: Input, output: Output) -> Server {
+        Server::spawn_inner(command, input, output, false)
+    }
+
+    /// Starts `sse-broadcast --port 0 ARGS` and reads its stderr only up to the `listening on`
+    /// line: the pipe then fills as a slow terminal or a stopped log shipper would let it, until
+    /// `read_stderr_again`.
+    pub fn start_stderr_unread(args: &[&str], input: Input) -> Server {
+        let mut command = Command::new(BIN);
+        command.args(["--port", "0"]).args(args);
+        Server::spawn_inner(command, input, Output::Null, true)
+    }
+
+    /// Reads the stderr of a `start_stderr_unread` server again.
+    pub fn read_stderr_again(&mut self) {
+        let gate = self
+            .stderr_gate
+            .take()
+            .expect("started with start_stderr_unread");
+        gate.send(()).unwrap();
+    }
+
+    fn spawn_inner(mut command: Command, input: Input, output: Output, hold: bool) -> Server {
         command
             .stdin(match input {
                 Input::Null => Stdio::null(),
@@ -118,15 +143,22 @@ impl Server {
         let (address_tx, address_rx) = std::sync::mpsc::channel();
         let reader = BufReader::new(child.stderr.take().unwrap());
         let log = stderr.clone();
+        let (gate, held) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
             for line in reader.lines() {
                 let Ok(line) = line else { break };
-                if let Some(address) = line.strip_prefix("listening on ") {
-                    let _ = address_tx.send(address.to_owned());
+                let address = line.strip_prefix("listening on ").map(str::to_owned);
+                {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
                 }
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
+                if let Some(address) = address {
+                    let _ = address_tx.send(address);
+                    if hold {
+                        let _ = held.recv(); // also ends when the Server is dropped
+                    }
+                }
             }
         });
         let mut server = Server {
@@ -136,6 +168,7 @@ impl Server {
             stderr,
             stdout,
             http: reqwest::Client::new(),
+            stderr_gate: hold.then_some(gate),
         };
         match address_rx.recv_timeout(WAIT) {
             Ok(base) => server.base = base,

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::Piece;
 use crate::channels::ChannelName;
 use crate::event::{Event, EventName};
+use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// How stdin lines are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -146,7 +147,11 @@ impl LineDecoder {
         let data = match String::from_utf8(bytes) {
             Ok(data) => data,
             Err(err) => {
-                tracing::warn!("line {number}: invalid UTF-8 replaced with U+FFFD");
+                // POST bodies come here too: one warning per period, however many lines.
+                static WARNING: SharedThrottle = SharedThrottle::new(WARNING_PERIOD);
+                if let Some(lines) = WARNING.note() {
+                    tracing::warn!(lines, "line {number}: invalid UTF-8 replaced with U+FFFD");
+                }
                 String::from_utf8_lossy(err.as_bytes()).into_owned()
             }
         };
