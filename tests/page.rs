@@ -290,6 +290,53 @@ async fn a_refused_stream_is_retried_by_the_page() {
     browser.assert_no_script_errors();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_follows_no_events_path_of_another_origin() {
+    let Some(mut browser) = viewer("the_page_follows_no_events_path_of_another_origin") else {
+        return;
+    };
+    let mut own = Server::piped(&[]);
+    // Another origin (another port) that would let the page read it.
+    let mut other = Server::piped(&["--cors", "*"]);
+    let elsewhere = other.base.strip_prefix("http:").unwrap().to_owned();
+    for (opened, asked) in [
+        format!("{elsewhere}/events"),
+        format!("/\\{}/events", elsewhere.trim_start_matches('/')),
+        format!("http:{elsewhere}/events"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let query: String = url_encode(asked);
+        browser.open(&own.url(&format!("/?events={query}")));
+        browser.wait_for("the stream to open", "state() === 'open'");
+        let page = browser.snapshot();
+        assert_eq!(
+            page["source"], "/events?lastEventId=earliest",
+            "{asked}: {page:#}"
+        );
+        own.wait_for_consumers(opened as u64 + 1).await;
+    }
+    other.write(b"from the other origin\n");
+    own.write(b"from this server\n");
+    browser.wait_for("this server's event", "rows().length === 1");
+    assert_eq!(browser.snapshot()["rows"][0]["data"], "from this server");
+    assert_eq!(other.stats().await["consumers"], 0);
+    browser.assert_no_script_errors();
+}
+
+/// `text` percent-encoded for a query value.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
 /// Chromium set up to check the built-in page: `HELPERS` before each check, `SNAPSHOT` on failure.
 fn viewer(test: &str) -> Option<Browser> {
     Browser::launch(test).map(|browser| {
