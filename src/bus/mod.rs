@@ -32,9 +32,36 @@ pub enum NotSent {
     Unavailable(String),
 }
 
+/// A run ends at this many events or before this much data: one script call stays short, so
+/// it blocks Redis only briefly and is answered well within the response timeout (a timeout
+/// would answer 503 for events that were stored). Stdin's runs keep to the same limits.
+pub const RUN_EVENTS: usize = 512;
+pub const RUN_BYTES: usize = 1 << 20;
+
+/// `events` cut into runs of at most `RUN_EVENTS` events and `RUN_BYTES` of data (an event
+/// larger than that is a run of its own).
+fn runs(events: &[Event]) -> Vec<&[Event]> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (index, event) in events.iter().enumerate() {
+        let size = event.data().len();
+        if index > start && (index - start == RUN_EVENTS || bytes + size > RUN_BYTES) {
+            runs.push(&events[start..index]);
+            (start, bytes) = (index, 0);
+        }
+        bytes += size;
+    }
+    if start < events.len() {
+        runs.push(&events[start..]);
+    }
+    runs
+}
+
 impl Bus {
     /// Publishes `events` with consecutive ids; returns what the first and last reached. With
-    /// Redis down it does not wait: the caller (POST) answers 503.
+    /// Redis down it does not wait: the caller (POST) answers 503. With Redis the events go in
+    /// runs (`runs`), each one script call: ids are consecutive within a run, and another
+    /// publisher's event may come between two runs.
     pub async fn publish(
         &self,
         channel: &Arc<Channel>,
@@ -43,11 +70,17 @@ impl Bus {
         match self {
             Bus::Local => channel.publish_all(events).await.ok_or(NotSent::Closed),
             Bus::Redis(redis) => {
-                let drafts = events.iter().map(engine::Draft::from_event).collect();
-                let sent = redis.publish(channel, drafts).await?;
-                let first = sent.first().cloned().ok_or(NotSent::Closed)?;
-                let last = sent.last().cloned().ok_or(NotSent::Closed)?;
-                Ok((first, last))
+                let mut first = None;
+                let mut last = None;
+                for run in runs(&events) {
+                    let drafts = run.iter().map(engine::Draft::from_event).collect();
+                    let mut sent = redis.publish(channel, drafts).await?;
+                    last = sent.pop().or(last);
+                    if first.is_none() {
+                        first = sent.into_iter().next().or_else(|| last.clone());
+                    }
+                }
+                Ok((first.ok_or(NotSent::Closed)?, last.ok_or(NotSent::Closed)?))
             }
         }
     }
@@ -118,5 +151,23 @@ impl Bus {
             Bus::Local => None,
             Bus::Redis(redis) => Some(redis.stats()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_end_at_512_events_or_1_mib() {
+        let small: Vec<Event> = (0..1100).map(|n| Event::new(n.to_string())).collect();
+        let lengths: Vec<usize> = runs(&small).iter().map(|run| run.len()).collect();
+        assert_eq!(lengths, [512, 512, 76]);
+        let big: Vec<Event> = (0..5).map(|_| Event::new("x".repeat(400 * 1024))).collect();
+        let lengths: Vec<usize> = runs(&big).iter().map(|run| run.len()).collect();
+        assert_eq!(lengths, [2, 2, 1]);
+        let huge = [Event::new("x".repeat(3 << 20)), Event::new("y")];
+        assert_eq!(runs(&huge).len(), 2);
+        assert!(runs(&[]).is_empty());
     }
 }

@@ -141,6 +141,9 @@ impl RedisBus {
     pub async fn publish_waiting(&self, channel: &Channel, drafts: Vec<Draft>) -> Option<Sent> {
         let control = self.channels.control().clone();
         let mut up = self.up.subscribe();
+        // Doubling while Redis keeps refusing (OOM, WRONGTYPE, ...): a refusal that lasts is
+        // retried for ever, but not ten times a second.
+        let mut delay = BACKOFF.0;
         loop {
             tokio::select! {
                 () = link_up(&mut up) => {}
@@ -152,9 +155,10 @@ impl RedisBus {
                 Err(NotSent::Unavailable(why)) => {
                     tracing::debug!("publish waits: {why}");
                     tokio::select! {
-                        () = tokio::time::sleep(BACKOFF.0) => {}
+                        () = tokio::time::sleep(delay) => {}
                         () = control.closed() => return None,
                     }
+                    delay = (delay * 2).min(BACKOFF.1);
                 }
             }
         }

@@ -11,7 +11,7 @@ mod reader;
 use std::io;
 use std::sync::Arc;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, RUN_BYTES, RUN_EVENTS};
 use crate::channel::Channel;
 use crate::channels::Channels;
 use crate::event::{Event, EventName};
@@ -82,7 +82,7 @@ impl StdinSource {
     }
 }
 
-/// Consecutive events for one channel, published together (at most `RUN_BYTES` of data).
+/// Consecutive events for one channel, published together (at most `RUN_EVENTS` events and `RUN_BYTES` of data, as the bus cuts a POST).
 #[derive(Default)]
 struct Run {
     target: Option<Arc<Channel>>,
@@ -90,16 +90,15 @@ struct Run {
     bytes: usize,
 }
 
-/// A run ends before it holds this much data: one publish stays a moderate message.
-const RUN_BYTES: usize = 1 << 20;
-
 impl Run {
     /// Whether `event` for `target` may join this run.
     fn takes(&self, target: &Arc<Channel>, event: &Event) -> bool {
         match &self.target {
             None => true,
             Some(current) => {
-                Arc::ptr_eq(current, target) && self.bytes + event.data().len() <= RUN_BYTES
+                Arc::ptr_eq(current, target)
+                    && self.events.len() < RUN_EVENTS
+                    && self.bytes + event.data().len() <= RUN_BYTES
             }
         }
     }
