@@ -59,3 +59,55 @@ async fn a_stalled_reader_on_one_channel_delays_no_other_channel() {
     let expected: Vec<String> = (1..=EVENTS).map(|id| id.to_string()).collect();
     assert_eq!(ids(&received), expected);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reconnect_storm_on_one_channel_shares_its_catch_ups() {
+    const STREAMS: usize = 400;
+    let redis = Redis::start();
+    let x = instance(&redis, &["-q", "--max-clients", "1000"]);
+    post_lines(&x, "/events/storm", "1\n2\n3").await;
+    redis.cli(&["CONFIG", "RESETSTAT"]);
+    // The instance follows the channel: streams resuming from an id it has cost Redis nothing
+    // (before, every stream request ran sync.lua).
+    let mut readers = futures_util::future::join_all(
+        (0..STREAMS).map(|_| x.events_with("/events/storm", &[("Last-Event-ID", "2")])),
+    )
+    .await;
+    for reader in &mut readers {
+        assert_eq!(reader.next().await.id, "3");
+    }
+    let calls = sync_calls(&redis);
+    assert_eq!(calls, 0, "script calls for {STREAMS} resuming streams");
+    // A fresh instance has the channel to catch up: the streams arriving at once share it.
+    let z = instance(&redis, &["-q", "--max-clients", "1000"]);
+    redis.cli(&["CONFIG", "RESETSTAT"]);
+    let mut readers = futures_util::future::join_all(
+        (0..STREAMS).map(|_| z.events_with("/events/storm", &[("Last-Event-ID", "2")])),
+    )
+    .await;
+    for reader in &mut readers {
+        assert_eq!(reader.next().await.id, "3");
+    }
+    let calls = sync_calls(&redis);
+    assert!(
+        calls <= 4,
+        "{calls} catch-ups for {STREAMS} streams of a new channel"
+    );
+}
+
+/// Script calls since the last `CONFIG RESETSTAT` (only catch-ups: nothing publishes).
+fn sync_calls(redis: &Redis) -> u64 {
+    redis
+        .cli(&["INFO", "commandstats"])
+        .lines()
+        .filter(|line| line.starts_with("cmdstat_evalsha:"))
+        .filter_map(|line| {
+            line.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}

@@ -139,9 +139,9 @@ impl Bus {
     /// Brings a channel up to what Redis holds before a stream subscribes (a client arriving
     /// with a Last-Event-ID another instance gave it). Nothing to do alone, or with Redis down
     /// (the stream is served from what this instance has).
-    pub async fn catch_up(&self, channel: &Channel) {
+    pub async fn catch_up(&self, channel: &Channel, last_event_id: Option<&str>) {
         if let Bus::Redis(redis) = self {
-            redis.catch_up(channel).await;
+            redis.catch_up(channel, last_event_id).await;
         }
     }
 

@@ -59,7 +59,7 @@ pub fn route(channels: Arc<Channels>, bus: Bus, config: &ServeConfig) -> BoxedFi
                     match channels.get_or_create(&name) {
                         Ok(channel) => {
                             // With --redis: what another instance published is here first.
-                            bus.catch_up(&channel).await;
+                            bus.catch_up(&channel, last_event_id.as_deref()).await;
                             open_stream(channel, last_event_id.as_deref(), retry, asker)
                         }
                         Err(refusal) => refuse(refusal, asker.peer(), asker.event_source),

@@ -2,6 +2,10 @@
 //! already, a gap before it is filled from the stream (XRANGE), what the stream no longer keeps
 //! is announced to the clients, and a new epoch tells that Redis lost the channel's data.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use redis::Value;
 
 use super::RedisBus;
@@ -10,11 +14,38 @@ use crate::bus::engine::{Keys, Stored};
 use crate::channel::{Channel, NumberedInput};
 
 impl RedisBus {
-    /// Brings `channel` up to what Redis holds (`sync.lua`), when the link is up.
-    pub async fn catch_up(&self, channel: &Channel) {
-        if *self.up.borrow() {
-            self.sync(channel, false).await;
+    /// Brings `channel` up to what Redis holds (`sync.lua`) before a stream with
+    /// `last_event_id` subscribes, when the link is up and the channel may lack it: a channel
+    /// this instance follows has every event up to its newest (and keeps what Redis keeps), so
+    /// only a channel not caught up yet, an id past its newest (given by another instance, on
+    /// its way here) or an id of the source's own needs Redis. Concurrent requests share the
+    /// round trips: a request waits for the catch-up in flight, and one that started after it
+    /// arrived (which has read what it needs) serves it; otherwise it runs the next one, for
+    /// everyone waiting by then. A reconnect storm on one channel costs Redis little.
+    pub async fn catch_up(&self, channel: &Channel, last_event_id: Option<&str>) {
+        if !*self.up.borrow() {
+            return;
         }
+        let newest = channel.numbered_input().await.newest();
+        let needed = newest == 0
+            || last_event_id.is_some_and(|id| match id.parse::<u64>() {
+                Ok(seq) => seq > newest,
+                Err(_) => id != "earliest",
+            });
+        if !needed {
+            return;
+        }
+        let gate = self.catch_ups.gate(channel.id());
+        let arrived = gate.started.load(Ordering::SeqCst);
+        {
+            let mut done = gate.done.lock().await;
+            if *done <= arrived {
+                let round = gate.started.fetch_add(1, Ordering::SeqCst) + 1;
+                self.sync(channel, false).await;
+                *done = round;
+            }
+        }
+        self.catch_ups.release(channel.id(), gate);
     }
 
     /// Hands `stored` to the channel unless it has it; a gap before it is filled from the
@@ -132,6 +163,35 @@ impl RedisBus {
                 input.set_epoch(epoch);
             }
             None => input.set_epoch(epoch),
+        }
+    }
+}
+
+/// The catch-ups of the channels that have requests waiting, by channel id.
+#[derive(Debug, Default)]
+pub struct CatchUps {
+    gates: Mutex<HashMap<u64, Arc<Gate>>>,
+}
+
+/// One channel's catch-ups: rounds are numbered as they start; `done` is the last finished,
+/// and its lock is held while one runs.
+#[derive(Debug, Default)]
+struct Gate {
+    started: AtomicU64,
+    done: tokio::sync::Mutex<u64>,
+}
+
+impl CatchUps {
+    fn gate(&self, channel: u64) -> Arc<Gate> {
+        let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        gates.entry(channel).or_default().clone()
+    }
+
+    /// Forgets the gate once no request holds it (clones are made under the same lock).
+    fn release(&self, channel: u64, gate: Arc<Gate>) {
+        let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        if Arc::strong_count(&gate) == 2 {
+            gates.remove(&channel);
         }
     }
 }

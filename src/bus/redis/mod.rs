@@ -34,6 +34,7 @@ use redis::{RedisError, Script};
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
 
+use self::catch_up::CatchUps;
 use self::link::{Finder, Link};
 use crate::channels::Channels;
 use crate::errors::describe;
@@ -107,6 +108,7 @@ pub struct RedisBus {
     /// then reopens the link, asking the Sentinels again.
     relink: Notify,
     last_error: Mutex<Option<String>>,
+    catch_ups: CatchUps,
     link_up: Gauge,
     master: Family<[(&'static str, String); 1], Gauge>,
     reconnects: Counter,
@@ -157,6 +159,7 @@ impl RedisBus {
             up: watch::Sender::new(false),
             relink: Notify::new(),
             last_error: Mutex::new(None),
+            catch_ups: CatchUps::default(),
             link_up: Gauge::default(),
             master: Family::default(),
             reconnects: Counter::default(),
