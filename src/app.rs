@@ -20,6 +20,7 @@ use crate::cli::Config;
 use crate::control::Control;
 use crate::errors::describe;
 use crate::routes;
+use crate::routes::token::Tokens;
 use crate::serving::timeouts::{TEST_TIMEOUTS_ENV, Timeouts};
 use crate::serving::tls::Tls;
 use crate::serving::{self, Serving};
@@ -49,6 +50,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Ok(spec) => Timeouts::overridden(&spec)?,
         Err(_) => Timeouts::default(),
     };
+    let tokens = match &config.serve.tokens {
+        Some(tokens) => Some(Tokens::load(tokens)?),
+        None => None,
+    };
     let control = Arc::new(Control::new(config.max_clients));
     let channels = Arc::new(Channels::new(
         control.clone(),
@@ -71,9 +76,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Printed even under -q: it is how a script learns the port of `--port 0`.
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("listening on {scheme}://{address}");
-    if config.serve.auth.is_none() && !address.ip().is_loopback() {
+    let guarded = config.serve.auth.is_some() || config.serve.tokens.is_some();
+    if !guarded && !address.ip().is_loopback() {
         tracing::warn!(
-            "serving {address} without --auth: anyone who can reach this port reads the stream"
+            "serving {address} without --auth or tokens: anyone who can reach this port reads the stream"
         );
     }
     if let Some(tls) = &tls {
@@ -82,7 +88,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let connections = TaskTracker::new();
     let serving = Serving {
-        routes: routes::routes(channels.clone(), bus.clone(), &config.serve),
+        routes: routes::routes(channels.clone(), bus.clone(), &config.serve, tokens),
         control: control.clone(),
         tls,
         tasks: connections.clone(),

@@ -206,8 +206,9 @@ impl Cli {
                 cors: self.serving.cors,
                 retry: self.stream.retry,
                 auth: self.serving.auth,
+                tokens: None,
                 publish: self.serving.publish_token.map(|token| PublishConfig {
-                    token,
+                    token: Some(token),
                     max_body: self.serving.max_body,
                 }),
             },

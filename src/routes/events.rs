@@ -1,6 +1,8 @@
 //! The event streams: `GET <events-path>[/<channel>]`, replay from `Last-Event-ID` (header or
-//! `?lastEventId=`), the stream's headers, and the reconnection delay spread per client. The
-//! body forwards the channel's bytes (`stream.rs`); refusals are answered by `refusal.rs`.
+//! `?lastEventId=`), the stream's headers, and the reconnection delay spread per client. With
+//! tokens required, the channel must be public or allowed by the request's token (`access.rs`),
+//! checked before the channel is created, and the stream ends when the token expires. The body
+//! forwards the channel's bytes (`stream.rs`); refusals are answered by `refusal.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::ServeConfig;
+use super::access::{Access, Gate, access};
 use super::filters::{channel_path, optional_header, with_channels};
 use super::refusal::{accepts_event_stream, refuse};
 use super::sse_reply::{self, spread};
@@ -29,10 +32,16 @@ struct ReplayQuery {
     last_event_id: Option<String>,
 }
 
-pub fn route(channels: Arc<Channels>, bus: Bus, config: &ServeConfig) -> BoxedFilter<(Response,)> {
+pub fn route(
+    channels: Arc<Channels>,
+    bus: Bus,
+    config: &ServeConfig,
+    gate: Arc<Gate>,
+) -> BoxedFilter<(Response,)> {
     let retry = config.retry;
     channel_path(config.events_path.clone())
         .and(warp::get())
+        .and(access(gate))
         .and(optional_header("last-event-id"))
         .and(optional_header("accept"))
         .and(warp::query::<ReplayQuery>())
@@ -40,6 +49,7 @@ pub fn route(channels: Arc<Channels>, bus: Bus, config: &ServeConfig) -> BoxedFi
         .and(with_channels(channels))
         .then(
             move |name: ChannelName,
+                  access: Access,
                   header: Option<HeaderValue>,
                   accept: Option<HeaderValue>,
                   query: ReplayQuery,
@@ -47,6 +57,10 @@ pub fn route(channels: Arc<Channels>, bus: Bus, config: &ServeConfig) -> BoxedFi
                   channels: Arc<Channels>| {
                 let bus = bus.clone();
                 async move {
+                    let expiry = match access.may_read(std::slice::from_ref(&name)) {
+                        Ok(grant) => grant.map(|grant| grant.remaining()),
+                        Err(refused) => return refused,
+                    };
                     // The header wins: a reconnecting EventSource sends the id it last saw
                     // there, while the query still holds what the page first asked for.
                     let header =
@@ -60,7 +74,7 @@ pub fn route(channels: Arc<Channels>, bus: Bus, config: &ServeConfig) -> BoxedFi
                         Ok(channel) => {
                             // With --redis: what another instance published is here first.
                             bus.catch_up(&channel, last_event_id.as_deref()).await;
-                            open_stream(channel, last_event_id.as_deref(), retry, asker)
+                            open_stream(channel, last_event_id.as_deref(), retry, expiry, asker)
                         }
                         Err(refusal) => refuse(refusal, asker.peer(), asker.event_source),
                     }
@@ -88,6 +102,8 @@ fn open_stream(
     channel: Arc<Channel>,
     last_event_id: Option<&str>,
     retry: Option<Duration>,
+    /// The token's time left: the stream ends then.
+    expiry: Option<Duration>,
     asker: Asker,
 ) -> Response {
     let subscription = match channel.subscribe(last_event_id) {
@@ -105,6 +121,7 @@ fn open_stream(
         channel,
         subscription,
         prelude,
+        expiry,
         asker.connection,
     ))
     .into_response();

@@ -1,9 +1,11 @@
 //! The routes: one warp filter chain of the event streams (`events.rs`, the default channel and
 //! named ones, their bodies in `stream.rs`), publishing (`publish.rs`), `/stats` and `/metrics`
 //! (`stats.rs`, `metrics.rs`), the static dir or the built-in page (`page.rs`), 404 for the
-//! rest, behind `--auth` (`auth.rs`) and CORS when asked. They forward the channels' bytes and
-//! never format an event; how connections carry them is serving's business.
+//! rest, behind `--auth` (`auth.rs`) or tokens per channel (`access.rs`, `token.rs`), and CORS
+//! when asked. They forward the channels' bytes and never format an event; how connections
+//! carry them is serving's business.
 
+mod access;
 pub mod auth;
 mod events;
 mod filters;
@@ -14,6 +16,7 @@ mod refusal;
 mod sse_reply;
 mod stats;
 mod stream;
+pub mod token;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,9 +28,11 @@ use warp::{Filter, Reply};
 
 use crate::bus::Bus;
 use crate::channels::Channels;
+use access::Gate;
 use auth::Credentials;
 use metrics::Metrics;
 use publish::PublishConfig;
+use token::{TokenConfig, Tokens};
 
 /// How the routes are set up.
 #[derive(Debug, Clone)]
@@ -40,25 +45,36 @@ pub struct ServeConfig {
     pub retry: Option<Duration>,
     /// `--auth`: every route needs these Basic credentials (publishing has its own token).
     pub auth: Option<Credentials>,
-    /// POST publishing, when `--publish-token` is given.
+    /// `--jwt-secret` or `--jwt-key`: streams of private channels, `/stats` and `/metrics` need
+    /// a token (never together with `--auth`).
+    pub tokens: Option<TokenConfig>,
+    /// POST publishing, when `--publish-token` or a token key is given.
     pub publish: Option<PublishConfig>,
 }
 
-pub fn routes(channels: Arc<Channels>, bus: Bus, config: &ServeConfig) -> BoxedFilter<(Response,)> {
+/// The filter chain; `tokens` is `config.tokens` loaded (`Tokens::load`).
+pub fn routes(
+    channels: Arc<Channels>,
+    bus: Bus,
+    config: &ServeConfig,
+    tokens: Option<Tokens>,
+) -> BoxedFilter<(Response,)> {
+    let gate = Gate::new(tokens);
     let metrics = Arc::new(Metrics::new(channels.clone(), &bus));
     let publish = publish::route(
         channels.clone(),
         bus.clone(),
         config.publish.clone(),
         &config.events_path,
+        gate.clone(),
         metrics.clone(),
     );
-    let routes = events::route(channels.clone(), bus.clone(), config)
+    let routes = events::route(channels.clone(), bus.clone(), config, gate.clone())
         .or(publish)
         .unify()
-        .or(stats::stats(channels, bus))
+        .or(stats::stats(channels, bus, gate.clone()))
         .unify()
-        .or(stats::metrics(metrics))
+        .or(stats::metrics(metrics, gate))
         .unify()
         .or(page::route(config))
         .unify()
@@ -107,8 +123,10 @@ mod tests {
                 cors: cors.iter().map(|s| s.to_string()).collect(),
                 retry: None,
                 auth: None,
+                tokens: None,
                 publish: None,
             },
+            None,
         )
     }
 

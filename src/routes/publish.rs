@@ -1,21 +1,20 @@
-//! `POST <events-path>[/<channel>]`: publishing over HTTP. Guarded by `--publish-token`
-//! (`Authorization: Bearer`, compared in constant time); the body's lines become events exactly
-//! as stdin lines do (text, or JSON lines as `-f json`), all or nothing; the request waits for
-//! room as stdin does, and answers with the ids it got.
+//! `POST <events-path>[/<channel>]`: publishing over HTTP, with `--publish-token` or a token
+//! whose `publish` claim allows the channel (`access.rs` decides). The body's lines become
+//! events exactly as stdin lines do (text, or JSON lines as `-f json`), all or nothing; the
+//! request waits for room as stdin does, and answers with the ids it got.
 
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use futures_util::{Stream, StreamExt};
-use headers::authorization::Bearer;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::filters::{authorization, channel_path, optional_header, with_channels};
+use super::access::{Access, Gate, access};
+use super::filters::{channel_path, optional_header, with_channels};
 use super::metrics::Metrics;
 use super::refusal::{reason, retry_after};
 use crate::bus::{Bus, NotSent};
@@ -25,10 +24,11 @@ use crate::control::Refusal;
 use crate::event::{Event, EventName};
 use crate::source::stdin::{Format, LineDecoder, Routed};
 
-/// How POST publishing is set up (`--publish-token`, `--max-body`).
+/// How POST publishing is set up (`--publish-token` or a token key, `--max-body`).
 #[derive(Clone)]
 pub struct PublishConfig {
-    pub token: String,
+    /// `--publish-token`; without it only tokens with a `publish` claim publish.
+    pub token: Option<String>,
     pub max_body: usize,
 }
 
@@ -67,12 +67,13 @@ pub fn route(
     bus: Bus,
     config: Option<PublishConfig>,
     events_path: &str,
+    gate: Arc<Gate>,
     metrics: Arc<Metrics>,
 ) -> BoxedFilter<(Response,)> {
     let config = Arc::new(config);
     channel_path(events_path.to_owned())
         .and(warp::post())
-        .and(optional_header("authorization"))
+        .and(access(gate))
         .and(optional_header("content-type"))
         .and(warp::header::optional::<u64>("content-length"))
         .and(warp::query::<PublishQuery>())
@@ -80,7 +81,7 @@ pub fn route(
         .and(with_channels(channels))
         .then(
             move |name: ChannelName,
-                  authorization: Option<HeaderValue>,
+                  access: Access,
                   content_type: Option<HeaderValue>,
                   length: Option<u64>,
                   query: PublishQuery,
@@ -92,14 +93,16 @@ pub fn route(
                 async move {
                     let request = Request {
                         name,
-                        authorization,
                         content_type,
                         length,
                         event: query.event,
                     };
-                    let response = match publish(&config, &channels, &bus, request, body).await {
-                        Ok(published) => warp::reply::json(&published).into_response(),
-                        Err(Refused(status, message)) => refusal(status, message),
+                    let response = match admit(config.as_ref().as_ref(), &access, &request.name) {
+                        Err(refused) => refused,
+                        Ok(config) => match publish(config, &channels, &bus, request, body).await {
+                            Ok(published) => warp::reply::json(&published).into_response(),
+                            Err(Refused(status, message)) => refusal(status, message),
+                        },
                     };
                     metrics.count_publish(response.status().as_u16());
                     response
@@ -111,31 +114,35 @@ pub fn route(
 
 struct Request {
     name: ChannelName,
-    authorization: Option<HeaderValue>,
     content_type: Option<HeaderValue>,
     length: Option<u64>,
     event: Option<String>,
 }
 
+/// The publishing setup, when publishing is on and the request may publish to `channel`.
+fn admit<'a>(
+    config: Option<&'a PublishConfig>,
+    access: &Access,
+    channel: &ChannelName,
+) -> Result<&'a PublishConfig, Response> {
+    let Some(config) = config else {
+        return Err(refusal(
+            StatusCode::FORBIDDEN,
+            "publishing is off: start the server with --publish-token or --jwt-secret/--jwt-key"
+                .into(),
+        ));
+    };
+    access.may_publish(channel, config.token.as_deref())?;
+    Ok(config)
+}
+
 async fn publish<B: Buf>(
-    config: &Option<PublishConfig>,
+    config: &PublishConfig,
     channels: &Channels,
     bus: &Bus,
     request: Request,
     body: impl Stream<Item = Result<B, warp::Error>>,
 ) -> Result<Published, Refused> {
-    let Some(config) = config else {
-        return Err(Refused(
-            StatusCode::FORBIDDEN,
-            "publishing is off: start the server with --publish-token".into(),
-        ));
-    };
-    if !is_authorized(request.authorization.as_ref(), &config.token) {
-        return Err(Refused(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong token: send Authorization: Bearer <--publish-token>".into(),
-        ));
-    }
     let format = body_format(request.content_type.as_ref())?;
     let event = request
         .event
@@ -160,13 +167,6 @@ async fn publish<B: Buf>(
         last_id: last.id,
         consumers: last.consumers,
     })
-}
-
-/// `Bearer <token>`, the token compared in constant time (its length may show; its bytes don't).
-fn is_authorized(value: Option<&HeaderValue>, token: &str) -> bool {
-    value
-        .and_then(authorization::<Bearer>)
-        .is_some_and(|bearer| bool::from(bearer.token().trim().as_bytes().ct_eq(token.as_bytes())))
 }
 
 /// Text for `text/plain`, no type, or a form (what `curl -d` sends; taken as text, not decoded);
@@ -278,12 +278,6 @@ fn refusal(status: StatusCode, message: String) -> Response {
     let mut response = warp::reply::with_status(message + "\n", status).into_response();
     let headers = response.headers_mut();
     match status {
-        StatusCode::UNAUTHORIZED => {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"sse-broadcast\""),
-            );
-        }
         StatusCode::SERVICE_UNAVAILABLE => {
             headers.insert(header::RETRY_AFTER, retry_after());
         }
@@ -301,26 +295,6 @@ fn refusal(status: StatusCode, message: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bearer(text: &'static str) -> Option<HeaderValue> {
-        Some(HeaderValue::from_static(text))
-    }
-
-    #[test]
-    fn only_the_exact_bearer_token_passes() {
-        assert!(is_authorized(bearer("Bearer s3cret").as_ref(), "s3cret"));
-        assert!(is_authorized(bearer("bearer  s3cret ").as_ref(), "s3cret"));
-        for wrong in [
-            "Bearer s3cre",
-            "Bearer s3cret2",
-            "Basic s3cret",
-            "s3cret",
-            "Bearer ",
-        ] {
-            assert!(!is_authorized(bearer(wrong).as_ref(), "s3cret"), "{wrong}");
-        }
-        assert!(!is_authorized(None, "s3cret"));
-    }
 
     #[test]
     fn content_types_pick_the_format() {

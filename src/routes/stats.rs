@@ -1,5 +1,6 @@
 //! `/stats` (JSON: the channels' figures, and the Redis link's with `--redis`) and `/metrics`
-//! (the Prometheus text format, written by `metrics.rs`).
+//! (the Prometheus text format, written by `metrics.rs`). With tokens required, both need a
+//! token that reads every channel: they name them all.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use warp::http::header;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::access::{Access, Gate, access};
 use super::filters::with_channels;
 use super::metrics::{self, Metrics};
 use crate::bus::{Bus, RedisStats};
@@ -23,11 +25,15 @@ struct StatsReply {
     redis: Option<RedisStats>,
 }
 
-pub fn stats(channels: Arc<Channels>, bus: Bus) -> BoxedFilter<(Response,)> {
+pub fn stats(channels: Arc<Channels>, bus: Bus, gate: Arc<Gate>) -> BoxedFilter<(Response,)> {
     warp::path!("stats")
         .and(warp::get())
+        .and(access(gate))
         .and(with_channels(channels))
-        .map(move |channels: Arc<Channels>| {
+        .map(move |access: Access, channels: Arc<Channels>| {
+            if let Err(refused) = access.may_read_all() {
+                return refused;
+            }
             let reply = StatsReply {
                 channels: channels.stats(),
                 redis: bus.redis_stats(),
@@ -37,10 +43,14 @@ pub fn stats(channels: Arc<Channels>, bus: Bus) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-pub fn metrics(metrics: Arc<Metrics>) -> BoxedFilter<(Response,)> {
+pub fn metrics(metrics: Arc<Metrics>, gate: Arc<Gate>) -> BoxedFilter<(Response,)> {
     warp::path!("metrics")
         .and(warp::get())
-        .map(move || {
+        .and(access(gate))
+        .map(move |access: Access| {
+            if let Err(refused) = access.may_read_all() {
+                return refused;
+            }
             warp::reply::with_header(
                 metrics.encode(),
                 header::CONTENT_TYPE,

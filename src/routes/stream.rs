@@ -2,15 +2,19 @@
 //! then the channel's live frames. It forwards bytes the channel encoded and never formats an event.
 //!
 //! A client that is behind gets every frame that is ready in one chunk, so one socket write
-//! carries many events instead of one per wake-up.
+//! carries many events instead of one per wake-up. A stream opened with a token ends when the
+//! token expires, after a comment saying so.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::time::Sleep;
 
 use crate::channel::{Channel, Frame, Subscription};
 use crate::control::{Client, StreamSlot};
@@ -18,6 +22,8 @@ use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// Frames are joined into one chunk up to this size; a larger frame still goes whole.
 const BATCH_BYTES: usize = 64 * 1024;
+/// The last words of a stream whose token expired; its EventSource reconnects with a fresh one.
+const TOKEN_EXPIRED: &[u8] = b": token expired\n\n";
 
 /// Everything one stream holds: the receiver, what is still to be sent before live frames,
 /// and the handles it reports progress to.
@@ -27,17 +33,23 @@ struct ClientStream {
     receiver: Option<broadcast::Receiver<Frame>>,
     prelude: VecDeque<Bytes>,
     connection: Option<Arc<Client>>,
-    /// Set when the channel closed or the client lagged: the next poll ends the stream.
+    /// Set when the channel closed, the client lagged or the token expired: the next poll ends
+    /// the stream.
     finished: bool,
+    /// When the token's `exp` passes; only streams opened with a token have one (boxed: a
+    /// timer is large, and most streams need none).
+    expiry: Option<Pin<Box<Sleep>>>,
     /// Held for the stream's life: its place under `--max-clients`.
     _slot: StreamSlot,
 }
 
-/// The body of one `/events` response. `prelude` goes first (the `retry:` frame, if any).
+/// The body of one `/events` response. `prelude` goes first (the `retry:` frame, if any); the
+/// stream ends after `expiry`, if given.
 pub fn client_stream(
     channel: Arc<Channel>,
     subscription: Subscription,
     prelude: Option<Bytes>,
+    expiry: Option<Duration>,
     connection: Option<Arc<Client>>,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + Sync + 'static {
     if let Some(connection) = &connection {
@@ -52,6 +64,7 @@ pub fn client_stream(
         prelude: queued,
         connection,
         finished: false,
+        expiry: expiry.map(|after| Box::pin(tokio::time::sleep(after))),
         _slot: subscription.slot,
     };
     futures_util::stream::unfold(state, |mut state| async move {
@@ -72,7 +85,17 @@ impl ClientStream {
             return None;
         }
         let receiver = self.receiver.as_mut()?;
-        let first = match receiver.recv().await {
+        let received = match self.expiry.as_mut() {
+            None => receiver.recv().await,
+            Some(expiry) => tokio::select! {
+                received = receiver.recv() => received,
+                () = expiry.as_mut() => {
+                    self.finished = true;
+                    return Some(Bytes::from_static(TOKEN_EXPIRED));
+                }
+            },
+        };
+        let first = match received {
             Ok(frame) => frame,
             Err(RecvError::Closed) => return None,
             Err(RecvError::Lagged(missed)) => {

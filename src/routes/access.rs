@@ -1,0 +1,339 @@
+//! Who may read and publish which channel (DESIGN.md §10). A request's token is taken from the
+//! first carrier it has: `Authorization: Bearer`, the cookie `sse_broadcast_token`, the query
+//! `?access_token=` (an EventSource can set no header). It is verified (`token.rs`) only when a
+//! channel needs it, so public channels cost no signature check. Refusals are 401 or 403 with
+//! RFC 6750's challenge; each is logged at warn with the peer, one line per period at most, and
+//! the token never appears in any of them.
+//!
+//! A publisher's token counts only in the `Authorization` header: a cookie rides along with any
+//! request a browser makes, so a page on another site could publish in a reader's name.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use headers::authorization::Bearer;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::{Reply, Response};
+use warp::{Filter, filters};
+
+use super::filters::{authorization, optional_header};
+use super::token::{Grant, Tokens};
+use crate::channels::ChannelName;
+use crate::control::Client;
+use crate::throttle::Throttle;
+
+/// The cookie an application sets for the page's EventSource.
+pub const COOKIE: &str = "sse_broadcast_token";
+/// At most one warning about refused tokens per this period.
+const WARNING_PERIOD: Duration = Duration::from_secs(5);
+
+/// The tokens' rules, shared by every route, with the one throttle of their warnings.
+#[derive(Debug)]
+pub struct Gate {
+    /// `None`: no key is set, and reading needs no token.
+    tokens: Option<Tokens>,
+    warnings: Mutex<Throttle>,
+}
+
+impl Gate {
+    pub fn new(tokens: Option<Tokens>) -> Arc<Self> {
+        Arc::new(Gate {
+            tokens,
+            warnings: Mutex::new(Throttle::new(WARNING_PERIOD)),
+        })
+    }
+}
+
+/// `?access_token=`, for an EventSource, which can set no header.
+#[derive(Debug, Default, Deserialize)]
+struct TokenQuery {
+    access_token: Option<String>,
+}
+
+/// One request's standing: the gate, the token it carries (not yet verified), its peer.
+#[derive(Debug)]
+pub struct Access {
+    gate: Arc<Gate>,
+    /// From the `Authorization` header (`Bearer`), whatever else the request carries.
+    header: Option<String>,
+    /// From the first carrier present: the header, the cookie, then the query.
+    carried: Option<String>,
+    connection: Option<Arc<Client>>,
+}
+
+/// Each request's `Access`. It never rejects: routes decide what their channel needs.
+pub fn access(
+    gate: Arc<Gate>,
+) -> impl Filter<Extract = (Access,), Error = Infallible> + Clone {
+    let query = warp::query::<TokenQuery>()
+        .or(warp::any().map(TokenQuery::default))
+        .unify();
+    optional_header("authorization")
+        .and(filters::cookie::optional::<String>(COOKIE))
+        .and(query)
+        .and(warp::ext::optional::<Arc<Client>>())
+        .map(
+            move |bearer: Option<HeaderValue>,
+                  cookie: Option<String>,
+                  query: TokenQuery,
+                  connection: Option<Arc<Client>>| {
+                let header = bearer
+                    .as_ref()
+                    .and_then(authorization::<Bearer>)
+                    .map(|bearer| bearer.token().to_owned());
+                let carried = header.clone().or(cookie).or(query.access_token);
+                Access {
+                    gate: gate.clone(),
+                    header,
+                    carried,
+                    connection,
+                }
+            },
+        )
+}
+
+impl Access {
+    /// Whether the stream of `channels` may open: `Ok(Some(grant))` when a token was needed
+    /// (the stream ends at its expiry), `Ok(None)` when none was (no key, or every channel
+    /// is public).
+    pub fn may_read(&self, channels: &[ChannelName]) -> Result<Option<Grant>, Response> {
+        let Some(tokens) = &self.gate.tokens else {
+            return Ok(None);
+        };
+        let mut private = channels.iter().filter(|name| !tokens.is_public(name));
+        let Some(first) = private.next() else {
+            return Ok(None);
+        };
+        let grant = self.verify(tokens, self.carried.as_deref())?;
+        match std::iter::once(first)
+            .chain(private)
+            .find(|name| !grant.may_subscribe(name))
+        {
+            Some(name) => Err(self.insufficient(&format!("reading channel {name}"))),
+            None => Ok(Some(grant)),
+        }
+    }
+
+    /// `/stats` and `/metrics` show every channel: with a key set they need `subscribe: ["*"]`.
+    pub fn may_read_all(&self) -> Result<(), Response> {
+        let Some(tokens) = &self.gate.tokens else {
+            return Ok(());
+        };
+        let grant = self.verify(tokens, self.carried.as_deref())?;
+        if grant.subscribes_to_all() {
+            Ok(())
+        } else {
+            Err(self.insufficient("reading every channel (subscribe: [\"*\"])"))
+        }
+    }
+
+    /// Whether a POST may publish to `channel`: its bearer is `--publish-token` (compared in
+    /// constant time), or a token whose `publish` allows the channel.
+    pub fn may_publish(
+        &self,
+        channel: &ChannelName,
+        publish_token: Option<&str>,
+    ) -> Result<(), Response> {
+        if let (Some(expected), Some(given)) = (publish_token, &self.header)
+            && bool::from(given.trim().as_bytes().ct_eq(expected.as_bytes()))
+        {
+            return Ok(());
+        }
+        let Some(tokens) = &self.gate.tokens else {
+            self.warn("refused a POST without the --publish-token");
+            return Err(challenge(
+                StatusCode::UNAUTHORIZED,
+                "Bearer realm=\"sse-broadcast\"",
+                "missing or wrong token: send Authorization: Bearer <--publish-token>",
+            ));
+        };
+        let grant = self.verify(tokens, self.header.as_deref())?;
+        if grant.may_publish(channel) {
+            Ok(())
+        } else {
+            Err(self.insufficient(&format!("publishing to channel {channel}")))
+        }
+    }
+
+    fn verify(&self, tokens: &Tokens, token: Option<&str>) -> Result<Grant, Response> {
+        let Some(token) = token else {
+            self.warn("refused a request without a token");
+            return Err(challenge(
+                StatusCode::UNAUTHORIZED,
+                INVALID_TOKEN,
+                "a token is required: Authorization: Bearer, the cookie sse_broadcast_token or ?access_token=",
+            ));
+        };
+        tokens.verify(token).map_err(|invalid| {
+            self.warn(&format!("refused a token: {invalid}"));
+            challenge(
+                StatusCode::UNAUTHORIZED,
+                INVALID_TOKEN,
+                &format!("invalid token: {invalid}"),
+            )
+        })
+    }
+
+    fn insufficient(&self, what: &str) -> Response {
+        self.warn(&format!("refused a token that does not allow {what}"));
+        challenge(
+            StatusCode::FORBIDDEN,
+            "Bearer realm=\"sse-broadcast\", error=\"insufficient_scope\"",
+            &format!("the token does not allow {what}"),
+        )
+    }
+
+    /// One warning per period at most, counting those held back; names the peer, never the token.
+    fn warn(&self, what: &str) {
+        let due = self
+            .gate
+            .warnings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .note();
+        if let Some(attempts) = due {
+            // Every served request carries its connection; only unit tests lack one.
+            let peer = self
+                .connection
+                .as_ref()
+                .map_or_else(|| "?".into(), |c| c.peer.to_string());
+            tracing::warn!(%peer, attempts, "{what}");
+        }
+    }
+}
+
+const INVALID_TOKEN: &str = "Bearer realm=\"sse-broadcast\", error=\"invalid_token\"";
+
+/// `status` with its `WWW-Authenticate` challenge and one line saying why.
+fn challenge(status: StatusCode, authenticate: &'static str, why: &str) -> Response {
+    let mut response = warp::reply::with_status(format!("{why}\n"), status).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(authenticate),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::token::{KeySource, Secret, TokenConfig};
+    use http_body_util::BodyExt;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde_json::json;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn gate(with_tokens: bool) -> Arc<Gate> {
+        Gate::new(with_tokens.then(|| {
+            Tokens::load(&TokenConfig {
+                key: KeySource::Secret(Secret::new(SECRET.to_vec()).unwrap()),
+                audience: None,
+                public: vec!["news".parse().unwrap()],
+            })
+            .unwrap()
+        }))
+    }
+
+    fn mint(rights: serde_json::Value) -> String {
+        let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 60;
+        let key = EncodingKey::from_secret(SECRET).unwrap();
+        let claims = json!({"exp": exp, "sse_broadcast": rights});
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    }
+
+    async fn access(gate: Arc<Gate>, request: warp::test::RequestBuilder) -> Access {
+        request.filter(&super::access(gate)).await.unwrap()
+    }
+
+    fn names(names: &[&str]) -> Vec<ChannelName> {
+        names.iter().map(|name| name.parse().unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn carriers_in_order_header_cookie_query() {
+        let good = mint(json!({"subscribe": ["a"]}));
+        let gate = gate(true);
+        let request = || warp::test::request().path("/events/a");
+        let by_header = request().header("authorization", format!("Bearer {good}"));
+        let by_cookie = request().header("cookie", format!("x=1; {COOKIE}={good}"));
+        let by_query = warp::test::request().path(&format!("/events/a?access_token={good}"));
+        for carried in [by_header, by_cookie, by_query] {
+            let access = access(gate.clone(), carried).await;
+            assert!(access.may_read(&names(&["a"])).unwrap().is_some());
+        }
+        // The header comes first: a bad one is not saved by a good cookie.
+        let both = request()
+            .header("authorization", "Bearer nonsense")
+            .header("cookie", format!("{COOKIE}={good}"));
+        let refused = access(gate.clone(), both).await.may_read(&names(&["a"]));
+        assert_eq!(refused.unwrap_err().status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn refusals_carry_the_challenges() {
+        let gate = gate(true);
+        let none = access(gate.clone(), warp::test::request()).await;
+        let refused = none.may_read(&names(&["a"])).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(refused.headers()["www-authenticate"], INVALID_TOKEN);
+        // Public channels need nothing, and a mix needs a token for the rest.
+        assert!(none.may_read(&names(&["news"])).unwrap().is_none());
+        let token = mint(json!({"subscribe": ["a"]}));
+        let some = access(
+            gate.clone(),
+            warp::test::request().header("authorization", format!("Bearer {token}")),
+        )
+        .await;
+        assert!(some.may_read(&names(&["news", "a"])).is_ok());
+        let refused = some.may_read(&names(&["a", "b"])).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        assert!(
+            refused.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("insufficient_scope")
+        );
+        let body = refused.into_body().collect().await.unwrap().to_bytes();
+        assert!(body.ends_with(b"channel b\n"), "{body:?}");
+        assert_eq!(some.may_read_all().unwrap_err().status(), StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn publishing_takes_the_publish_token_or_a_header_token() {
+        let build = names(&["build"]).remove(0);
+        let bearer = |token: &str| {
+            warp::test::request().header("authorization", format!("Bearer {token}"))
+        };
+        let plain = access(gate(false), bearer("s3cret")).await;
+        assert!(plain.may_publish(&build, Some("s3cret")).is_ok());
+        let wrong = access(gate(false), bearer("s3cre")).await;
+        assert_eq!(
+            wrong.may_publish(&build, Some("s3cret")).unwrap_err().status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let token = mint(json!({"publish": ["build"]}));
+        let with_claim = access(gate(true), bearer(&token)).await;
+        assert!(with_claim.may_publish(&build, Some("s3cret")).is_ok());
+        assert!(with_claim.may_publish(&build, None).is_ok());
+        let other = names(&["other"]).remove(0);
+        assert_eq!(
+            with_claim.may_publish(&other, None).unwrap_err().status(),
+            StatusCode::FORBIDDEN
+        );
+        // A cookie does not publish.
+        let by_cookie = access(
+            gate(true),
+            warp::test::request().header("cookie", format!("{COOKIE}={token}")),
+        )
+        .await;
+        assert_eq!(
+            by_cookie.may_publish(&build, None).unwrap_err().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}

@@ -1,0 +1,427 @@
+//! Readers' and publishers' tokens (DESIGN.md §10): the key that verifies them (`--jwt-secret`
+//! for HS256, or `--jwt-key`, a PEM public key for RS256, ES256 or EdDSA), the claims a token
+//! must carry, and the channel patterns it grants. No HTTP here: `access.rs` takes the token off
+//! a request and answers refusals.
+//!
+//! Signatures, `exp`, `nbf` and `aud` are checked by `jsonwebtoken`; this file only chooses what
+//! it accepts: the key's one algorithm (so neither `alg: none` nor an HS256 token signed with a
+//! public key passes), `exp` required, 30 s of leeway for clocks that disagree.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, Validation};
+use serde::{Deserialize, Deserializer};
+
+use crate::channels::ChannelName;
+use crate::errors::describe;
+
+/// Clocks of the minting application and of this server may disagree by this much.
+pub const LEEWAY: Duration = Duration::from_secs(30);
+/// RFC 7518 §3.2: an HS256 key must be at least as long as the hash, 256 bits.
+pub const MIN_SECRET_BYTES: usize = 32;
+/// An uncompressed P-256 point (`04 || x || y`), the public key ES256 verifies with.
+const P256_POINT_BYTES: usize = 65;
+
+/// The HS256 secret. `Debug` hides it; nothing prints it.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Checks the length only; the value is never part of a message.
+    pub fn new(bytes: Vec<u8>) -> Result<Self, String> {
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(format!(
+                "the secret must be at least {MIN_SECRET_BYTES} bytes (RFC 7518 §3.2); make one with `openssl rand -hex 32`"
+            ));
+        }
+        Ok(Secret(bytes))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<hidden>)")
+    }
+}
+
+/// Where the verifying key comes from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// `--jwt-secret`: HS256.
+    Secret(Secret),
+    /// `--jwt-key`: a PEM public key, read at start.
+    PemFile(PathBuf),
+}
+
+/// How tokens are checked (`--jwt-secret` or `--jwt-key`, `--jwt-audience`, `--public`).
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub key: KeySource,
+    pub audience: Option<String>,
+    /// Channels anyone may read while tokens are required.
+    pub public: Vec<Pattern>,
+}
+
+/// The loaded key and the rules a token must pass.
+pub struct Tokens {
+    key: DecodingKey,
+    validation: Validation,
+    public: Vec<Pattern>,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokens")
+            .field("algorithms", &self.validation.algorithms)
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokens {
+    /// Reads the key. A missing or unreadable file, or one that holds no public key of a kind
+    /// this server verifies, is an error naming the file.
+    pub fn load(config: &TokenConfig) -> anyhow::Result<Self> {
+        let (key, algorithm) = match &config.key {
+            KeySource::Secret(secret) => (
+                DecodingKey::from_secret(&secret.0).context("--jwt-secret")?,
+                Algorithm::HS256,
+            ),
+            KeySource::PemFile(path) => {
+                let pem = std::fs::read(path).map_err(|err| {
+                    anyhow::anyhow!("cannot read {} (--jwt-key): {}", path.display(), describe(&err))
+                })?;
+                public_key(&pem, path)?
+            }
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = LEEWAY.as_secs();
+        validation.validate_nbf = true;
+        match &config.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                validation.set_required_spec_claims(&["exp", "aud"]);
+            }
+            // No audience asked: a token's `aud` is not this server's business.
+            None => validation.validate_aud = false,
+        }
+        Ok(Tokens {
+            key,
+            validation,
+            public: config.public.clone(),
+        })
+    }
+
+    /// What a token grants, if it is well formed, signed with the key, current and meant for
+    /// this server.
+    pub fn verify(&self, token: &str) -> Result<Grant, Invalid> {
+        let data = jsonwebtoken::decode::<Claims>(token.trim(), &self.key, &self.validation)
+            .map_err(|err| Invalid::from(err.kind()))?;
+        let claims = data.claims;
+        Ok(Grant {
+            expires: UNIX_EPOCH + Duration::from_secs_f64(claims.exp.clamp(0.0, 1e12)),
+            subscribe: claims.sse_broadcast.subscribe,
+            publish: claims.sse_broadcast.publish,
+        })
+    }
+
+    /// Whether `--public` lets anyone read `channel`.
+    pub fn is_public(&self, channel: &ChannelName) -> bool {
+        self.public.iter().any(|pattern| pattern.matches(channel))
+    }
+}
+
+/// The PEM public key in `pem` and the one algorithm its tokens use.
+fn public_key(pem: &[u8], path: &Path) -> anyhow::Result<(DecodingKey, Algorithm)> {
+    let text = String::from_utf8_lossy(pem);
+    let file = path.display();
+    if text.contains("PRIVATE KEY-----") {
+        bail!(
+            "{file} (--jwt-key) holds a private key; give its public key (`openssl pkey -in {file} -pubout`)"
+        );
+    }
+    if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
+        return Ok((key, Algorithm::RS256));
+    }
+    if let Ok(key) = DecodingKey::from_ed_pem(pem) {
+        return Ok((key, Algorithm::EdDSA));
+    }
+    if let Ok(key) = DecodingKey::from_ec_pem(pem) {
+        match key.kind() {
+            DecodingKeyKind::SecretOrDer(point) if point.len() == P256_POINT_BYTES => {
+                return Ok((key, Algorithm::ES256));
+            }
+            _ => bail!("{file} (--jwt-key): only P-256 EC keys (ES256) are taken"),
+        }
+    }
+    bail!("{file} (--jwt-key) holds no PEM public key (RSA, EC P-256 or Ed25519)")
+}
+
+/// The claims this server reads; `jsonwebtoken` checks `exp`, `nbf` and `aud` itself.
+#[derive(Deserialize)]
+struct Claims {
+    /// A NumericDate may have a fraction (RFC 7519 §2). Defaulted so that a token without one
+    /// is refused by the check for required claims (`NoExpiry`), not as malformed.
+    #[serde(default)]
+    exp: f64,
+    #[serde(default)]
+    sse_broadcast: Rights,
+}
+
+#[derive(Default, Deserialize)]
+struct Rights {
+    #[serde(default)]
+    subscribe: Vec<Pattern>,
+    #[serde(default)]
+    publish: Vec<Pattern>,
+}
+
+/// What a verified token allows, until when.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub expires: SystemTime,
+    subscribe: Vec<Pattern>,
+    publish: Vec<Pattern>,
+}
+
+impl Grant {
+    pub fn may_subscribe(&self, channel: &ChannelName) -> bool {
+        self.subscribe.iter().any(|pattern| pattern.matches(channel))
+    }
+
+    pub fn may_publish(&self, channel: &ChannelName) -> bool {
+        self.publish.iter().any(|pattern| pattern.matches(channel))
+    }
+
+    /// `subscribe: ["*"]`, which `/stats` and `/metrics` need: they show every channel.
+    pub fn subscribes_to_all(&self) -> bool {
+        self.subscribe.contains(&Pattern::Prefix(String::new()))
+    }
+
+    /// How long the token still holds, from now (zero once `exp` passed).
+    pub fn remaining(&self) -> Duration {
+        self.expires
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+    }
+}
+
+/// A channel name, or a prefix ending in `*` (`user-42`, `team.*`, `*`). `default` is the
+/// default channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pattern {
+    Name(String),
+    Prefix(String),
+}
+
+impl Pattern {
+    pub fn matches(&self, channel: &ChannelName) -> bool {
+        match self {
+            Pattern::Name(name) => name == channel.as_str(),
+            Pattern::Prefix(prefix) => channel.as_str().starts_with(prefix.as_str()),
+        }
+    }
+
+    /// A claim's pattern as written: the `*` may end it; anything else is a name, compared as
+    /// it is (one that is no valid channel name matches nothing).
+    fn from_claim(text: String) -> Self {
+        match text.strip_suffix('*') {
+            Some(prefix) => Pattern::Prefix(prefix.to_owned()),
+            None => Pattern::Name(text),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Pattern::from_claim)
+    }
+}
+
+impl FromStr for Pattern {
+    type Err = String;
+
+    /// `--public`: checked strictly, since a typo would silently open nothing (or too much).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let refuse = || {
+            format!(
+                "`{text}` is not a channel name or a prefix ending in * (team.*, *): names are 1-64 of A-Z a-z 0-9 . _ -"
+            )
+        };
+        match text.strip_suffix('*') {
+            Some("") => Ok(Pattern::Prefix(String::new())),
+            Some(prefix) => {
+                // A prefix is the start of a valid name.
+                let probe = format!("{prefix}x");
+                probe.parse::<ChannelName>().map_err(|_| refuse())?;
+                Ok(Pattern::Prefix(prefix.to_owned()))
+            }
+            None => text
+                .parse::<ChannelName>()
+                .map(|name| Pattern::Name(name.to_string()))
+                .map_err(|_| refuse()),
+        }
+    }
+}
+
+/// Why a token was refused: for the log line and the 401's body, never the token itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    Malformed,
+    BadSignature,
+    /// `alg` is not the key's (`none` included).
+    Algorithm,
+    Expired,
+    NotYetValid,
+    NoExpiry,
+    Audience,
+}
+
+impl From<&ErrorKind> for Invalid {
+    fn from(kind: &ErrorKind) -> Self {
+        match kind {
+            ErrorKind::InvalidSignature => Invalid::BadSignature,
+            ErrorKind::InvalidAlgorithm | ErrorKind::UnsupportedAlgorithm => Invalid::Algorithm,
+            ErrorKind::ExpiredSignature => Invalid::Expired,
+            ErrorKind::ImmatureSignature => Invalid::NotYetValid,
+            ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => Invalid::NoExpiry,
+            ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidAudience => Invalid::Audience,
+            _ => Invalid::Malformed,
+        }
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Invalid::Malformed => "malformed",
+            Invalid::BadSignature => "bad signature",
+            Invalid::Algorithm => "algorithm not accepted",
+            Invalid::Expired => "expired",
+            Invalid::NotYetValid => "not yet valid (nbf)",
+            Invalid::NoExpiry => "no exp claim",
+            Invalid::Audience => "wrong or missing aud",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn tokens(audience: Option<&str>) -> Tokens {
+        Tokens::load(&TokenConfig {
+            key: KeySource::Secret(Secret::new(SECRET.to_vec()).unwrap()),
+            audience: audience.map(str::to_owned),
+            public: vec!["news.*".parse().unwrap()],
+        })
+        .unwrap()
+    }
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn mint(claims: serde_json::Value) -> String {
+        let key = EncodingKey::from_secret(SECRET).unwrap();
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    }
+
+    fn channel(name: &str) -> ChannelName {
+        name.parse().unwrap()
+    }
+
+    #[test]
+    fn patterns_match_names_and_prefixes() {
+        let team: Pattern = "team.*".parse().unwrap();
+        assert!(team.matches(&channel("team.a")));
+        assert!(!team.matches(&channel("teamx")));
+        assert!(!team.matches(&channel("team")));
+        let exact: Pattern = "user-42".parse().unwrap();
+        assert!(exact.matches(&channel("user-42")) && !exact.matches(&channel("user-421")));
+        assert!("*".parse::<Pattern>().unwrap().matches(&channel("x")));
+        assert!("default".parse::<Pattern>().unwrap().matches(&ChannelName::default_name()));
+        for bad in ["a*b", "**", ".x*", "a b", "", "x/y"] {
+            assert!(bad.parse::<Pattern>().is_err(), "{bad:?} accepted");
+        }
+        // From a claim, any string goes: one that is no name matches nothing.
+        assert!(!Pattern::from_claim("a*b".into()).matches(&channel("ab")));
+    }
+
+    #[test]
+    fn a_current_token_grants_its_patterns() {
+        let grant = tokens(None)
+            .verify(&mint(json!({
+                "exp": now() + 60,
+                "sse_broadcast": {"subscribe": ["team.*", "default"], "publish": ["build"]},
+            })))
+            .unwrap();
+        assert!(grant.may_subscribe(&channel("team.a")) && !grant.may_subscribe(&channel("teamx")));
+        assert!(grant.may_subscribe(&ChannelName::default_name()));
+        assert!(grant.may_publish(&channel("build")) && !grant.may_publish(&channel("team.a")));
+        assert!(!grant.subscribes_to_all());
+        assert!(grant.remaining() > Duration::from_secs(50));
+        let all = tokens(None)
+            .verify(&mint(json!({"exp": now() + 60, "sse_broadcast": {"subscribe": ["*"]}})))
+            .unwrap();
+        assert!(all.subscribes_to_all() && !all.may_publish(&channel("x")));
+    }
+
+    #[test]
+    fn refuses_what_the_contract_refuses() {
+        let tokens = tokens(None);
+        let refused = |claims| tokens.verify(&mint(claims)).unwrap_err();
+        assert_eq!(refused(json!({"exp": now() - 31})), Invalid::Expired);
+        assert_eq!(refused(json!({"exp": now() + 60, "nbf": now() + 31})), Invalid::NotYetValid);
+        assert_eq!(refused(json!({"nbf": now()})), Invalid::NoExpiry);
+        // Within the leeway: accepted.
+        assert!(tokens.verify(&mint(json!({"exp": now() - 5}))).is_ok());
+        let good = mint(json!({"exp": now() + 60}));
+        let (head, _) = good.rsplit_once('.').unwrap();
+        assert_eq!(tokens.verify(&format!("{head}.AAAA")).unwrap_err(), Invalid::BadSignature);
+        assert_eq!(tokens.verify("not a token").unwrap_err(), Invalid::Malformed);
+        assert_eq!(tokens.verify("").unwrap_err(), Invalid::Malformed);
+        // alg: none, with no signature at all.
+        let payload = good.split('.').nth(1).unwrap();
+        let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+        assert!(tokens.verify(&none).is_err());
+        // HS384 with the same secret: not the key's algorithm.
+        let hs384 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS384),
+            &json!({"exp": now() + 60}),
+            &EncodingKey::from_secret(SECRET).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(tokens.verify(&hs384).unwrap_err(), Invalid::Algorithm);
+    }
+
+    #[test]
+    fn an_audience_once_asked_is_required() {
+        let tokens = tokens(Some("hub"));
+        assert!(tokens.verify(&mint(json!({"exp": now() + 60, "aud": "hub"}))).is_ok());
+        assert!(tokens.verify(&mint(json!({"exp": now() + 60, "aud": ["x", "hub"]}))).is_ok());
+        for claims in [json!({"exp": now() + 60, "aud": "other"}), json!({"exp": now() + 60})] {
+            assert_eq!(tokens.verify(&mint(claims)).unwrap_err(), Invalid::Audience);
+        }
+    }
+
+    #[test]
+    fn public_patterns_and_short_secrets() {
+        let tokens = tokens(None);
+        assert!(tokens.is_public(&channel("news.today")) && !tokens.is_public(&channel("news")));
+        assert!(Secret::new(b"short".to_vec()).is_err());
+        assert!(!format!("{:?}", Secret::new(SECRET.to_vec()).unwrap()).contains("0123"));
+    }
+}
