@@ -68,6 +68,10 @@ const FLAGS: &[(&str, Option<&str>)] = &[
     ("--max-channels", Some("SSE_BROADCAST_MAX_CHANNELS")),
     ("--publish-token", Some("SSE_BROADCAST_PUBLISH_TOKEN")),
     ("--max-body", Some("SSE_BROADCAST_MAX_BODY")),
+    ("--jwt-secret", Some("SSE_BROADCAST_JWT_SECRET")),
+    ("--jwt-key", Some("SSE_BROADCAST_JWT_KEY")),
+    ("--jwt-audience", Some("SSE_BROADCAST_JWT_AUDIENCE")),
+    ("--public", Some("SSE_BROADCAST_PUBLIC")),
     ("--verbose", Some("SSE_BROADCAST_VERBOSE")),
     // One-off actions: no variable.
     ("--completions", None),
@@ -339,6 +343,96 @@ fn other_bad_values_name_their_flag() {
         let flag = args[0].split('=').next().unwrap();
         assert!(stderr.contains(flag), "{args:?}: {stderr}");
     }
+}
+
+/// Arguments, environment variables, and the flag the error must name.
+type SecretCase = (
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
+#[test]
+fn no_secret_is_echoed_by_a_usage_error_or_the_help() {
+    let secret = "hunter2-hunter2";
+    let cases: &[SecretCase] = &[
+        (&["--auth", ":hunter2-hunter2"], &[], "--auth"),
+        (&[], &[("SSE_BROADCAST_AUTH", "hunter2-hunter2")], "--auth"),
+        (&["--jwt-secret", "hunter2-hunter2"], &[], "--jwt-secret"),
+        (
+            &[],
+            &[("SSE_BROADCAST_JWT_SECRET", "hunter2-hunter2")],
+            "--jwt-secret",
+        ),
+        (&["--publish-token", " "], &[], "--publish-token"),
+        (
+            &["--redis", "redis://:hunter2-hunter2@[bad"],
+            &[],
+            "--redis",
+        ),
+    ];
+    for (args, env, flag) in cases {
+        let mut command = cmd();
+        command.args(*args).args(["-i", "1s"]);
+        for (name, value) in *env {
+            command.env(name, value);
+        }
+        let output = command.assert().code(2).get_output().clone();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains(flag), "{args:?} {env:?}: {stderr}");
+        assert!(
+            !stderr.contains(secret),
+            "{args:?} {env:?} echoed: {stderr}"
+        );
+    }
+    let output = cmd()
+        .arg("--help")
+        .env("SSE_BROADCAST_JWT_SECRET", secret)
+        .env("SSE_BROADCAST_AUTH", format!("me:{secret}"))
+        .env("SSE_BROADCAST_PUBLISH_TOKEN", secret)
+        .env(
+            "SSE_BROADCAST_REDIS",
+            format!("redis://:{secret}@localhost"),
+        )
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(!String::from_utf8(output.stdout).unwrap().contains(secret));
+}
+
+#[test]
+fn token_flags_have_their_rules() {
+    let secret = "0123456789abcdef0123456789abcdef";
+    for (args, says) in [
+        (
+            vec!["--jwt-secret", secret, "--jwt-key", "key.pem"],
+            "--jwt-key",
+        ),
+        (vec!["--jwt-secret", secret, "--auth", "me:pw"], "--auth"),
+        (vec!["--public", "news.*"], "--jwt-secret"),
+        (vec!["--jwt-audience", "hub"], "--jwt-key"),
+        (vec!["--jwt-secret", secret, "--public", "a*b"], "--public"),
+        (vec!["--jwt-secret", "short"], "32 bytes"),
+    ] {
+        let stderr = usage_error(&[args.as_slice(), &["-i", "1s"]].concat());
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let parent = tempfile::tempdir().unwrap();
+    let missing = parent.path().join("no-such-key.pem");
+    let missing = missing.to_str().unwrap();
+    let output = cmd()
+        .args(["--port", "0", "-i", "1s", "--jwt-key", missing])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(missing) && stderr.contains("--jwt-key"),
+        "{stderr}"
+    );
 }
 
 #[test]

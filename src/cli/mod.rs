@@ -12,6 +12,7 @@ mod reference;
 mod scale_out;
 mod serving;
 mod stream;
+mod tokens;
 mod values;
 
 use std::io::IsTerminal;
@@ -29,6 +30,7 @@ use crate::channels::ChannelName;
 use crate::logging::LogConfig;
 use crate::routes::ServeConfig;
 use crate::routes::publish::PublishConfig;
+use crate::routes::token::{KeySource, TokenConfig};
 use crate::serving::tls::TlsFiles;
 use crate::source::stdin::{Format, StdinSource};
 use crate::source::ticker::Ticker;
@@ -39,6 +41,7 @@ use logging::LoggingFlags;
 use scale_out::ScaleOutFlags;
 use serving::ServingFlags;
 use stream::StreamFlags;
+use tokens::TokenFlags;
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -71,6 +74,8 @@ pub struct Cli {
     input: InputFlags,
     #[command(flatten)]
     serving: ServingFlags,
+    #[command(flatten)]
+    tokens: TokenFlags,
     #[command(flatten)]
     stream: StreamFlags,
     #[command(flatten)]
@@ -166,8 +171,25 @@ impl Cli {
                 "--exit-on-eof needs input that ends: stdin (--stdin), or the ticker with --count",
             );
         }
-        if self.serving.publish_token.is_none() && given("max_body") {
-            return conflict("--max-body limits POST publishing; add --publish-token");
+        let key = match (self.tokens.jwt_secret, self.tokens.jwt_key) {
+            (Some(secret), _) => Some(KeySource::Secret(secret)),
+            (None, Some(path)) => Some(KeySource::PemFile(path)),
+            (None, None) => None, // clap refuses both at once
+        };
+        if key.is_some() && self.serving.auth.is_some() {
+            return conflict(
+                "--auth and tokens (--jwt-secret, --jwt-key) are two ways for readers to prove who they are; pick one",
+            );
+        }
+        if key.is_none() && (self.tokens.jwt_audience.is_some() || !self.tokens.public.is_empty()) {
+            return conflict(
+                "--jwt-audience and --public apply to tokens; add --jwt-secret or --jwt-key",
+            );
+        }
+        if self.serving.publish_token.is_none() && key.is_none() && given("max_body") {
+            return conflict(
+                "--max-body limits POST publishing; add --publish-token or a token key",
+            );
         }
         if given("redis_prefix") && self.scale_out.redis.is_none() {
             return conflict("--redis-prefix names the keys of --redis; add --redis URL");
@@ -206,10 +228,17 @@ impl Cli {
                 cors: self.serving.cors,
                 retry: self.stream.retry,
                 auth: self.serving.auth,
-                tokens: None,
-                publish: self.serving.publish_token.map(|token| PublishConfig {
-                    token: Some(token),
-                    max_body: self.serving.max_body,
+                // Tokens publish when their claim allows it, so a key turns POST on.
+                publish: (self.serving.publish_token.is_some() || key.is_some()).then_some(
+                    PublishConfig {
+                        token: self.serving.publish_token,
+                        max_body: self.serving.max_body,
+                    },
+                ),
+                tokens: key.map(|key| TokenConfig {
+                    key,
+                    audience: self.tokens.jwt_audience,
+                    public: self.tokens.public,
                 }),
             },
             channels: ChannelConfig {
@@ -281,5 +310,20 @@ mod tests {
         assert!(config(&["--redis-prefix", "blue", "--redis", "redis://h"], true).is_ok());
         assert!(config(&["--channel", "build", "--max-channels", "0"], true).is_err());
         assert!(config(&["--channel", "default", "--max-channels", "0"], true).is_ok());
+    }
+
+    #[test]
+    fn tokens_exclude_auth_and_turn_publishing_on() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let with_key = config(&["--jwt-secret", secret, "--public", "news.*,x"], true).unwrap();
+        let tokens = with_key.serve.tokens.unwrap();
+        assert_eq!(tokens.public.len(), 2);
+        assert!(with_key.serve.publish.is_some_and(|p| p.token.is_none()));
+        assert!(config(&["--jwt-secret", secret, "--auth", "me:pw"], true).is_err());
+        assert!(config(&["--jwt-key", "k.pem", "--auth", "me:pw"], true).is_err());
+        assert!(config(&["--public", "news"], true).is_err());
+        assert!(config(&["--jwt-audience", "hub"], true).is_err());
+        assert!(config(&["--max-body", "1KiB", "--jwt-key", "k.pem"], true).is_ok());
+        assert!(config(&["-i", "1s"], true).unwrap().serve.publish.is_none());
     }
 }

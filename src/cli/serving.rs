@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args};
 
-use super::values::{parse_events_path, parse_origin, parse_size, parse_token};
+use super::values::{
+    parse_credentials, parse_events_path, parse_origin, parse_size, parse_token, secret,
+};
 use crate::routes::auth::Credentials;
 
 #[derive(Debug, Args)]
@@ -69,6 +71,7 @@ pub struct ServingFlags {
     #[arg(
         long,
         value_name = "USER:PASSWORD",
+        value_parser = secret(parse_credentials),
         env = "SSE_BROADCAST_AUTH",
         hide_env_values = true
     )]
@@ -86,8 +89,9 @@ pub struct ServingFlags {
     pub max_channels: usize,
 
     /// Enable publishing with POST <events-path>[/CHANNEL] and `Authorization: Bearer TOKEN`
-    /// (without it, POST gets 403). Prefer the environment variable: argv is visible in ps.
-    #[arg(long, value_name = "TOKEN", value_parser = parse_token, hide_env_values = true,
+    /// (without it or a token key, POST gets 403). Prefer the environment variable: argv is
+    /// visible in ps.
+    #[arg(long, value_name = "TOKEN", value_parser = secret(parse_token), hide_env_values = true,
           env = "SSE_BROADCAST_PUBLISH_TOKEN")]
     pub publish_token: Option<String>,
 

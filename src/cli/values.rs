@@ -1,7 +1,59 @@
 //! Value parsers shared by the flag groups: each returns a typed value or a message naming the
-//! fix; clap adds the flag's name and exits 2.
+//! fix; clap adds the flag's name and exits 2. A secret's parser is wrapped in `secret`, whose
+//! error names the flag but not the value.
 
+use std::ffi::OsStr;
 use std::time::Duration;
+
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
+use clap::{Arg, Command};
+
+use crate::routes::auth::Credentials;
+use crate::routes::pattern::Pattern;
+use crate::routes::token::Secret;
+
+/// A secret's value parser: `parse`, with a usage error that never repeats the value. (clap's
+/// own says `invalid value 'VALUE' for '--flag'`, which would put a password on stderr and so
+/// in the journal.)
+#[derive(Clone)]
+pub struct SecretParser<T>(fn(&str) -> Result<T, String>);
+
+pub fn secret<T>(parse: fn(&str) -> Result<T, String>) -> SecretParser<T> {
+    SecretParser(parse)
+}
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for SecretParser<T> {
+    type Value = T;
+
+    fn parse_ref(&self, cmd: &Command, arg: Option<&Arg>, value: &OsStr) -> Result<T, clap::Error> {
+        let flag = arg.map_or_else(|| "a secret".to_owned(), |arg| format!("'{arg}'"));
+        let refuse = |why: String| {
+            let message = format!("invalid value for {flag} (not shown: it is secret): {why}");
+            let mut cmd = cmd.clone();
+            cmd.error(ErrorKind::ValueValidation, message)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("it is not UTF-8".into()))?;
+        (self.0)(text).map_err(refuse)
+    }
+}
+
+/// `--auth USER:PASSWORD`.
+pub fn parse_credentials(text: &str) -> Result<Credentials, String> {
+    text.parse()
+}
+
+/// `--jwt-secret`: the HS256 key, as its bytes.
+pub fn parse_jwt_secret(text: &str) -> Result<Secret, String> {
+    Secret::new(text.as_bytes().to_vec())
+}
+
+/// `--public`: a channel name or a prefix ending in `*`.
+pub fn parse_pattern(text: &str) -> Result<Pattern, String> {
+    text.parse()
+}
 
 /// `--redis`: a `redis://`, `rediss://` or `redis-sentinel://` URL (checked here, reached at
 /// start). Not a plain function: clap's own refusal repeats the value, and with it a password;

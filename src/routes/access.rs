@@ -65,9 +65,7 @@ pub struct Access {
 }
 
 /// Each request's `Access`. It never rejects: routes decide what their channel needs.
-pub fn access(
-    gate: Arc<Gate>,
-) -> impl Filter<Extract = (Access,), Error = Infallible> + Clone {
+pub fn access(gate: Arc<Gate>) -> impl Filter<Extract = (Access,), Error = Infallible> + Clone {
     let query = warp::query::<TokenQuery>()
         .or(warp::any().map(TokenQuery::default))
         .unify();
@@ -99,7 +97,7 @@ impl Access {
     /// Whether the stream of `channels` may open: `Ok(Some(grant))` when a token was needed
     /// (the stream ends at its expiry), `Ok(None)` when none was (no key, or every channel
     /// is public).
-    pub fn may_read(&self, channels: &[ChannelName]) -> Result<Option<Grant>, Response> {
+    pub fn may_read(&self, channels: &[ChannelName]) -> Result<Option<Grant>, Denied> {
         let Some(tokens) = &self.gate.tokens else {
             return Ok(None);
         };
@@ -118,7 +116,7 @@ impl Access {
     }
 
     /// `/stats` and `/metrics` show every channel: with a key set they need `subscribe: ["*"]`.
-    pub fn may_read_all(&self) -> Result<(), Response> {
+    pub fn may_read_all(&self) -> Result<(), Denied> {
         let Some(tokens) = &self.gate.tokens else {
             return Ok(());
         };
@@ -136,7 +134,7 @@ impl Access {
         &self,
         channel: &ChannelName,
         publish_token: Option<&str>,
-    ) -> Result<(), Response> {
+    ) -> Result<(), Denied> {
         if let (Some(expected), Some(given)) = (publish_token, &self.header)
             && bool::from(given.trim().as_bytes().ct_eq(expected.as_bytes()))
         {
@@ -158,7 +156,7 @@ impl Access {
         }
     }
 
-    fn verify(&self, tokens: &Tokens, token: Option<&str>) -> Result<Grant, Response> {
+    fn verify(&self, tokens: &Tokens, token: Option<&str>) -> Result<Grant, Denied> {
         let Some(token) = token else {
             self.warn("refused a request without a token");
             return Err(challenge(
@@ -177,7 +175,7 @@ impl Access {
         })
     }
 
-    fn insufficient(&self, what: &str) -> Response {
+    fn insufficient(&self, what: &str) -> Denied {
         self.warn(&format!("refused a token that does not allow {what}"));
         challenge(
             StatusCode::FORBIDDEN,
@@ -207,14 +205,45 @@ impl Access {
 
 const INVALID_TOKEN: &str = "Bearer realm=\"sse-broadcast\", error=\"invalid_token\"";
 
-/// `status` with its `WWW-Authenticate` challenge and one line saying why.
-fn challenge(status: StatusCode, authenticate: &'static str, why: &str) -> Response {
-    let mut response = warp::reply::with_status(format!("{why}\n"), status).into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(authenticate),
-    );
-    response
+/// A refusal: its status, its `WWW-Authenticate` challenge, and one line saying why.
+#[derive(Debug)]
+pub struct Denied {
+    status: StatusCode,
+    authenticate: Option<&'static str>,
+    why: String,
+}
+
+impl Denied {
+    /// 403 without a challenge: what a request asks for is switched off.
+    pub fn forbidden(why: &str) -> Self {
+        Denied {
+            status: StatusCode::FORBIDDEN,
+            authenticate: None,
+            why: why.to_owned(),
+        }
+    }
+}
+
+impl Reply for Denied {
+    fn into_response(self) -> Response {
+        let mut response =
+            warp::reply::with_status(format!("{}\n", self.why), self.status).into_response();
+        if let Some(authenticate) = self.authenticate {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(authenticate),
+            );
+        }
+        response
+    }
+}
+
+fn challenge(status: StatusCode, authenticate: &'static str, why: &str) -> Denied {
+    Denied {
+        status,
+        authenticate: Some(authenticate),
+        why: why.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -240,7 +269,11 @@ mod tests {
     }
 
     fn mint(rights: serde_json::Value) -> String {
-        let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 60;
+        let exp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 60;
         let key = EncodingKey::from_secret(SECRET).unwrap();
         let claims = json!({"exp": exp, "sse_broadcast": rights});
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
@@ -271,14 +304,17 @@ mod tests {
             .header("authorization", "Bearer nonsense")
             .header("cookie", format!("{COOKIE}={good}"));
         let refused = access(gate.clone(), both).await.may_read(&names(&["a"]));
-        assert_eq!(refused.unwrap_err().status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            refused.unwrap_err().into_response().status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
 
     #[tokio::test]
     async fn refusals_carry_the_challenges() {
         let gate = gate(true);
         let none = access(gate.clone(), warp::test::request()).await;
-        let refused = none.may_read(&names(&["a"])).unwrap_err();
+        let refused = none.may_read(&names(&["a"])).unwrap_err().into_response();
         assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(refused.headers()["www-authenticate"], INVALID_TOKEN);
         // Public channels need nothing, and a mix needs a token for the rest.
@@ -290,7 +326,10 @@ mod tests {
         )
         .await;
         assert!(some.may_read(&names(&["news", "a"])).is_ok());
-        let refused = some.may_read(&names(&["a", "b"])).unwrap_err();
+        let refused = some
+            .may_read(&names(&["a", "b"]))
+            .unwrap_err()
+            .into_response();
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
         assert!(
             refused.headers()["www-authenticate"]
@@ -300,20 +339,26 @@ mod tests {
         );
         let body = refused.into_body().collect().await.unwrap().to_bytes();
         assert!(body.ends_with(b"channel b\n"), "{body:?}");
-        assert_eq!(some.may_read_all().unwrap_err().status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            some.may_read_all().unwrap_err().into_response().status(),
+            StatusCode::FORBIDDEN
+        );
     }
 
     #[tokio::test]
     async fn publishing_takes_the_publish_token_or_a_header_token() {
         let build = names(&["build"]).remove(0);
-        let bearer = |token: &str| {
-            warp::test::request().header("authorization", format!("Bearer {token}"))
-        };
+        let bearer =
+            |token: &str| warp::test::request().header("authorization", format!("Bearer {token}"));
         let plain = access(gate(false), bearer("s3cret")).await;
         assert!(plain.may_publish(&build, Some("s3cret")).is_ok());
         let wrong = access(gate(false), bearer("s3cre")).await;
         assert_eq!(
-            wrong.may_publish(&build, Some("s3cret")).unwrap_err().status(),
+            wrong
+                .may_publish(&build, Some("s3cret"))
+                .unwrap_err()
+                .into_response()
+                .status(),
             StatusCode::UNAUTHORIZED
         );
         let token = mint(json!({"publish": ["build"]}));
@@ -322,7 +367,11 @@ mod tests {
         assert!(with_claim.may_publish(&build, None).is_ok());
         let other = names(&["other"]).remove(0);
         assert_eq!(
-            with_claim.may_publish(&other, None).unwrap_err().status(),
+            with_claim
+                .may_publish(&other, None)
+                .unwrap_err()
+                .into_response()
+                .status(),
             StatusCode::FORBIDDEN
         );
         // A cookie does not publish.
@@ -332,7 +381,11 @@ mod tests {
         )
         .await;
         assert_eq!(
-            by_cookie.may_publish(&build, None).unwrap_err().status(),
+            by_cookie
+                .may_publish(&build, None)
+                .unwrap_err()
+                .into_response()
+                .status(),
             StatusCode::UNAUTHORIZED
         );
     }

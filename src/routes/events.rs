@@ -59,7 +59,7 @@ pub fn route(
                 async move {
                     let expiry = match access.may_read(std::slice::from_ref(&name)) {
                         Ok(grant) => grant.map(|grant| grant.remaining()),
-                        Err(refused) => return refused,
+                        Err(refused) => return refused.into_response(),
                     };
                     // The header wins: a reconnecting EventSource sends the id it last saw
                     // there, while the query still holds what the page first asked for.

@@ -11,6 +11,7 @@ mod events;
 mod filters;
 mod metrics;
 mod page;
+pub mod pattern;
 pub mod publish;
 mod refusal;
 mod sse_reply;

@@ -13,7 +13,7 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::access::{Access, Gate, access};
+use super::access::{Access, Denied, Gate, access};
 use super::filters::{channel_path, optional_header, with_channels};
 use super::metrics::Metrics;
 use super::refusal::{reason, retry_after};
@@ -98,7 +98,7 @@ pub fn route(
                         event: query.event,
                     };
                     let response = match admit(config.as_ref().as_ref(), &access, &request.name) {
-                        Err(refused) => refused,
+                        Err(refused) => refused.into_response(),
                         Ok(config) => match publish(config, &channels, &bus, request, body).await {
                             Ok(published) => warp::reply::json(&published).into_response(),
                             Err(Refused(status, message)) => refusal(status, message),
@@ -124,12 +124,10 @@ fn admit<'a>(
     config: Option<&'a PublishConfig>,
     access: &Access,
     channel: &ChannelName,
-) -> Result<&'a PublishConfig, Response> {
+) -> Result<&'a PublishConfig, Denied> {
     let Some(config) = config else {
-        return Err(refusal(
-            StatusCode::FORBIDDEN,
-            "publishing is off: start the server with --publish-token or --jwt-secret/--jwt-key"
-                .into(),
+        return Err(Denied::forbidden(
+            "publishing is off: start the server with --publish-token or --jwt-secret/--jwt-key",
         ));
     };
     access.may_publish(channel, config.token.as_deref())?;

@@ -32,7 +32,7 @@ pub fn stats(channels: Arc<Channels>, bus: Bus, gate: Arc<Gate>) -> BoxedFilter<
         .and(with_channels(channels))
         .map(move |access: Access, channels: Arc<Channels>| {
             if let Err(refused) = access.may_read_all() {
-                return refused;
+                return refused.into_response();
             }
             let reply = StatsReply {
                 channels: channels.stats(),
@@ -49,7 +49,7 @@ pub fn metrics(metrics: Arc<Metrics>, gate: Arc<Gate>) -> BoxedFilter<(Response,
         .and(access(gate))
         .map(move |access: Access| {
             if let Err(refused) = access.may_read_all() {
-                return refused;
+                return refused.into_response();
             }
             warp::reply::with_header(
                 metrics.encode(),

@@ -9,14 +9,14 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, Validation};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
+use super::pattern::Pattern;
 use crate::channels::ChannelName;
 use crate::errors::describe;
 
@@ -94,7 +94,11 @@ impl Tokens {
             ),
             KeySource::PemFile(path) => {
                 let pem = std::fs::read(path).map_err(|err| {
-                    anyhow::anyhow!("cannot read {} (--jwt-key): {}", path.display(), describe(&err))
+                    anyhow::anyhow!(
+                        "cannot read {} (--jwt-key): {}",
+                        path.display(),
+                        describe(&err)
+                    )
                 })?;
                 public_key(&pem, path)?
             }
@@ -191,7 +195,9 @@ pub struct Grant {
 
 impl Grant {
     pub fn may_subscribe(&self, channel: &ChannelName) -> bool {
-        self.subscribe.iter().any(|pattern| pattern.matches(channel))
+        self.subscribe
+            .iter()
+            .any(|pattern| pattern.matches(channel))
     }
 
     pub fn may_publish(&self, channel: &ChannelName) -> bool {
@@ -208,64 +214,6 @@ impl Grant {
         self.expires
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO)
-    }
-}
-
-/// A channel name, or a prefix ending in `*` (`user-42`, `team.*`, `*`). `default` is the
-/// default channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pattern {
-    Name(String),
-    Prefix(String),
-}
-
-impl Pattern {
-    pub fn matches(&self, channel: &ChannelName) -> bool {
-        match self {
-            Pattern::Name(name) => name == channel.as_str(),
-            Pattern::Prefix(prefix) => channel.as_str().starts_with(prefix.as_str()),
-        }
-    }
-
-    /// A claim's pattern as written: the `*` may end it; anything else is a name, compared as
-    /// it is (one that is no valid channel name matches nothing).
-    fn from_claim(text: String) -> Self {
-        match text.strip_suffix('*') {
-            Some(prefix) => Pattern::Prefix(prefix.to_owned()),
-            None => Pattern::Name(text),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Pattern {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Pattern::from_claim)
-    }
-}
-
-impl FromStr for Pattern {
-    type Err = String;
-
-    /// `--public`: checked strictly, since a typo would silently open nothing (or too much).
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let refuse = || {
-            format!(
-                "`{text}` is not a channel name or a prefix ending in * (team.*, *): names are 1-64 of A-Z a-z 0-9 . _ -"
-            )
-        };
-        match text.strip_suffix('*') {
-            Some("") => Ok(Pattern::Prefix(String::new())),
-            Some(prefix) => {
-                // A prefix is the start of a valid name.
-                let probe = format!("{prefix}x");
-                probe.parse::<ChannelName>().map_err(|_| refuse())?;
-                Ok(Pattern::Prefix(prefix.to_owned()))
-            }
-            None => text
-                .parse::<ChannelName>()
-                .map(|name| Pattern::Name(name.to_string()))
-                .map_err(|_| refuse()),
-        }
     }
 }
 
@@ -344,23 +292,6 @@ mod tests {
     }
 
     #[test]
-    fn patterns_match_names_and_prefixes() {
-        let team: Pattern = "team.*".parse().unwrap();
-        assert!(team.matches(&channel("team.a")));
-        assert!(!team.matches(&channel("teamx")));
-        assert!(!team.matches(&channel("team")));
-        let exact: Pattern = "user-42".parse().unwrap();
-        assert!(exact.matches(&channel("user-42")) && !exact.matches(&channel("user-421")));
-        assert!("*".parse::<Pattern>().unwrap().matches(&channel("x")));
-        assert!("default".parse::<Pattern>().unwrap().matches(&ChannelName::default_name()));
-        for bad in ["a*b", "**", ".x*", "a b", "", "x/y"] {
-            assert!(bad.parse::<Pattern>().is_err(), "{bad:?} accepted");
-        }
-        // From a claim, any string goes: one that is no name matches nothing.
-        assert!(!Pattern::from_claim("a*b".into()).matches(&channel("ab")));
-    }
-
-    #[test]
     fn a_current_token_grants_its_patterns() {
         let grant = tokens(None)
             .verify(&mint(json!({
@@ -374,7 +305,9 @@ mod tests {
         assert!(!grant.subscribes_to_all());
         assert!(grant.remaining() > Duration::from_secs(50));
         let all = tokens(None)
-            .verify(&mint(json!({"exp": now() + 60, "sse_broadcast": {"subscribe": ["*"]}})))
+            .verify(&mint(
+                json!({"exp": now() + 60, "sse_broadcast": {"subscribe": ["*"]}}),
+            ))
             .unwrap();
         assert!(all.subscribes_to_all() && !all.may_publish(&channel("x")));
     }
@@ -384,14 +317,23 @@ mod tests {
         let tokens = tokens(None);
         let refused = |claims| tokens.verify(&mint(claims)).unwrap_err();
         assert_eq!(refused(json!({"exp": now() - 31})), Invalid::Expired);
-        assert_eq!(refused(json!({"exp": now() + 60, "nbf": now() + 31})), Invalid::NotYetValid);
+        assert_eq!(
+            refused(json!({"exp": now() + 60, "nbf": now() + 31})),
+            Invalid::NotYetValid
+        );
         assert_eq!(refused(json!({"nbf": now()})), Invalid::NoExpiry);
         // Within the leeway: accepted.
         assert!(tokens.verify(&mint(json!({"exp": now() - 5}))).is_ok());
         let good = mint(json!({"exp": now() + 60}));
         let (head, _) = good.rsplit_once('.').unwrap();
-        assert_eq!(tokens.verify(&format!("{head}.AAAA")).unwrap_err(), Invalid::BadSignature);
-        assert_eq!(tokens.verify("not a token").unwrap_err(), Invalid::Malformed);
+        assert_eq!(
+            tokens.verify(&format!("{head}.AAAA")).unwrap_err(),
+            Invalid::BadSignature
+        );
+        assert_eq!(
+            tokens.verify("not a token").unwrap_err(),
+            Invalid::Malformed
+        );
         assert_eq!(tokens.verify("").unwrap_err(), Invalid::Malformed);
         // alg: none, with no signature at all.
         let payload = good.split('.').nth(1).unwrap();
@@ -410,9 +352,20 @@ mod tests {
     #[test]
     fn an_audience_once_asked_is_required() {
         let tokens = tokens(Some("hub"));
-        assert!(tokens.verify(&mint(json!({"exp": now() + 60, "aud": "hub"}))).is_ok());
-        assert!(tokens.verify(&mint(json!({"exp": now() + 60, "aud": ["x", "hub"]}))).is_ok());
-        for claims in [json!({"exp": now() + 60, "aud": "other"}), json!({"exp": now() + 60})] {
+        assert!(
+            tokens
+                .verify(&mint(json!({"exp": now() + 60, "aud": "hub"})))
+                .is_ok()
+        );
+        assert!(
+            tokens
+                .verify(&mint(json!({"exp": now() + 60, "aud": ["x", "hub"]})))
+                .is_ok()
+        );
+        for claims in [
+            json!({"exp": now() + 60, "aud": "other"}),
+            json!({"exp": now() + 60}),
+        ] {
             assert_eq!(tokens.verify(&mint(claims)).unwrap_err(), Invalid::Audience);
         }
     }

@@ -1,0 +1,38 @@
+//! Private-channel flags: the key that verifies readers' and publishers' tokens (an HS256
+//! secret or a PEM public key, never both), the audience they must name, and the channels that
+//! stay open to anyone.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args};
+
+use super::values::{parse_jwt_secret, parse_pattern, secret};
+use crate::routes::pattern::Pattern;
+use crate::routes::token::Secret;
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Private channels")]
+pub struct TokenFlags {
+    /// Require a signed token (a JWT) to read any channel but --public ones, /stats and
+    /// /metrics: HS256 with this secret, at least 32 bytes. Its "sse_broadcast" claim lists the
+    /// channels it may subscribe to and publish to. Prefer the environment variable: argv is
+    /// visible in ps.
+    #[arg(long, value_name = "SECRET", value_parser = secret(parse_jwt_secret),
+          conflicts_with = "jwt_key", hide_env_values = true, env = "SSE_BROADCAST_JWT_SECRET")]
+    pub jwt_secret: Option<Secret>,
+
+    /// Or: verify tokens with this PEM public key; its type sets the algorithm (RSA: RS256,
+    /// EC P-256: ES256, Ed25519: EdDSA).
+    #[arg(long, value_name = "FILE", env = "SSE_BROADCAST_JWT_KEY")]
+    pub jwt_key: Option<PathBuf>,
+
+    /// Tokens must carry this `aud` claim.
+    #[arg(long, value_name = "AUD", env = "SSE_BROADCAST_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// A channel anyone may read while tokens are required: a name, or a prefix ending in *
+    /// (news.*). Repeatable.
+    #[arg(long, value_name = "PATTERN", value_parser = parse_pattern, action = ArgAction::Append,
+          value_delimiter = ',', env = "SSE_BROADCAST_PUBLIC")]
+    pub public: Vec<Pattern>,
+}
