@@ -102,7 +102,7 @@ fn open_stream(
     channel: Arc<Channel>,
     last_event_id: Option<&str>,
     retry: Option<Duration>,
-    /// The token's time left: the stream ends then.
+    // The token's time left: the stream ends then.
     expiry: Option<Duration>,
     asker: Asker,
 ) -> Response {
