@@ -70,8 +70,12 @@ fn fan_out(c: &mut Criterion) {
                     client_buffer: 1024,
                     stall_timeout: Duration::from_secs(2),
                 };
-                let control =
-                    Channel::new("default".into(), 0, config, Arc::new(Control::new(None)));
+                let control = Arc::new(Channel::new(
+                    "default".into(),
+                    0,
+                    config,
+                    Arc::new(Control::new(None)),
+                ));
                 let mut subscriptions: Vec<_> = (0..receivers)
                     .map(|_| control.subscribe(None).expect("control open"))
                     .collect();

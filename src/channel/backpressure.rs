@@ -1,11 +1,10 @@
 //! Backpressure: input waits while the slowest live stream is `--client-buffer` frames behind,
 //! and when one makes no progress for `--stall-timeout` meanwhile, the channel has the control
 //! (`control/`) order its eviction; serving drops it. Streams wake waiting input as they take
-//! frames or end.
+//! frames or end (`Receiver`).
 
 use std::sync::atomic::Ordering;
 
-use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tracing::field;
 
@@ -58,8 +57,7 @@ impl Channel {
                 if state.closed {
                     return None;
                 }
-                let behind = state.tx.as_ref().map_or(0, broadcast::Sender::len);
-                if behind < self.config.client_buffer {
+                if state.ring.behind() < self.config.client_buffer as u64 {
                     self.input_waiting.store(false, Ordering::Relaxed);
                     let build = build.take().expect("built once, then returns");
                     if let Some(seq) = seq {
@@ -67,6 +65,7 @@ impl Channel {
                     }
                     let sent = self.send_event(&mut state, build);
                     drop(state);
+                    self.sent.notify_waiters();
                     // Logged outside the lock: streams and the heartbeat never wait on the log.
                     // The default channel's lines stay as they were: `sent id=N consumers=M`.
                     let channel = (!self.is_default()).then(|| field::display(&self.name));
@@ -95,7 +94,7 @@ impl Channel {
     /// nothing since input began to wait (`wait`), `stall_timeout` ago.
     fn evict_stalled(&self, wait: u64) {
         let state = self.lock();
-        let newest = state.next_position - 1;
+        let newest = state.ring.next() - 1;
         let through = newest.saturating_sub(self.config.client_buffer as u64);
         drop(state);
         tracing::debug!(
@@ -110,35 +109,22 @@ impl Channel {
         });
     }
 
-    /// Called by a stream after it takes live frames: wakes input that waits for room.
-    pub fn frames_taken(&self) {
+    /// Called when the slowest stream moved on (it took a frame, or it ended): wakes input
+    /// that waits for room.
+    pub(super) fn room_made(&self) {
         if self.input_waiting.load(Ordering::Acquire) {
             self.room.notify_one();
         }
-    }
-
-    /// Called when a stream ends, after its receiver is dropped: that receiver no longer holds
-    /// input back, and with the last one gone the fan-out ring is freed.
-    pub fn stream_ended(&self) {
-        {
-            let mut state = self.lock();
-            if state.tx.as_ref().is_some_and(|tx| tx.receiver_count() == 0) {
-                state.tx = None;
-            }
-        }
-        self.frames_taken();
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::super::tests::{new_channel, publish_n};
 
     #[tokio::test(start_paused = true)]
     async fn input_waits_for_a_full_client_then_orders_its_eviction() {
-        let channel = Arc::new(new_channel(0, 2));
+        let channel = new_channel(0, 2);
         let sub = channel.subscribe(None).unwrap();
         let mut evictions = channel.control.evictions();
         publish_n(&channel, 2).await;
@@ -155,7 +141,6 @@ mod tests {
         );
         assert!(!publisher.is_finished());
         drop(sub);
-        channel.stream_ended();
         publisher.await.unwrap();
         assert_eq!(channel.stats().events_sent, 3);
     }

@@ -1,15 +1,16 @@
-//! Fan-out: each event is encoded once and its `Bytes` handed to every stream's receiver
-//! (`tokio::sync::broadcast`); a new stream gets its replay and its receiver under one lock,
-//! and the heartbeat goes out the same way.
+//! Fan-out: each event is encoded once, its `Bytes` put in the channel's ring (`ring.rs`), and
+//! every stream's `Receiver` reads it from there by position, woken by one `Notify` per channel.
+//! A new stream gets its replay and its place under one lock; the heartbeat goes out the same way.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::history::{Kept, all_kept, replay_after};
+use super::history::{all_kept, replay_after};
+use super::ring::Slot;
 use super::{Channel, EARLIEST, Frame, Sent, State, WireId};
 use crate::control::{Refusal, StreamSlot};
 use crate::event::{self, Event};
@@ -18,7 +19,7 @@ use crate::template::Context;
 /// A new client's starting point: what to replay, then the live receiver.
 #[derive(Debug)]
 pub struct Subscription {
-    pub receiver: broadcast::Receiver<Frame>,
+    pub receiver: Receiver,
     /// A comment to send first when the replay is incomplete or the id unknown.
     pub notice: Option<Bytes>,
     /// Kept events after the client's `Last-Event-ID`, oldest first.
@@ -29,6 +30,99 @@ pub struct Subscription {
     pub slot: StreamSlot,
 }
 
+/// One stream's place in its channel's ring. Dropping it lets input go on without it.
+#[derive(Debug)]
+pub struct Receiver {
+    channel: Arc<Channel>,
+    cursor: Cursor,
+}
+
+/// Where a receiver stands in its channel.
+#[derive(Debug)]
+struct Cursor {
+    /// The position of the next event to read.
+    next: u64,
+    /// The channel's heartbeat count when this stream last got a frame.
+    heartbeats: u64,
+    /// The channel's change count when this stream last found nothing to read: until it moves,
+    /// there is still nothing, and no lock need be taken to learn so.
+    empty_at: u64,
+}
+
+/// Why `recv` gave no frame: the channel closed and this stream read all it had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+/// Why `try_recv` gave no frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing to read yet.
+    Empty,
+    /// The channel closed and this stream read all it had.
+    Closed,
+}
+
+impl Receiver {
+    /// The next frame, waiting for one; `Err` once the channel closed and all was read.
+    pub async fn recv(&mut self) -> Result<Frame, Closed> {
+        loop {
+            let sent = self.channel.sent.notified();
+            tokio::pin!(sent);
+            sent.as_mut().enable();
+            match self.cursor.take(&self.channel) {
+                Ok(frame) => return Ok(frame),
+                Err(TryRecvError::Closed) => return Err(Closed),
+                Err(TryRecvError::Empty) => sent.await,
+            }
+        }
+    }
+
+    /// The next frame if one is ready: an event, else a heartbeat sent since the last frame.
+    pub fn try_recv(&mut self) -> Result<Frame, TryRecvError> {
+        self.cursor.take(&self.channel)
+    }
+}
+
+impl Cursor {
+    fn take(&mut self, channel: &Channel) -> Result<Frame, TryRecvError> {
+        if self.empty_at == channel.changes.load(Ordering::Acquire) {
+            return Err(TryRecvError::Empty);
+        }
+        let mut state = channel.lock();
+        let taken = state.ring.take(self.next);
+        if let Some((frame, moved)) = taken {
+            self.next += 1;
+            self.heartbeats = state.heartbeats;
+            drop(state);
+            if moved {
+                channel.room_made();
+            }
+            return Ok(frame);
+        }
+        if self.heartbeats != state.heartbeats {
+            self.heartbeats = state.heartbeats;
+            return Ok(Frame {
+                position: self.next - 1,
+                bytes: Bytes::from_static(event::HEARTBEAT),
+            });
+        }
+        if state.closed {
+            return Err(TryRecvError::Closed);
+        }
+        self.empty_at = channel.changes.load(Ordering::Acquire);
+        Err(TryRecvError::Empty)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let moved = self.channel.lock().ring.leave(self.cursor.next);
+        if moved {
+            self.channel.room_made();
+        }
+    }
+}
+
 impl Channel {
     /// Numbers, encodes, keeps and sends one event.
     pub(super) fn send_event(
@@ -36,10 +130,7 @@ impl Channel {
         state: &mut State,
         build: impl FnOnce(Context) -> Event,
     ) -> Sent {
-        let consumers = state
-            .tx
-            .as_ref()
-            .map_or(0, broadcast::Sender::receiver_count);
+        let consumers = state.ring.readers();
         let seq = state.next_seq;
         state.next_seq += 1;
         let event = build(Context {
@@ -55,60 +146,62 @@ impl Channel {
             Some(given) => WireId::Given(given.to_owned()),
             None => WireId::Seq(seq),
         };
-        let kept = Kept {
-            seq,
-            id: event.id().map(Box::from),
-            bytes: bytes.clone(),
-        };
-        self.keep(state, kept);
-        let position = state.next_position;
-        state.next_position += 1;
+        let slot = Slot::new(seq, event.id().map(Box::from), bytes);
+        state.ring.push(slot, self.config.history);
         let now = Instant::now();
         state.last_send = now;
         state.last_event = now;
-        if let Some(tx) = &state.tx {
-            // Err only means nobody is listening: the event is still kept for replay.
-            let _ = tx.send(Frame { position, bytes });
-        }
+        self.changed();
         self.events_sent.fetch_add(1, Ordering::Relaxed);
         Sent { id, consumers }
     }
 
+    /// Marks that readers have something new (an event, a heartbeat, the end). Called under
+    /// the state lock; the caller wakes them with `sent.notify_waiters()` once it is released.
+    pub(super) fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
+    }
+
     /// A new stream: the kept events after `last_event_id` (all of them for `earliest`), then
-    /// the live receiver, taken under the publishing lock so there is neither a gap nor a
+    /// its place in the ring, taken under the publishing lock so there is neither a gap nor a
     /// duplicate between the two.
-    pub fn subscribe(&self, last_event_id: Option<&str>) -> Result<Subscription, Refusal> {
+    pub fn subscribe(
+        self: &Arc<Self>,
+        last_event_id: Option<&str>,
+    ) -> Result<Subscription, Refusal> {
         let mut state = self.lock();
         if state.closed {
             return Err(Refusal::Closed);
         }
         let slot = self.control.open_stream()?;
-        // The ring holds at least `client_buffer` frames (tokio rounds up to a power of two);
-        // input waits at `client_buffer`, so a frame is never overwritten before all have seen it.
-        let capacity = self.config.client_buffer.max(1);
-        let receiver = state
-            .tx
-            .get_or_insert_with(|| broadcast::channel(capacity).0)
-            .subscribe();
         let (notice, replay) = match last_event_id {
             None => (None, Vec::new()),
-            Some(EARLIEST) => (None, all_kept(&state.history, 0)),
+            Some(EARLIEST) => (None, all_kept(&state.ring, 0)),
             Some(last) => replay_after(&state, last),
         };
-        let subscription = Subscription {
-            receiver,
-            notice,
-            replay,
-            position: state.next_position - 1,
-            slot,
+        let next = state.ring.join();
+        let receiver = Receiver {
+            channel: self.clone(),
+            cursor: Cursor {
+                next,
+                heartbeats: state.heartbeats,
+                empty_at: self.changes.load(Ordering::Acquire),
+            },
         };
         drop(state);
         self.joined.notify_waiters();
-        Ok(subscription)
+        Ok(Subscription {
+            receiver,
+            notice,
+            replay,
+            position: next - 1,
+            slot,
+        })
     }
 
     /// Sends a heartbeat comment when nothing was sent for `every`; returns when the next one
-    /// is due. One task calls this for every channel (`Channels::run_heartbeat`).
+    /// is due. One task calls this for every channel (`Channels::run_heartbeat`). Only streams
+    /// that have read everything get it: one still reading has bytes to write anyway.
     pub fn heartbeat(&self, every: Duration, now: Instant) -> Instant {
         let mut state = self.lock();
         let due = state.last_send + every;
@@ -116,17 +209,11 @@ impl Channel {
             return due;
         }
         state.last_send = now;
-        let Some(tx) = state.tx.clone() else {
-            return now + every; // nobody listening: nothing to keep alive
-        };
-        // A full buffer means a client is behind anyway: a heartbeat would only wait in line.
-        if tx.receiver_count() > 0 && tx.len() < self.config.client_buffer {
-            let position = state.next_position;
-            state.next_position += 1;
-            let _ = tx.send(Frame {
-                position,
-                bytes: Bytes::from_static(event::HEARTBEAT),
-            });
+        if state.ring.readers() > 0 {
+            state.heartbeats += 1;
+            self.changed();
+            drop(state);
+            self.sent.notify_waiters();
         }
         now + every
     }
@@ -135,6 +222,7 @@ impl Channel {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{new_channel, publish_n};
+    use super::*;
 
     #[tokio::test]
     async fn live_frames_follow_the_replay_without_gap() {
@@ -146,5 +234,21 @@ mod tests {
         let live = sub.receiver.recv().await.unwrap();
         assert_eq!(&live.bytes[..], b"id: 4\ndata: e0\n\n");
         assert_eq!(live.position, sub.position + 1);
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_reaches_streams_that_read_everything_then_the_end_comes() {
+        let channel = new_channel(0, 64);
+        let mut sub = channel.subscribe(None).unwrap();
+        let every = Duration::from_secs(1);
+        channel.heartbeat(every, Instant::now() + every);
+        let beat = sub.receiver.recv().await.unwrap();
+        assert_eq!((&beat.bytes[..], beat.position), (event::HEARTBEAT, 0));
+        assert_eq!(sub.receiver.try_recv().unwrap_err(), TryRecvError::Empty);
+        publish_n(&channel, 1).await;
+        channel.close();
+        // What was sent before the close is still read, then the stream ends.
+        assert_eq!(sub.receiver.recv().await.unwrap().position, 1);
+        assert_eq!(sub.receiver.recv().await.unwrap_err(), Closed);
     }
 }

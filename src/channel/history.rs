@@ -1,32 +1,14 @@
 //! Numbering and history: each event's id (the channel's own number, one its source gave, or one
 //! given from outside through `NumberedInput`), the events kept for `Last-Event-ID` replay, and
-//! what a reconnecting client is sent from them.
-
-use std::collections::VecDeque;
+//! what a reconnecting client is sent from them. The events themselves are the newest slots of
+//! the channel's ring (`ring.rs`).
 
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::ring::{Ring, Slot};
 use super::{Channel, Sent, State};
 use crate::event::{self, Event};
-
-/// An event kept for replay.
-#[derive(Debug)]
-pub(super) struct Kept {
-    pub(super) seq: u64,
-    /// The source's own id, when it gave one; otherwise the wire id is `seq`.
-    pub(super) id: Option<Box<str>>,
-    pub(super) bytes: Bytes,
-}
-
-impl Kept {
-    pub(super) fn wire_id(&self) -> WireId {
-        match &self.id {
-            Some(id) => WireId::Given(id.to_string()),
-            None => WireId::Seq(self.seq),
-        }
-    }
-}
 
 /// An event's id as clients see it: the channel's number, or the one its source gave. In a
 /// POST's answer the number is a JSON number (`last_id - first_id + 1 == events` when no line
@@ -48,16 +30,6 @@ impl std::fmt::Display for WireId {
 }
 
 impl Channel {
-    /// Keeps one sent event for replay, the oldest going when `--history` is full.
-    pub(super) fn keep(&self, state: &mut State, kept: Kept) {
-        if self.config.history > 0 {
-            if state.history.len() == self.config.history {
-                state.history.pop_front();
-            }
-            state.history.push_back(kept);
-        }
-    }
-
     /// Takes the input for events numbered outside the channel (by the Redis engine): while
     /// held, nothing else publishes here, so ids arrive in order.
     pub async fn numbered_input(&self) -> NumberedInput<'_> {
@@ -113,37 +85,37 @@ impl NumberedInput<'_> {
     }
 }
 
-pub(super) fn all_kept(history: &VecDeque<Kept>, skip: usize) -> Vec<Bytes> {
-    history.iter().skip(skip).map(|k| k.bytes.clone()).collect()
+pub(super) fn all_kept(ring: &Ring, skip: usize) -> Vec<Bytes> {
+    ring.kept().skip(skip).map(|k| k.bytes.clone()).collect()
 }
 
 /// The replay for a client that last saw `last`: the kept events after it, or, when it is older
 /// than the history, all of them after a comment counting the missed ones.
 pub(super) fn replay_after(state: &State, last: &str) -> (Option<Bytes>, Vec<Bytes>) {
     let last_seq = last.parse::<u64>().ok();
-    let is_last = |kept: &Kept| match &kept.id {
+    let is_last = |kept: &Slot| match &kept.id {
         Some(id) => **id == *last,
         None => Some(kept.seq) == last_seq,
     };
-    if let Some(index) = state.history.iter().rposition(is_last) {
-        return (None, all_kept(&state.history, index + 1));
+    if let Some(index) = state.ring.kept().rposition(is_last) {
+        return (None, all_kept(&state.ring, index + 1));
     }
     let newest_seq = state.next_seq - 1;
     match last_seq {
         // Caught up: the newest event was not kept (history off), but the client has it.
         Some(seq) if seq == newest_seq => (None, Vec::new()),
         Some(seq) if seq < newest_seq => {
-            let oldest_kept = state.history.front().map_or(state.next_seq, |k| k.seq);
+            let oldest_kept = state.ring.kept().next().map_or(state.next_seq, |k| k.seq);
             let missed = oldest_kept.saturating_sub(seq + 1);
             if missed == 0 {
                 // The client saw everything before the oldest kept event: nothing was lost.
-                return (None, all_kept(&state.history, 0));
+                return (None, all_kept(&state.ring, 0));
             }
             let notice = event::comment(&format!(
                 "{missed} events after id {seq} are no longer kept; replaying the {} kept",
-                state.history.len()
+                state.ring.kept().len()
             ));
-            (Some(notice), all_kept(&state.history, 0))
+            (Some(notice), all_kept(&state.ring, 0))
         }
         // Ahead of this channel's numbering: it was reclaimed while idle (or the server
         // restarted) and numbers from 1 again; what followed `seq` before that is gone.

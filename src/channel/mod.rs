@@ -2,13 +2,16 @@
 //! replay, fans frames out to its streams, holds its input back while its slowest client is at
 //! the buffer limit, and logs each send with the consumer count.
 //!
-//! Streams (see `routes/stream.rs`) own their receivers; a channel keeps no per-client state at
-//! all. It learns how far a client got from the position each stream reports to its connection,
+//! Streams (see `routes/stream.rs`) own their receivers; a channel keeps no per-client state
+//! beyond a count per ring slot. It learns how far a client got from the position each stream reports to its connection,
 //! and has the control (`control/`) order the eviction of a stalled one. A channel knows nothing
 //! of HTTP. By seam:
 //!
-//! - `history.rs`: numbering (its own, or ids given from outside) and the history kept for replay;
-//! - `fanout.rs`: encoding once, subscribing (replay and receiver under one lock), the heartbeat;
+//! - `ring.rs`: the one queue of sent events that serves both replay and fan-out, grown on
+//!   demand and shrunk when drained;
+//! - `history.rs`: numbering (its own, or ids given from outside) and the replay from the ring;
+//! - `fanout.rs`: encoding once, subscribing (replay and place in the ring under one lock), each
+//!   stream's `Receiver`, the heartbeat;
 //! - `backpressure.rs`: input waiting for room, eviction orders for stalled streams.
 //!
 //! This file holds the channel's state and what reads it whole (stats, reclaiming, closing).
@@ -16,22 +19,22 @@
 mod backpressure;
 mod fanout;
 mod history;
+mod ring;
 
-pub use fanout::Subscription;
+pub use fanout::{Closed, Receiver, Subscription, TryRecvError};
 pub use history::{NumberedInput, WireId};
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::control::Control;
-use history::Kept;
+use ring::Ring;
 
 /// The name of the channel at `<events-path>` itself.
 pub const DEFAULT_NAME: &str = "default";
@@ -50,8 +53,9 @@ pub struct ChannelConfig {
     pub stall_timeout: Duration,
 }
 
-/// One frame as every stream receives it. `position` counts every frame the channel has sent
-/// (events and heartbeats), so a stream's last position says how far behind it is.
+/// One frame as every stream receives it. `position` counts the events the channel has sent
+/// (a heartbeat carries the position of the event before it), so a stream's last position says
+/// how far behind it is.
 #[derive(Debug, Clone)]
 pub struct Frame {
     pub position: u64,
@@ -60,15 +64,13 @@ pub struct Frame {
 
 #[derive(Debug)]
 struct State {
-    /// The fan-out, made for the first reader and dropped when the last one leaves: its ring of
-    /// `client_buffer` slots is most of what a channel costs, and a channel nobody reads (one
-    /// only published to, or one waiting to be reclaimed) need not pay for it.
-    tx: Option<broadcast::Sender<Frame>>,
+    /// The events kept for replay and those some stream has still to read.
+    ring: Ring,
+    /// Heartbeats sent: a stream that read everything sends one when this moves.
+    heartbeats: u64,
     /// Set at shutdown: streams drain what they have, then end; nothing new is taken.
     closed: bool,
     next_seq: u64,
-    next_position: u64,
-    history: VecDeque<Kept>,
     /// The last frame of any kind (for the heartbeat).
     last_send: Instant,
     /// The last event (for reclaiming an idle channel).
@@ -114,6 +116,10 @@ pub struct Channel {
     input_waiting: AtomicBool,
     /// Woken on every new subscription (for `--wait-clients`).
     joined: Notify,
+    /// Woken when streams have something new to read: an event, a heartbeat, the end.
+    sent: Notify,
+    /// Counts those changes, so that a stream can tell it has nothing new without the lock.
+    changes: AtomicU64,
     events_sent: AtomicU64,
 }
 
@@ -124,11 +130,10 @@ impl Channel {
             name,
             id,
             state: Mutex::new(State {
-                tx: None,
+                ring: Ring::new(),
+                heartbeats: 0,
                 closed: false,
                 next_seq: 1,
-                next_position: 1,
-                history: VecDeque::with_capacity(config.history.min(64)),
                 last_send: now,
                 last_event: now,
                 epoch: None,
@@ -140,6 +145,8 @@ impl Channel {
             room: Notify::new(),
             input_waiting: AtomicBool::new(false),
             joined: Notify::new(),
+            sent: Notify::new(),
+            changes: AtomicU64::new(0),
             events_sent: AtomicU64::new(0),
         }
     }
@@ -166,7 +173,7 @@ impl Channel {
 
     /// Streams currently open on this channel.
     pub fn consumers(&self) -> usize {
-        self.lock().tx.as_ref().map_or(0, |tx| tx.receiver_count())
+        self.lock().ring.readers()
     }
 
     /// Returns once `count` streams are open on this channel at the same time.
@@ -187,25 +194,34 @@ impl Channel {
     /// caller checks that nobody else holds it (no publisher mid-way, no stream).
     pub fn is_reclaimable(&self, idle: Duration, now: Instant) -> bool {
         let state = self.lock();
-        let readers = state.tx.as_ref().map_or(0, |tx| tx.receiver_count());
-        readers == 0 && (state.next_seq == 1 || state.last_event + idle <= now)
+        state.ring.readers() == 0 && (state.next_seq == 1 || state.last_event + idle <= now)
     }
 
     /// Ends the broadcast: each stream delivers what it holds, then ends.
     pub fn close(&self) {
         let mut state = self.lock();
         state.closed = true;
-        state.tx = None;
+        self.changed();
+        drop(state);
+        self.sent.notify_waiters();
     }
 
     pub fn stats(&self) -> ChannelStats {
         let state = self.lock();
         ChannelStats {
-            consumers: state.tx.as_ref().map_or(0, |tx| tx.receiver_count()),
+            consumers: state.ring.readers(),
             events_sent: self.events_sent.load(Ordering::Relaxed),
-            history_size: state.history.len(),
-            oldest_id: state.history.front().map(|kept| kept.wire_id().to_string()),
-            newest_id: state.history.back().map(|kept| kept.wire_id().to_string()),
+            history_size: state.ring.kept().len(),
+            oldest_id: state
+                .ring
+                .kept()
+                .next()
+                .map(|kept| kept.wire_id().to_string()),
+            newest_id: state
+                .ring
+                .kept()
+                .next_back()
+                .map(|kept| kept.wire_id().to_string()),
         }
     }
 }
@@ -215,13 +231,14 @@ mod tests {
     use super::*;
     use crate::event::Event;
 
-    pub(super) fn new_channel(history: usize, client_buffer: usize) -> Channel {
+    pub(super) fn new_channel(history: usize, client_buffer: usize) -> Arc<Channel> {
         let config = ChannelConfig {
             history,
             client_buffer,
             stall_timeout: Duration::from_millis(100),
         };
-        Channel::new(DEFAULT_NAME.into(), 0, config, Arc::new(Control::new(None)))
+        let control = Arc::new(Control::new(None));
+        Arc::new(Channel::new(DEFAULT_NAME.into(), 0, config, control))
     }
 
     pub(super) async fn publish_n(channel: &Channel, n: usize) {

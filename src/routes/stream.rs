@@ -13,12 +13,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::time::Sleep;
 
-use crate::channel::{Channel, Frame, Subscription};
+use crate::channel::{Channel, Frame, Receiver, Subscription, TryRecvError};
 use crate::control::{Client, StreamSlot};
-use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// Frames are joined into one chunk up to this size; a larger frame still goes whole.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -26,15 +24,14 @@ const BATCH_BYTES: usize = 64 * 1024;
 const TOKEN_EXPIRED: &[u8] = b": token expired\n\n";
 
 /// Everything one stream holds: the receiver, what is still to be sent before live frames,
-/// and the handles it reports progress to.
+/// and the handle it reports progress to.
 struct ClientStream {
-    channel: Arc<Channel>,
-    /// `None` only while dropping, so the receiver goes before the channel is told the stream ended.
-    receiver: Option<broadcast::Receiver<Frame>>,
+    /// `None` only while dropping, so the receiver goes (input stops waiting for it) before the
+    /// connection is told the stream ended.
+    receiver: Option<Receiver>,
     prelude: VecDeque<Bytes>,
     connection: Option<Arc<Client>>,
-    /// Set when the channel closed, the client lagged or the token expired: the next poll ends
-    /// the stream.
+    /// Set when the channel closed or the token expired: the next poll ends the stream.
     finished: bool,
     /// When the token's `exp` passes; only streams opened with a token have one (boxed: a
     /// timer is large, and most streams need none).
@@ -59,7 +56,6 @@ pub fn client_stream(
     queued.extend(subscription.notice);
     queued.extend(subscription.replay);
     let state = ClientStream {
-        channel,
         receiver: Some(subscription.receiver),
         prelude: queued,
         connection,
@@ -95,14 +91,9 @@ impl ClientStream {
                 }
             },
         };
-        let first = match received {
-            Ok(frame) => frame,
-            Err(RecvError::Closed) => return None,
-            Err(RecvError::Lagged(missed)) => {
-                report_lag(self.connection.as_deref(), missed);
-                return None;
-            }
-        };
+        // A stream never lags out of its channel's ring (see `channel/ring.rs`): it is read
+        // to the end or dropped, never skipped.
+        let first = received.ok()?;
         let Some(second) = self.try_next() else {
             self.took(first.position);
             return Some(first.bytes);
@@ -128,22 +119,16 @@ impl ClientStream {
         if let Some(connection) = &self.connection {
             connection.stream_at(position);
         }
-        self.channel.frames_taken();
     }
 
-    /// A frame that is already waiting, if any. A closed or lagged channel ends the stream once
-    /// the chunk being gathered is sent.
+    /// A frame that is already waiting, if any. A closed channel ends the stream once the chunk
+    /// being gathered is sent.
     fn try_next(&mut self) -> Option<Frame> {
         let receiver = self.receiver.as_mut()?;
         match receiver.try_recv() {
             Ok(frame) => Some(frame),
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Closed) => {
-                self.finished = true;
-                None
-            }
-            Err(TryRecvError::Lagged(missed)) => {
-                report_lag(self.connection.as_deref(), missed);
                 self.finished = true;
                 None
             }
@@ -167,28 +152,11 @@ impl ClientStream {
     }
 }
 
-/// The contract never skips events: a lagged stream ends, and its client reconnects with
-/// `Last-Event-ID` to replay what it missed.
-fn report_lag(connection: Option<&Client>, missed: u64) {
-    static WARNING: SharedThrottle = SharedThrottle::new(WARNING_PERIOD);
-    let Some(streams) = WARNING.note() else {
-        return;
-    };
-    let peer = connection.map(|c| c.peer.to_string());
-    tracing::warn!(
-        peer,
-        missed,
-        streams,
-        "client fell behind the buffer; ending its stream"
-    );
-}
-
 impl Drop for ClientStream {
     fn drop(&mut self) {
         self.receiver = None;
         if let Some(connection) = &self.connection {
             connection.stream_ended();
         }
-        self.channel.stream_ended();
     }
 }

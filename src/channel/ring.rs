@@ -1,0 +1,253 @@
+//! The shared ring: one queue of sent events per channel that serves both the history
+//! (`Last-Event-ID` replay) and the fan-out (every stream reads it by position). It is grown on
+//! demand and shrunk when drained, so a channel costs what it holds: nothing while nothing is
+//! kept, at most `max(--history, --client-buffer)` events otherwise.
+//!
+//! Each slot counts the readers whose next frame it is, and the ring the readers that have read
+//! everything; from those it knows its slowest reader without a list of readers. A slot leaves
+//! the ring only when no reader still has to read it and it is no longer kept for replay. So no
+//! live reader ever falls out of the ring: the slowest one holds input back (backpressure), and
+//! a stalled one is evicted (its stream dropped) rather than skipped. There is no lag to skip.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::Frame;
+use super::history::WireId;
+
+/// One sent event.
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub(super) seq: u64,
+    /// The source's own id, when it gave one; otherwise the wire id is `seq`.
+    pub(super) id: Option<Box<str>>,
+    pub(super) bytes: Bytes,
+    /// Readers whose next frame this is.
+    waiting: u32,
+}
+
+impl Slot {
+    pub(super) fn new(seq: u64, id: Option<Box<str>>, bytes: Bytes) -> Self {
+        Slot {
+            seq,
+            id,
+            bytes,
+            waiting: 0,
+        }
+    }
+
+    pub(super) fn wire_id(&self) -> WireId {
+        match &self.id {
+            Some(id) => WireId::Given(id.to_string()),
+            None => WireId::Seq(self.seq),
+        }
+    }
+}
+
+/// Positions count the events a channel has sent, from 1; a reader's position is that of the
+/// next frame it will read.
+#[derive(Debug)]
+pub(super) struct Ring {
+    slots: VecDeque<Slot>,
+    /// The position of `slots[0]`.
+    first: u64,
+    /// The newest slots kept for replay (the rest are there only for readers behind).
+    kept: usize,
+    /// Readers that have read every slot.
+    caught_up: u32,
+    readers: usize,
+    /// The position of the slowest reader (`next()` when none is behind).
+    slowest: u64,
+}
+
+/// Below this capacity the ring is not shrunk: the allocation is small, and a channel that
+/// sends steadily would otherwise free and allocate it over and over.
+const SMALL: usize = 8;
+
+impl Ring {
+    pub(super) fn new() -> Self {
+        Ring {
+            slots: VecDeque::new(),
+            first: 1,
+            kept: 0,
+            caught_up: 0,
+            readers: 0,
+            slowest: 1,
+        }
+    }
+
+    /// The position the next event will take.
+    pub(super) fn next(&self) -> u64 {
+        self.first + self.slots.len() as u64
+    }
+
+    pub(super) fn readers(&self) -> usize {
+        self.readers
+    }
+
+    /// How many events the slowest reader has still to read.
+    pub(super) fn behind(&self) -> u64 {
+        self.next() - self.slowest
+    }
+
+    /// The events kept for replay, oldest first.
+    pub(super) fn kept(&self) -> impl DoubleEndedIterator<Item = &Slot> + ExactSizeIterator {
+        self.slots.range(self.slots.len() - self.kept..)
+    }
+
+    /// Appends a sent event; readers that had read everything now have it to read. The history
+    /// keeps at most `history` events: older ones go once no reader needs them.
+    pub(super) fn push(&mut self, mut slot: Slot, history: usize) {
+        slot.waiting = std::mem::take(&mut self.caught_up);
+        self.slots.push_back(slot);
+        self.kept = (self.kept + 1).min(history);
+        self.advance_slowest();
+    }
+
+    /// A new reader, at the next position (it has seen everything sent so far).
+    pub(super) fn join(&mut self) -> u64 {
+        self.readers += 1;
+        self.caught_up += 1;
+        self.next()
+    }
+
+    /// The frame at `position` for the reader there, which moves on by one. `None` when it has
+    /// read everything. Returns whether the slowest reader moved (input may have room).
+    pub(super) fn take(&mut self, position: u64) -> Option<(Frame, bool)> {
+        let index = self.index(position)?;
+        let slot = &mut self.slots[index];
+        slot.waiting -= 1;
+        let bytes = slot.bytes.clone();
+        match self.slots.get_mut(index + 1) {
+            Some(next) => next.waiting += 1,
+            None => self.caught_up += 1,
+        }
+        let moved = self.advance_slowest();
+        Some((Frame { position, bytes }, moved))
+    }
+
+    /// The reader at `position` is gone. Returns whether the slowest reader moved.
+    pub(super) fn leave(&mut self, position: u64) -> bool {
+        self.readers -= 1;
+        match self.index(position) {
+            Some(index) => self.slots[index].waiting -= 1,
+            None => self.caught_up -= 1,
+        }
+        self.advance_slowest()
+    }
+
+    /// Whether the slowest reader moved; drops what nobody needs any more.
+    fn advance_slowest(&mut self) -> bool {
+        let before = self.slowest;
+        self.slowest = self.slowest.max(self.first);
+        while let Some(index) = self.index(self.slowest)
+            && self.slots[index].waiting == 0
+        {
+            self.slowest += 1;
+        }
+        self.trim();
+        self.slowest != before
+    }
+
+    /// Drops the slots before both the slowest reader and the history, then gives memory back
+    /// once the ring holds a quarter of what it could.
+    fn trim(&mut self) {
+        let keep_from = self.slowest.min(self.next() - self.kept as u64);
+        while self.first < keep_from {
+            self.slots.pop_front();
+            self.first += 1;
+        }
+        let capacity = self.slots.capacity();
+        if capacity > SMALL && self.slots.len() <= capacity / 4 {
+            self.slots.shrink_to(self.slots.len() * 2);
+        }
+    }
+
+    fn index(&self, position: u64) -> Option<usize> {
+        let offset = usize::try_from(position.checked_sub(self.first)?).ok()?;
+        (offset < self.slots.len()).then_some(offset)
+    }
+
+    /// Memory held by the slots (for tests of the bound).
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.slots.capacity()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(ring: &mut Ring, seq: u64, history: usize) {
+        let bytes = Bytes::from(format!("id: {seq}\n\n"));
+        ring.push(Slot::new(seq, None, bytes), history);
+    }
+
+    #[test]
+    fn the_slowest_reader_holds_slots_the_history_does_not() {
+        let mut ring = Ring::new();
+        let fast = ring.join();
+        let slow = ring.join();
+        assert_eq!((fast, slow), (1, 1));
+        for seq in 1..=5 {
+            push(&mut ring, seq, 2);
+        }
+        assert_eq!(ring.behind(), 5);
+        let mut at = fast;
+        while let Some((frame, _)) = ring.take(at) {
+            assert_eq!(frame.position, at);
+            at += 1;
+        }
+        assert_eq!(
+            (at, ring.behind(), ring.len()),
+            (6, 5, 5),
+            "slow holds all five"
+        );
+        let (frame, moved) = ring.take(slow).unwrap();
+        assert!(moved && frame.bytes == "id: 1\n\n");
+        assert_eq!((ring.behind(), ring.len()), (4, 4));
+        assert!(
+            ring.leave(slow + 1),
+            "the slow reader left: nobody is behind"
+        );
+        assert_eq!((ring.behind(), ring.len(), ring.readers()), (0, 2, 1));
+        let kept: Vec<u64> = ring.kept().map(|slot| slot.seq).collect();
+        assert_eq!(kept, [4, 5]);
+    }
+
+    #[test]
+    fn a_reader_that_joined_late_holds_only_what_came_after() {
+        let mut ring = Ring::new();
+        push(&mut ring, 1, 0);
+        assert_eq!(ring.len(), 0, "nobody reads and nothing is kept");
+        let late = ring.join();
+        assert_eq!(late, 2);
+        push(&mut ring, 2, 0);
+        assert_eq!(ring.behind(), 1);
+        assert_eq!(ring.take(late).unwrap().0.position, 2);
+        assert!(ring.take(late + 1).is_none());
+        assert_eq!((ring.behind(), ring.len()), (0, 0));
+    }
+
+    #[test]
+    fn memory_is_given_back_once_drained() {
+        let mut ring = Ring::new();
+        let reader = ring.join();
+        for seq in 1..=1000 {
+            push(&mut ring, seq, 0);
+        }
+        assert!(ring.capacity() >= 1000);
+        for position in reader..reader + 1000 {
+            ring.take(position).unwrap();
+        }
+        assert_eq!(ring.len(), 0);
+        assert!(ring.capacity() <= SMALL, "capacity {}", ring.capacity());
+    }
+}
