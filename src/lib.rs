@@ -24,10 +24,11 @@
 //!    with `--redis` (`bus/redis/`) it is stored in Redis by a script that gives it its id,
 //!    and every instance takes it back from Pub/Sub and passes it to its own channel.
 //! 3. The channel (`channels.rs` finds it by name) gives it its id or takes Redis's
-//!    (`channel/history.rs`), encodes it once to `Bytes` (`event.rs`), keeps it in the history
-//!    and sends it to every stream's receiver (`channel/fanout.rs`); input waits while the
-//!    slowest stream's buffer is full, and `control/` orders a stalled stream's eviction
-//!    (`channel/backpressure.rs`).
+//!    (`channel/history.rs`), encodes it once to `Bytes` (`event.rs`) and puts it in the
+//!    channel's ring (`channel/ring.rs`), which holds the history and what streams have still to
+//!    read; each stream's receiver reads it by position (`channel/fanout.rs`). Input waits while
+//!    the slowest stream is `--client-buffer` events behind, and `control/` orders a stalled
+//!    stream's eviction (`channel/backpressure.rs`).
 //! 4. Each stream's body (`routes/stream.rs`, opened by `routes/events.rs`) forwards those bytes.
 //! 5. To the socket: on a plain HTTP/1.1 connection the lean path (`serving/lean/`) writes the
 //!    chunks itself from the connection's task; over HTTP/2 (and TLS, and every other request)
