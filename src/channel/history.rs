@@ -29,6 +29,15 @@ impl std::fmt::Display for WireId {
     }
 }
 
+impl Slot {
+    pub(super) fn wire_id(&self) -> WireId {
+        match &self.id {
+            Some(id) => WireId::Given(id.to_string()),
+            None => WireId::Seq(self.seq),
+        }
+    }
+}
+
 impl Channel {
     /// Takes the input for events numbered outside the channel (by the Redis engine): while
     /// held, nothing else publishes here, so ids arrive in order.

@@ -14,7 +14,6 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::Frame;
-use super::history::WireId;
 
 /// One sent event.
 #[derive(Debug)]
@@ -34,13 +33,6 @@ impl Slot {
             id,
             bytes,
             waiting: 0,
-        }
-    }
-
-    pub(super) fn wire_id(&self) -> WireId {
-        match &self.id {
-            Some(id) => WireId::Given(id.to_string()),
-            None => WireId::Seq(self.seq),
         }
     }
 }
