@@ -93,6 +93,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tls,
         tasks: connections.clone(),
         timeouts,
+        max_connections: config.max_connections,
     };
     tokio::spawn(serving::accept_loop(listener, serving));
     if let Some(every) = config.keep_alive {

@@ -82,7 +82,10 @@ async fn serving_goes_on_past_the_descriptor_limit() {
         .arg("-c")
         .arg(format!("ulimit -n {FD_LIMIT} && exec \"$0\" \"$@\""))
         .arg(BIN)
-        .args(["--port", "0", "-i", "100ms", "-m", "tick {seq}"]);
+        .args(["--port", "0", "-i", "100ms", "-m", "tick {seq}"])
+        // Above the descriptor limit, so that the limit, not the cap, is what the flood meets
+        // (tests/connection_limits.rs tests the cap).
+        .args(["--max-connections", "1000"]);
     let server = Server::spawn(command, Input::Null);
 
     // A stream opened well before the limit.

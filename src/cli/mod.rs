@@ -101,6 +101,8 @@ pub struct Config {
     pub channels: ChannelConfig,
     /// `--max-clients`: streams allowed at once over all channels.
     pub max_clients: Option<usize>,
+    /// `--max-connections`, or its default from the descriptor limit.
+    pub max_connections: usize,
     /// Where the ticker and stdin publish.
     pub channel: ChannelName,
     pub max_channels: usize,
@@ -247,6 +249,10 @@ impl Cli {
                 stall_timeout: self.stream.stall_timeout,
             },
             max_clients: self.stream.max_clients,
+            max_connections: self.serving.max_connections.map_or_else(
+                crate::serving::default_max_connections,
+                |max| usize::try_from(max).unwrap_or(usize::MAX),
+            ),
             redis: self.scale_out.redis.map(|url| RedisConfig {
                 url,
                 prefix: self.scale_out.redis_prefix,

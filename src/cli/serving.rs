@@ -66,6 +66,13 @@ pub struct ServingFlags {
     )]
     pub tls_key: Option<PathBuf>,
 
+    /// Connections open at once (streams, requests, handshakes); a further one is closed as
+    /// soon as it is accepted, and counted. Default: the descriptor limit (`ulimit -n`) less a
+    /// reserve for the server's own files.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
+          env = "SSE_BROADCAST_MAX_CONNECTIONS")]
+    pub max_connections: Option<u64>,
+
     /// Require HTTP Basic credentials on every path. Prefer the environment variable
     /// SSE_BROADCAST_AUTH: the command line is visible to every user in `ps`.
     #[arg(

@@ -71,6 +71,8 @@ pub struct Control {
     writes: AtomicU64,
     dropped_stalled: AtomicU64,
     refused: AtomicU64,
+    /// Connections closed at once for `--max-connections`.
+    connections_refused: AtomicU64,
     started: Instant,
 }
 
@@ -95,6 +97,7 @@ impl Control {
             writes: AtomicU64::new(0),
             dropped_stalled: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
             started: Instant::now(),
         }
     }
@@ -183,6 +186,15 @@ impl Control {
 
     pub fn requests_refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Counts a connection closed at accept for `--max-connections` (serving closes it).
+    pub fn count_connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connections_refused(&self) -> u64 {
+        self.connections_refused.load(Ordering::Relaxed)
     }
 
     pub fn uptime(&self) -> Duration {

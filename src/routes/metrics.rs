@@ -126,6 +126,11 @@ impl Collector for Live {
                 "Log lines dropped because stderr was not read as fast as they came",
                 crate::logging::lines_dropped(),
             ),
+            (
+                "connections_refused",
+                "Connections closed at once for --max-connections",
+                control.connections_refused(),
+            ),
         ] {
             let counter = ConstCounter::new(value);
             counter.encode(encoder.encode_descriptor(
@@ -181,6 +186,7 @@ mod tests {
             "sse_broadcast_clients_dropped_stalled_total 0",
             "sse_broadcast_requests_refused_total 0",
             "sse_broadcast_log_lines_dropped_total 0",
+            "sse_broadcast_connections_refused_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

@@ -26,6 +26,9 @@ const H2_SEND_BUFFER: usize = 16 * 1024;
 /// An HTTP/2 connection quiet this long is pinged, and closed if no answer comes in time.
 const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// The largest HTTP/1.1 request head served; the lean path reads at most 16 KiB of a first
+/// head itself and leaves a longer one to hyper, which applies this.
+const MAX_HEAD: usize = 64 * 1024;
 /// After its GOAWAY, an idle HTTP/2 connection gets this long to close itself, then is dropped.
 const H2_IDLE_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
@@ -158,7 +161,12 @@ fn http_builder(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(timeouts.head);
+        .header_read_timeout(timeouts.head)
+        // A head must fit hyper's read buffer, ~400 KiB by default: that much per connection,
+        // before any auth. A head that outgrows this one is answered 431. (The buffer bounds
+        // queued writes too, which only means a flush sooner; HTTP/2 heads have hyper's 16 KiB
+        // header-list limit.)
+        .max_buf_size(MAX_HEAD);
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -18,6 +18,7 @@ pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,6 +41,9 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 /// Bytes the kernel may hold for a client beyond what is in flight (see `tune`).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 const UNSENT_LIMIT: u32 = 16 * 1024;
+/// Descriptors `--max-connections`' default leaves for everything but connections (the
+/// listener, stdin, logs, Redis, static files): an eighth of the limit, within these bounds.
+const RESERVED_DESCRIPTORS: (usize, usize) = (16, 256);
 
 /// What every connection is served with.
 #[derive(Debug, Clone)]
@@ -51,12 +55,27 @@ pub struct Serving {
     /// Connections and HTTP/2 streams, so shutdown can wait for all of them.
     pub tasks: TaskTracker,
     pub timeouts: Timeouts,
+    /// `--max-connections`: past it a new connection is closed as soon as it is accepted.
+    pub max_connections: usize,
+}
+
+/// `--max-connections` when not given: the descriptor limit less a reserve, so the server
+/// closes the connections it cannot serve instead of running out of descriptors for them.
+pub fn default_max_connections() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let Some(limit) = limit.and_then(|limit| usize::try_from(limit).ok()) else {
+        return usize::MAX; // unlimited
+    };
+    let (least, most) = RESERVED_DESCRIPTORS;
+    limit.saturating_sub((limit / 8).clamp(least, most)).max(1)
 }
 
 /// Accepts connections until shutdown begins; each is served on its own task.
 pub async fn accept_loop(listener: TcpListener, serving: Serving) {
     let control = &serving.control;
     let mut fd_warning = Throttle::new(WARNING_PERIOD);
+    let mut full_warning = Throttle::new(WARNING_PERIOD);
+    let open = Arc::new(AtomicUsize::new(0));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -64,17 +83,29 @@ pub async fn accept_loop(listener: TcpListener, serving: Serving) {
         };
         match accepted {
             Ok((socket, peer)) => {
-                tune(&socket, peer);
-                match &serving.tls {
-                    None => serving
-                        .tasks
-                        .spawn(serve_plain(socket, peer, serving.clone())),
-                    Some(tls) => {
-                        let tls = tls.clone();
-                        serving
-                            .tasks
-                            .spawn(serve_tls(socket, peer, serving.clone(), tls))
+                let Some(counted) = OpenConnection::take(&open, serving.max_connections) else {
+                    // Closed at once (dropped): it would hold a descriptor the server needs.
+                    control.count_connection_refused();
+                    if let Some(refused) = full_warning.note() {
+                        tracing::warn!(
+                            refused,
+                            max = serving.max_connections,
+                            "--max-connections connections are open; closing new ones"
+                        );
                     }
+                    continue;
+                };
+                tune(&socket, peer);
+                let serving = serving.clone();
+                match serving.tls.clone() {
+                    None => serving.tasks.clone().spawn(async move {
+                        serve_plain(socket, peer, serving).await;
+                        drop(counted);
+                    }),
+                    Some(tls) => serving.tasks.clone().spawn(async move {
+                        serve_tls(socket, peer, serving, tls).await;
+                        drop(counted);
+                    }),
                 };
             }
             Err(err) if is_out_of_descriptors(&err) => {
@@ -92,6 +123,25 @@ pub async fn accept_loop(listener: TcpListener, serving: Serving) {
             // Per-connection failures (a client that reset before accept): nothing to do.
             Err(err) => tracing::debug!(%err, "accept failed"),
         }
+    }
+}
+
+/// One connection counted against `--max-connections` until dropped.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl OpenConnection {
+    fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<OpenConnection> {
+        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+            (now < max).then_some(now + 1)
+        })
+        .ok()?;
+        Some(OpenConnection(open.clone()))
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
