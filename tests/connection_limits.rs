@@ -26,7 +26,10 @@ async fn answer_to_unfinished_head(mut socket: impl AsyncRead + AsyncWrite + Unp
     let _ = tokio::time::timeout(WAIT, socket.write_all(&head)).await;
     let mut answer = Vec::new();
     let read = tokio::time::timeout(WAIT, socket.read_to_end(&mut answer)).await;
-    assert!(read.is_ok(), "the connection was neither answered nor closed");
+    assert!(
+        read.is_ok(),
+        "the connection was neither answered nor closed"
+    );
     String::from_utf8_lossy(&answer).into_owned()
 }
 

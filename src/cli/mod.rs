@@ -249,10 +249,12 @@ impl Cli {
                 stall_timeout: self.stream.stall_timeout,
             },
             max_clients: self.stream.max_clients,
-            max_connections: self.serving.max_connections.map_or_else(
-                crate::serving::default_max_connections,
-                |max| usize::try_from(max).unwrap_or(usize::MAX),
-            ),
+            max_connections: self
+                .serving
+                .max_connections
+                .map_or_else(crate::serving::default_max_connections, |max| {
+                    usize::try_from(max).unwrap_or(usize::MAX)
+                }),
             redis: self.scale_out.redis.map(|url| RedisConfig {
                 url,
                 prefix: self.scale_out.redis_prefix,
