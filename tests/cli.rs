@@ -56,6 +56,7 @@ const FLAGS: &[(&str, Option<&str>)] = &[
     ("--client-buffer", Some("SSE_BROADCAST_CLIENT_BUFFER")),
     ("--stall-timeout", Some("SSE_BROADCAST_STALL_TIMEOUT")),
     ("--max-clients", Some("SSE_BROADCAST_MAX_CLIENTS")),
+    ("--max-connections", Some("SSE_BROADCAST_MAX_CONNECTIONS")),
     ("--redis", Some("SSE_BROADCAST_REDIS")),
     ("--redis-prefix", Some("SSE_BROADCAST_REDIS_PREFIX")),
     ("--wait-clients", Some("SSE_BROADCAST_WAIT_CLIENTS")),

@@ -66,9 +66,10 @@ pub struct ServingFlags {
     )]
     pub tls_key: Option<PathBuf>,
 
-    /// Connections open at once (streams, requests, handshakes); a further one is closed as
-    /// soon as it is accepted, and counted. Default: the descriptor limit (`ulimit -n`) less a
-    /// reserve for the server's own files.
+    /// Connections open at once; past it new ones are closed at once (counted).
+    ///
+    /// Streams, requests and handshakes in line all count. Default: the descriptor limit
+    /// (`ulimit -n`) less a reserve for the server's own files.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
           env = "SSE_BROADCAST_MAX_CONNECTIONS")]
     pub max_connections: Option<u64>,
