@@ -84,7 +84,7 @@ start_nchan() {
   for _ in $(seq 100); do curl -sk "$base/nchan_status" > /dev/null && break; sleep 0.05; done
 }
 
-for protocol in h1 h2; do
+for protocol in ${PROTOCOLS:-h1 h2}; do
   flags=()
   [ "$protocol" = h1 ] && flags=(--h1)
   start_ours
