@@ -67,6 +67,7 @@ fn fan_out(c: &mut Criterion) {
                 // Set up per sample, outside the timed part.
                 let config = ChannelConfig {
                     history: 1000,
+                    history_bytes: 16 << 20,
                     client_buffer: 1024,
                     stall_timeout: Duration::from_secs(2),
                 };

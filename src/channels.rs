@@ -245,6 +245,7 @@ mod tests {
     fn channels(max: usize) -> Channels {
         let config = ChannelConfig {
             history: 10,
+            history_bytes: 16 << 20,
             client_buffer: 16,
             stall_timeout: Duration::from_secs(1),
         };

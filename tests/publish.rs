@@ -264,3 +264,46 @@ async fn a_post_waits_for_a_stalled_client_then_completes_once_it_is_evicted() {
     );
     drop(stalled);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_history_is_bounded_in_bytes_and_a_replay_past_it_is_told() {
+    let server = publisher(&["--history-bytes", "1000"]);
+    // Ids 10 to 30 with 85 bytes of data make frames of exactly 100 bytes ("id: NN\n", "data: "
+    // and the data, "\n\n"): the newest ten fill the 1,000 bytes; the history would keep 1,000.
+    let line = "x".repeat(85);
+    let body = format!("{line}\n").repeat(30);
+    let answer = server.post("/events", &[AUTH], body).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let stats = server.stats().await;
+    assert_eq!(
+        (&stats["history_size"], &stats["oldest_id"]),
+        (&serde_json::json!(10), &serde_json::json!("21")),
+        "{stats}"
+    );
+
+    let mut earliest = server
+        .events_with("/events", &[("Last-Event-ID", "earliest")])
+        .await;
+    let replayed = earliest.take(10).await;
+    assert_eq!(
+        ids(&replayed),
+        (21..=30).map(|id| id.to_string()).collect::<Vec<_>>()
+    );
+    assert!(replayed.iter().all(|event| event.data == line));
+    let mut raw = server
+        .raw("/events", &[("Last-Event-ID", "earliest")])
+        .await;
+    let text = String::from_utf8_lossy(raw.read_until_contains("id: 30\n").await).into_owned();
+    let notice =
+        ": 20 older events are no longer kept (--history-bytes); replaying the 10 kept\n\n";
+    assert!(text.starts_with(notice), "{text:?}");
+    assert!(!text.contains("id: 20\n"), "{text:?}");
+
+    let mut behind = server.raw("/events", &[("Last-Event-ID", "5")]).await;
+    let text = String::from_utf8_lossy(behind.read_until_contains("id: 30\n").await).into_owned();
+    assert!(
+        text.starts_with(": 15 events after id 5 are no longer kept; replaying the 10 kept\n\n"),
+        "{text:?}"
+    );
+    assert_eq!(text.matches("data: ").count(), 10, "{text:?}");
+}

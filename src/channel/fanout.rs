@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::history::{all_kept, replay_after};
+use super::history::{replay_after, replay_earliest};
 use super::ring::Slot;
 use super::{Channel, EARLIEST, Frame, Sent, State, WireId};
 use crate::control::{Refusal, StreamSlot};
@@ -147,7 +147,9 @@ impl Channel {
             None => WireId::Seq(seq),
         };
         let slot = Slot::new(seq, event.id().map(Box::from), bytes);
-        state.ring.push(slot, self.config.history);
+        state
+            .ring
+            .push(slot, self.config.history, self.config.history_bytes);
         let now = Instant::now();
         state.last_send = now;
         state.last_event = now;
@@ -176,7 +178,7 @@ impl Channel {
         let slot = self.control.open_stream()?;
         let (notice, replay) = match last_event_id {
             None => (None, Vec::new()),
-            Some(EARLIEST) => (None, all_kept(&state.ring, 0)),
+            Some(EARLIEST) => replay_earliest(&state.ring, self.config.history),
             Some(last) => replay_after(&state, last),
         };
         let next = state.ring.join();

@@ -98,6 +98,21 @@ pub(super) fn all_kept(ring: &Ring, skip: usize) -> Vec<Bytes> {
     ring.kept().skip(skip).map(|k| k.bytes.clone()).collect()
 }
 
+/// The replay for `earliest`: everything kept, after a comment counting the events
+/// `--history-bytes` let go while `--history` would still have kept them (a client asking for
+/// all kept knows the count bound; it cannot guess the bytes one).
+pub(super) fn replay_earliest(ring: &Ring, history: usize) -> (Option<Bytes>, Vec<Bytes>) {
+    let sent = usize::try_from(ring.next() - 1).unwrap_or(usize::MAX);
+    let kept = ring.kept().len();
+    let missed = sent.min(history) - kept;
+    let notice = (missed > 0).then(|| {
+        event::comment(&format!(
+            "{missed} older events are no longer kept (--history-bytes); replaying the {kept} kept"
+        ))
+    });
+    (notice, all_kept(ring, 0))
+}
+
 /// The replay for a client that last saw `last`: the kept events after it, or, when it is older
 /// than the history, all of them after a comment counting the missed ones.
 pub(super) fn replay_after(state: &State, last: &str) -> (Option<Bytes>, Vec<Bytes>) {
@@ -146,7 +161,7 @@ pub(super) fn replay_after(state: &State, last: &str) -> (Option<Bytes>, Vec<Byt
 #[cfg(test)]
 mod tests {
     use super::super::EARLIEST;
-    use super::super::tests::{new_channel, publish_n, text};
+    use super::super::tests::{bounded_channel, new_channel, publish_n, text};
     use crate::event::Event;
 
     #[tokio::test]
@@ -192,6 +207,32 @@ mod tests {
                 ": events after id 57 are no longer kept (this channel restarted its numbering at 1); sending live events only\n\n"
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_replay_past_the_byte_bound_is_told_what_it_missed() {
+        // Each frame is 16 bytes ("id: 1\ndata: e0\n\n"): 40 bytes keep the newest two.
+        let channel = bounded_channel(100, 40, 64);
+        publish_n(&channel, 5).await;
+        let earliest = channel.subscribe(Some(EARLIEST)).unwrap();
+        assert_eq!(
+            text(&[earliest.notice.unwrap()]),
+            [": 3 older events are no longer kept (--history-bytes); replaying the 2 kept\n\n"]
+        );
+        assert_eq!(
+            text(&earliest.replay),
+            ["id: 4\ndata: e3\n\n", "id: 5\ndata: e4\n\n"]
+        );
+        let gap = channel.subscribe(Some("1")).unwrap();
+        assert_eq!(
+            text(&[gap.notice.unwrap()]),
+            [": 2 events after id 1 are no longer kept; replaying the 2 kept\n\n"]
+        );
+        // The count bound alone: `earliest` asked for what --history keeps, and got it.
+        let counted = bounded_channel(2, 1 << 20, 64);
+        publish_n(&counted, 5).await;
+        let earliest = counted.subscribe(Some(EARLIEST)).unwrap();
+        assert!(earliest.notice.is_none() && earliest.replay.len() == 2);
     }
 
     #[tokio::test]

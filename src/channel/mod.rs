@@ -47,6 +47,8 @@ pub const EARLIEST: &str = "earliest";
 pub struct ChannelConfig {
     /// Events kept for `Last-Event-ID` replay (0 = none), per channel.
     pub history: usize,
+    /// Bytes those events may take at most, per channel: the oldest go first.
+    pub history_bytes: usize,
     /// Frames a client may be behind before input waits for it.
     pub client_buffer: usize,
     /// How long input may wait on a client that makes no progress before that client is dropped.
@@ -232,8 +234,17 @@ mod tests {
     use crate::event::Event;
 
     pub(super) fn new_channel(history: usize, client_buffer: usize) -> Arc<Channel> {
+        bounded_channel(history, 1 << 20, client_buffer)
+    }
+
+    pub(super) fn bounded_channel(
+        history: usize,
+        history_bytes: usize,
+        client_buffer: usize,
+    ) -> Arc<Channel> {
         let config = ChannelConfig {
             history,
+            history_bytes,
             client_buffer,
             stall_timeout: Duration::from_millis(100),
         };

@@ -46,6 +46,8 @@ pub(super) struct Ring {
     first: u64,
     /// The newest slots kept for replay (the rest are there only for readers behind).
     kept: usize,
+    /// The bytes of those slots' events.
+    kept_bytes: usize,
     /// Readers that have read every slot.
     caught_up: u32,
     readers: usize,
@@ -63,6 +65,7 @@ impl Ring {
             slots: VecDeque::new(),
             first: 1,
             kept: 0,
+            kept_bytes: 0,
             caught_up: 0,
             readers: 0,
             slowest: 1,
@@ -89,11 +92,18 @@ impl Ring {
     }
 
     /// Appends a sent event; readers that had read everything now have it to read. The history
-    /// keeps at most `history` events: older ones go once no reader needs them.
-    pub(super) fn push(&mut self, mut slot: Slot, history: usize) {
+    /// keeps at most `history` events of at most `history_bytes` in all, the newest: older ones
+    /// go once no reader needs them.
+    pub(super) fn push(&mut self, mut slot: Slot, history: usize, history_bytes: usize) {
         slot.waiting = std::mem::take(&mut self.caught_up);
+        self.kept += 1;
+        self.kept_bytes += slot.bytes.len();
         self.slots.push_back(slot);
-        self.kept = (self.kept + 1).min(history);
+        while self.kept > history || self.kept_bytes > history_bytes {
+            let oldest = &self.slots[self.slots.len() - self.kept];
+            self.kept_bytes -= oldest.bytes.len();
+            self.kept -= 1;
+        }
         self.advance_slowest();
     }
 
@@ -179,7 +189,7 @@ mod tests {
 
     fn push(ring: &mut Ring, seq: u64, history: usize) {
         let bytes = Bytes::from(format!("id: {seq}\n\n"));
-        ring.push(Slot::new(seq, None, bytes), history);
+        ring.push(Slot::new(seq, None, bytes), history, usize::MAX);
     }
 
     #[test]
@@ -226,6 +236,24 @@ mod tests {
         assert_eq!(ring.take(late).unwrap().0.position, 2);
         assert!(ring.take(late + 1).is_none());
         assert_eq!((ring.behind(), ring.len()), (0, 0));
+    }
+
+    #[test]
+    fn the_history_is_bounded_in_bytes_too() {
+        let mut ring = Ring::new();
+        for seq in 1..=10 {
+            ring.push(
+                Slot::new(seq, None, Bytes::from(vec![b'x'; 100])),
+                1000,
+                350,
+            );
+        }
+        let kept: Vec<u64> = ring.kept().map(|slot| slot.seq).collect();
+        assert_eq!(kept, [8, 9, 10], "the newest that fit in 350 bytes");
+        assert_eq!(ring.len(), 3, "nobody reads: the rest is gone");
+        // An event larger than the bound is sent, but not kept.
+        ring.push(Slot::new(11, None, Bytes::from(vec![b'x'; 400])), 1000, 350);
+        assert_eq!((ring.kept().len(), ring.len()), (0, 0));
     }
 
     #[test]

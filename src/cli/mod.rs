@@ -193,6 +193,11 @@ impl Cli {
                 "--max-body limits POST publishing; add --publish-token or a token key",
             );
         }
+        if self.stream.history == 0 && given("history_bytes") {
+            return conflict(
+                "--history-bytes bounds the replay history, which --history 0 turns off",
+            );
+        }
         if given("redis_prefix") && self.scale_out.redis.is_none() {
             return conflict("--redis-prefix names the keys of --redis; add --redis URL");
         }
@@ -245,6 +250,7 @@ impl Cli {
             },
             channels: ChannelConfig {
                 history: self.stream.history,
+                history_bytes: self.stream.history_bytes,
                 client_buffer: self.stream.client_buffer as usize,
                 stall_timeout: self.stream.stall_timeout,
             },
@@ -314,6 +320,8 @@ mod tests {
         assert!(config(&["--exit-on-eof"], false).is_ok());
         assert!(config(&["--max-body", "1KiB"], true).is_err());
         assert!(config(&["--max-body", "1KiB", "--publish-token", "t"], true).is_ok());
+        assert!(config(&["--history", "0", "--history-bytes", "1MiB"], true).is_err());
+        assert!(config(&["--history-bytes", "1MiB"], true).is_ok());
         assert!(config(&["--redis-prefix", "blue"], true).is_err());
         assert!(config(&["--redis-prefix", "blue", "--redis", "redis://h"], true).is_ok());
         assert!(config(&["--channel", "build", "--max-channels", "0"], true).is_err());

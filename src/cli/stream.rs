@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::values::{DAY, DurationRange, HOUR, MILLISECOND};
+use super::values::{DAY, DurationRange, HOUR, MILLISECOND, parse_size};
 
 /// A heartbeat is for proxies whose idle timeouts are seconds to minutes: none waits an hour.
 const KEEP_ALIVE: DurationRange = DurationRange::new(MILLISECOND, HOUR).or_off();
@@ -38,6 +38,13 @@ pub struct StreamFlags {
         env = "SSE_BROADCAST_HISTORY"
     )]
     pub history: usize,
+
+    /// Bytes the events kept for replay may take at most, per channel, as sent (the oldest go
+    /// first; a replay that reaches past them is told how many it missed): 16MiB, 512KiB,
+    /// 1000000. One event larger than SIZE is sent but not kept.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size,
+          env = "SSE_BROADCAST_HISTORY_BYTES")]
+    pub history_bytes: usize,
 
     /// Events a client may lag behind before input waits for it.
     #[arg(long, value_name = "N", default_value_t = 1024,

@@ -164,6 +164,7 @@ mod tests {
     async fn names_and_labels_follow_the_contract() {
         let config = ChannelConfig {
             history: 10,
+            history_bytes: 16 << 20,
             client_buffer: 16,
             stall_timeout: Duration::from_secs(1),
         };

@@ -111,6 +111,7 @@ mod tests {
     fn test_routes(static_dir: Option<PathBuf>, cors: &[&str]) -> BoxedFilter<(Response,)> {
         let config = ChannelConfig {
             history: 10,
+            history_bytes: 16 << 20,
             client_buffer: 16,
             stall_timeout: Duration::from_secs(1),
         };

@@ -53,6 +53,7 @@ mod tests {
     async fn sends_count_events_rendered_with_their_own_id() {
         let config = ChannelConfig {
             history: 10,
+            history_bytes: 16 << 20,
             client_buffer: 16,
             stall_timeout: Duration::from_secs(1),
         };
