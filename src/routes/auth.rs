@@ -3,13 +3,15 @@
 //! `WWW-Authenticate` challenge, so a browser asks once and then sends them with every request
 //! of the origin, its EventSource included. CORS preflights never reach this guard (browsers
 //! send no credentials on them); the CORS wrapper answers them. A POST with a bearer token is
-//! a publisher's: the publish route checks that token (`--publish-token`) instead.
+//! a publisher's: the publish route checks that token (`--publish-token`) instead. Repeated
+//! wrong credentials from one peer are answered later and later, then 429 (`guessing.rs`).
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use headers::authorization::{Basic, Bearer};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, Method, StatusCode, header};
@@ -17,6 +19,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::filters::{authorization, optional_header};
+use super::guessing::{self, Guesses, Penalty};
 use crate::control::Client;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
@@ -25,8 +28,9 @@ use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 #[derive(Clone)]
 pub struct Credentials {
     user: String,
-    /// `user:password`, as a client sends it inside the base64 of `Authorization: Basic`.
-    joined: Vec<u8>,
+    /// SHA-256 of `user:password`, as a client sends it inside the base64 of
+    /// `Authorization: Basic`. Digests are compared, so not even the length shows.
+    digest: [u8; 32],
 }
 
 impl fmt::Debug for Credentials {
@@ -47,7 +51,7 @@ impl FromStr for Credentials {
         match text.split_once(':') {
             Some((user, password)) if !user.is_empty() && !password.is_empty() => Ok(Credentials {
                 user: user.to_owned(),
-                joined: text.as_bytes().to_vec(),
+                digest: Sha256::digest(text.as_bytes()).into(),
             }),
             _ => Err("expected USER:PASSWORD, both non-empty".into()),
         }
@@ -55,8 +59,8 @@ impl FromStr for Credentials {
 }
 
 impl Credentials {
-    /// Whether an `Authorization` header value carries these credentials. The comparison takes
-    /// the same time wherever the first differing byte is.
+    /// Whether an `Authorization` header value carries these credentials. The comparison of
+    /// digests takes the same time wherever the first differing byte is, whatever the lengths.
     fn admit(&self, value: &HeaderValue) -> Verdict {
         if !has_scheme(value, "basic") {
             return Verdict::Missing;
@@ -65,7 +69,8 @@ impl Credentials {
             return Verdict::Wrong;
         };
         let given = format!("{}:{}", basic.username(), basic.password());
-        if bool::from(given.as_bytes().ct_eq(&self.joined)) {
+        let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
+        if bool::from(given.ct_eq(&self.digest)) {
             Verdict::Admitted
         } else {
             Verdict::Wrong
@@ -94,6 +99,7 @@ fn has_scheme(value: &HeaderValue, scheme: &str) -> bool {
 /// `routes` behind the credentials: a request without them is answered 401 and goes no further.
 pub fn guard(
     credentials: Credentials,
+    guesses: Arc<Guesses>,
     routes: BoxedFilter<(Response,)>,
 ) -> BoxedFilter<(Response,)> {
     let credentials = Arc::new(credentials);
@@ -114,18 +120,28 @@ pub fn guard(
                     Some(value) => credentials.admit(&value),
                     None => Verdict::Missing,
                 };
+                let peer = connection.as_ref().map(|c| c.peer);
                 if verdict == Verdict::Wrong
                     && let Some(attempts) = warning.note()
                 {
                     // Every served request carries its connection; only unit tests lack one.
-                    let peer = connection.map_or_else(|| "?".into(), |c| c.peer.to_string());
+                    let peer = peer.map_or_else(|| "?".into(), |peer| peer.to_string());
                     tracing::warn!(%peer, attempts, "refused wrong credentials (--auth)");
                 }
+                let penalty = match verdict {
+                    Verdict::Wrong => guesses.failed(peer.map(|peer| peer.ip())),
+                    Verdict::Admitted | Verdict::Missing => Penalty::None,
+                };
                 async move {
-                    match verdict {
+                    match (verdict, penalty) {
                         // Not refused: on to the routes.
-                        Verdict::Admitted => Err(warp::reject::not_found()),
-                        Verdict::Missing | Verdict::Wrong => Ok::<_, warp::Rejection>(challenge()),
+                        (Verdict::Admitted, _) => Err(warp::reject::not_found()),
+                        (_, Penalty::TooMany(wait)) => Ok(guessing::too_many(wait)),
+                        (_, Penalty::Delay(delay)) => {
+                            tokio::time::sleep(delay).await;
+                            Ok(challenge())
+                        }
+                        (_, Penalty::None) => Ok::<_, warp::Rejection>(challenge()),
                     }
                 }
             },

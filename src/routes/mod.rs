@@ -9,6 +9,7 @@ mod access;
 pub mod auth;
 mod events;
 mod filters;
+mod guessing;
 mod metrics;
 mod page;
 pub mod pattern;
@@ -62,6 +63,7 @@ pub fn routes(
 ) -> BoxedFilter<(Response,)> {
     let gate = Gate::new(tokens);
     let metrics = Arc::new(Metrics::new(channels.clone(), &bus));
+    let guesses = Arc::new(guessing::Guesses::default());
     let publish = publish::route(
         channels.clone(),
         bus.clone(),
@@ -81,7 +83,7 @@ pub fn routes(
         .unify()
         .boxed();
     let routes = match &config.auth {
-        Some(credentials) => auth::guard(credentials.clone(), routes),
+        Some(credentials) => auth::guard(credentials.clone(), guesses, routes),
         None => routes,
     };
     if config.cors.is_empty() {
