@@ -13,7 +13,7 @@
 //! channels.rs channel/   the registry; per channel: numbering, history, fan-out, backpressure
 //! control/               shutdown, evictions, --max-clients; each client's progress record
 //! event.rs template.rs   the wire format and the ticker's message; pure
-//! errors.rs throttle.rs logging.rs   helpers every layer may use
+//! errors.rs throttle.rs logging.rs digest.rs   helpers every layer may use
 //! ```
 //!
 //! One event's path, by file:
@@ -41,6 +41,7 @@ pub mod channel;
 mod channels;
 pub mod cli;
 pub mod control;
+mod digest;
 mod errors;
 pub mod event;
 pub mod logging;

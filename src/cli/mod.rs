@@ -27,6 +27,7 @@ use clap_complete::Shell;
 use crate::bus::RedisConfig;
 use crate::channel::ChannelConfig;
 use crate::channels::ChannelName;
+use crate::digest::SecretDigest;
 use crate::logging::LogConfig;
 use crate::routes::ServeConfig;
 use crate::routes::publish::PublishConfig;
@@ -238,7 +239,8 @@ impl Cli {
                 // Tokens publish when their claim allows it, so a key turns POST on.
                 publish: (self.serving.publish_token.is_some() || key.is_some()).then_some(
                     PublishConfig {
-                        token: self.serving.publish_token,
+                        token: (self.serving.publish_token.as_deref())
+                            .map(|token| SecretDigest::of(token.as_bytes())),
                         max_body: self.serving.max_body,
                     },
                 ),

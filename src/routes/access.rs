@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use headers::authorization::Bearer;
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
 use warp::{Filter, filters};
@@ -23,6 +22,7 @@ use super::filters::{authorization, optional_header};
 use super::token::{Grant, Tokens};
 use crate::channels::ChannelName;
 use crate::control::Client;
+use crate::digest::SecretDigest;
 use crate::throttle::Throttle;
 
 /// The cookie an application sets for the page's EventSource.
@@ -128,15 +128,16 @@ impl Access {
         }
     }
 
-    /// Whether a POST may publish to `channel`: its bearer is `--publish-token` (compared in
-    /// constant time), or a token whose `publish` allows the channel.
+    /// Whether a POST may publish to `channel`: its bearer is `--publish-token` (compared as
+    /// digests, so neither its bytes nor its length show in the time taken), or a token whose
+    /// `publish` allows the channel.
     pub fn may_publish(
         &self,
         channel: &ChannelName,
-        publish_token: Option<&str>,
+        publish_token: Option<&SecretDigest>,
     ) -> Result<(), Denied> {
         if let (Some(expected), Some(given)) = (publish_token, &self.header)
-            && bool::from(given.trim().as_bytes().ct_eq(expected.as_bytes()))
+            && expected.matches(given.trim().as_bytes())
         {
             return Ok(());
         }
@@ -348,14 +349,16 @@ mod tests {
     #[tokio::test]
     async fn publishing_takes_the_publish_token_or_a_header_token() {
         let build = names(&["build"]).remove(0);
+        let publish_token = SecretDigest::of(b"s3cret");
+        let s3cret = Some(&publish_token);
         let bearer =
             |token: &str| warp::test::request().header("authorization", format!("Bearer {token}"));
         let plain = access(gate(false), bearer("s3cret")).await;
-        assert!(plain.may_publish(&build, Some("s3cret")).is_ok());
+        assert!(plain.may_publish(&build, s3cret).is_ok());
         let wrong = access(gate(false), bearer("s3cre")).await;
         assert_eq!(
             wrong
-                .may_publish(&build, Some("s3cret"))
+                .may_publish(&build, s3cret)
                 .unwrap_err()
                 .into_response()
                 .status(),
@@ -363,7 +366,7 @@ mod tests {
         );
         let token = mint(json!({"publish": ["build"]}));
         let with_claim = access(gate(true), bearer(&token)).await;
-        assert!(with_claim.may_publish(&build, Some("s3cret")).is_ok());
+        assert!(with_claim.may_publish(&build, s3cret).is_ok());
         assert!(with_claim.may_publish(&build, None).is_ok());
         let other = names(&["other"]).remove(0);
         assert_eq!(

@@ -11,8 +11,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use headers::authorization::{Basic, Bearer};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
@@ -21,6 +19,7 @@ use warp::{Filter, Reply};
 use super::filters::{authorization, optional_header};
 use super::guessing::{self, Guesses, Penalty};
 use crate::control::Client;
+use crate::digest::SecretDigest;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// The one user and password the server accepts. Never printed: `Debug` hides the password.
@@ -30,7 +29,7 @@ pub struct Credentials {
     user: String,
     /// SHA-256 of `user:password`, as a client sends it inside the base64 of
     /// `Authorization: Basic`. Digests are compared, so not even the length shows.
-    digest: [u8; 32],
+    digest: SecretDigest,
 }
 
 impl fmt::Debug for Credentials {
@@ -51,7 +50,7 @@ impl FromStr for Credentials {
         match text.split_once(':') {
             Some((user, password)) if !user.is_empty() && !password.is_empty() => Ok(Credentials {
                 user: user.to_owned(),
-                digest: Sha256::digest(text.as_bytes()).into(),
+                digest: SecretDigest::of(text.as_bytes()),
             }),
             _ => Err("expected USER:PASSWORD, both non-empty".into()),
         }
@@ -69,8 +68,7 @@ impl Credentials {
             return Verdict::Wrong;
         };
         let given = format!("{}:{}", basic.username(), basic.password());
-        let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
-        if bool::from(given.ct_eq(&self.digest)) {
+        if self.digest.matches(given.as_bytes()) {
             Verdict::Admitted
         } else {
             Verdict::Wrong

@@ -21,25 +21,17 @@ use crate::bus::{Bus, NotSent};
 use crate::channel::WireId;
 use crate::channels::{ChannelName, Channels};
 use crate::control::Refusal;
+use crate::digest::SecretDigest;
 use crate::event::{Event, EventName};
 use crate::source::stdin::{Format, LineDecoder, Routed};
 
 /// How POST publishing is set up (`--publish-token` or a token key, `--max-body`).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct PublishConfig {
-    /// `--publish-token`; without it only tokens with a `publish` claim publish.
-    pub token: Option<String>,
+    /// `--publish-token`'s digest (its `Debug` shows nothing of it); without it only tokens
+    /// with a `publish` claim publish.
+    pub token: Option<SecretDigest>,
     pub max_body: usize,
-}
-
-impl std::fmt::Debug for PublishConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The token stays out of every log and panic message.
-        f.debug_struct("PublishConfig")
-            .field("token", &"…")
-            .field("max_body", &self.max_body)
-            .finish()
-    }
 }
 
 /// `?event=NAME`: the event type of the body's events (JSON lines may name their own).
@@ -130,7 +122,7 @@ fn admit<'a>(
             "publishing is off: start the server with --publish-token or --jwt-secret/--jwt-key",
         ));
     };
-    access.may_publish(channel, config.token.as_deref())?;
+    access.may_publish(channel, config.token.as_ref())?;
     Ok(config)
 }
 
