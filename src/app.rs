@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::bus::{Bus, RedisBus};
 use crate::channel::Channel;
-use crate::channels::Channels;
+use crate::channels::{Channels, Role};
 use crate::cli::Config;
 use crate::control::Control;
 use crate::errors::describe;
@@ -61,12 +61,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.max_channels,
     ));
     // Held by the sources for the process's life, so it is never reclaimed.
-    let input_channel = channels.get_or_create(&config.channel).map_err(|refusal| {
-        anyhow::anyhow!(
-            "cannot open channel {} (--channel): {refusal}",
-            config.channel
-        )
-    })?;
+    let input_channel = channels
+        .get_or_create(&config.channel, Role::Publisher)
+        .map_err(|refusal| {
+            anyhow::anyhow!(
+                "cannot open channel {} (--channel): {refusal}",
+                config.channel
+            )
+        })?;
     let bus = match config.redis {
         Some(redis) => Bus::Redis(RedisBus::connect(redis, channels.clone()).await?),
         None => Bus::Local,

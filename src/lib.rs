@@ -10,7 +10,7 @@
 //! serving/               accept, TLS, the lean HTTP/1.1 path, hyper for the rest
 //! routes/                the warp filter chain: streams, publish, stats, metrics, page, auth
 //! bus/ source/           where events come from and how instances share them
-//! channels.rs channel/   the registry; per channel: numbering, history, fan-out, backpressure
+//! channels/ channel/     the registry (who yields to a publisher); per channel: numbering, history, fan-out, backpressure
 //! control/               shutdown, evictions, --max-clients; each client's progress record
 //! event.rs template.rs   the wire format and the ticker's message; pure
 //! errors.rs throttle.rs logging.rs digest.rs   helpers every layer may use
@@ -23,7 +23,7 @@
 //! 2. The input hands it to the bus (`bus/mod.rs`). Alone, the bus passes it to its channel;
 //!    with `--redis` (`bus/redis/`) it is stored in Redis by a script that gives it its id,
 //!    and every instance takes it back from Pub/Sub and passes it to its own channel.
-//! 3. The channel (`channels.rs` finds it by name) gives it its id or takes Redis's
+//! 3. The channel (`channels/` finds it by name) gives it its id or takes Redis's
 //!    (`channel/history.rs`), encodes it once to `Bytes` (`event.rs`) and puts it in the
 //!    channel's ring (`channel/ring.rs`), which holds the history and what streams have still to
 //!    read; each stream's receiver reads it by position (`channel/fanout.rs`). Input waits while

@@ -189,15 +189,12 @@ async fn max_channels_refuses_new_ones_and_memory_stays_flat() {
     let refused = reqwest::get(server.url("/events/d")).await.unwrap();
     assert_eq!(refused.status(), 503);
     assert!(refused.headers().contains_key("retry-after"));
-    let post = server
-        .post("/events/d", &[("Authorization", "Bearer t")], "x")
-        .await;
-    assert_eq!(post.status, 503);
-    assert!(post.headers.contains_key("retry-after"));
+    // (A publisher would take the place of one of these three, which only readers asked for
+    // and which received nothing: tests/squatting.rs.)
     // Existing channels and the default one are still served.
     assert_eq!(server.events("/events/a").await.status, 200);
     assert_eq!(server.events("/events").await.status, 200);
-    assert!(server.stats().await["requests_refused"].as_u64().unwrap() >= 2);
+    assert!(server.stats().await["requests_refused"].as_u64().unwrap() >= 1);
 
     // Once unread, channels that never sent anything make room at once: with the three held
     // ones gone, a name is served as soon as the last stream on any other has ended.

@@ -81,6 +81,12 @@ impl Receiver {
     pub fn try_recv(&mut self) -> Result<Frame, TryRecvError> {
         self.cursor.take(&self.channel)
     }
+
+    /// Whether the channel ended because it gave its place to a publisher's
+    /// (`Channel::make_room`), rather than for shutdown.
+    pub fn made_room(&self) -> bool {
+        self.channel.lock().made_room
+    }
 }
 
 impl Cursor {
@@ -173,7 +179,11 @@ impl Channel {
     ) -> Result<Subscription, Refusal> {
         let mut state = self.lock();
         if state.closed {
-            return Err(Refusal::Closed);
+            return Err(if state.made_room {
+                Refusal::MadeRoom
+            } else {
+                Refusal::Closed
+            });
         }
         let slot = self.control.open_stream()?;
         let (notice, replay) = match last_event_id {

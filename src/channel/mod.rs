@@ -72,6 +72,9 @@ struct State {
     heartbeats: u64,
     /// Set at shutdown: streams drain what they have, then end; nothing new is taken.
     closed: bool,
+    /// Set with `closed` when the channel gave its place to a publisher's (`make_room`): its
+    /// streams end saying so.
+    made_room: bool,
     next_seq: u64,
     /// The last frame of any kind (for the heartbeat).
     last_send: Instant,
@@ -100,6 +103,9 @@ pub struct ChannelStats {
     pub history_size: usize,
     pub oldest_id: Option<String>,
     pub newest_id: Option<String>,
+    /// Only readers asked for it and it received nothing: it gives its place to a publisher
+    /// that needs a new channel while `--max-channels` are alive.
+    pub yields_to_publisher: bool,
 }
 
 #[derive(Debug)]
@@ -123,6 +129,8 @@ pub struct Channel {
     /// Counts those changes, so that a stream can tell it has nothing new without the lock.
     changes: AtomicU64,
     events_sent: AtomicU64,
+    /// A publisher (stdin, a POST, the ticker) asked for this channel: it never yields.
+    publishers_asked: AtomicBool,
 }
 
 impl Channel {
@@ -135,6 +143,7 @@ impl Channel {
                 ring: Ring::new(),
                 heartbeats: 0,
                 closed: false,
+                made_room: false,
                 next_seq: 1,
                 last_send: now,
                 last_event: now,
@@ -150,6 +159,7 @@ impl Channel {
             sent: Notify::new(),
             changes: AtomicU64::new(0),
             events_sent: AtomicU64::new(0),
+            publishers_asked: AtomicBool::new(false),
         }
     }
 
@@ -199,6 +209,35 @@ impl Channel {
         state.ring.readers() == 0 && (state.next_seq == 1 || state.last_event + idle <= now)
     }
 
+    /// A publisher asked for this channel: from now on it keeps its place (see `make_room`).
+    pub fn publisher_asked(&self) {
+        self.publishers_asked.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether only readers asked for this channel and it received nothing (not even from
+    /// another instance through Redis): a squatter, as far as publishers are concerned.
+    pub fn yields_to_publisher(&self) -> bool {
+        !self.is_default()
+            && !self.publishers_asked.load(Ordering::Relaxed)
+            && self.events_sent.load(Ordering::Relaxed) == 0
+    }
+
+    /// Ends this channel so that a publisher's can take its place, if it still yields (an
+    /// event may have come in meanwhile); its streams end with a refusal they survive (see
+    /// `Receiver::made_room`). The registry forgets it.
+    pub fn make_room(&self) -> bool {
+        let mut state = self.lock();
+        if !self.yields_to_publisher() {
+            return false;
+        }
+        state.closed = true;
+        state.made_room = true;
+        self.changed();
+        drop(state);
+        self.sent.notify_waiters();
+        true
+    }
+
     /// Ends the broadcast: each stream delivers what it holds, then ends.
     pub fn close(&self) {
         let mut state = self.lock();
@@ -224,6 +263,7 @@ impl Channel {
                 .kept()
                 .next_back()
                 .map(|kept| kept.wire_id().to_string()),
+            yields_to_publisher: self.yields_to_publisher(),
         }
     }
 }

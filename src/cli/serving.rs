@@ -87,7 +87,8 @@ pub struct ServingFlags {
 
     /// Named channels alive at once (besides the default one); a request that would create
     /// another is refused: an EventSource is told when to come back, others get 503 with
-    /// Retry-After. Idle channels that nobody reads make room.
+    /// Retry-After. Idle channels that nobody reads make room, and for a publisher so does the
+    /// oldest channel that only readers asked for and that received no event.
     #[arg(
         long,
         value_name = "N",

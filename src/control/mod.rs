@@ -4,7 +4,7 @@
 //! for the stall check (`client.rs` keeps each client's marks), counts open streams against
 //! `--max-clients`, and keeps the process-wide counters.
 //!
-//! Channels (`channel/`, one per name in `channels.rs`) number, keep and fan out events; the
+//! Channels (`channel/`, one per name in `channels/`) number, keep and fan out events; the
 //! control knows none of them by name, only the id an eviction order carries.
 
 mod client;
@@ -25,6 +25,8 @@ pub enum Refusal {
     Full,
     /// `--max-channels` named channels are alive and none can be reclaimed.
     TooManyChannels,
+    /// The channel never received an event and gave its place to a publisher's.
+    MadeRoom,
     /// Shutting down.
     Closed,
 }
@@ -34,6 +36,7 @@ impl std::fmt::Display for Refusal {
         f.write_str(match self {
             Refusal::Full => "--max-clients streams are open",
             Refusal::TooManyChannels => "--max-channels named channels are alive",
+            Refusal::MadeRoom => "the channel made room for a publisher's",
             Refusal::Closed => "shutting down",
         })
     }

@@ -21,7 +21,7 @@ use super::sse_reply::{self, spread};
 use super::stream::client_stream;
 use crate::bus::Bus;
 use crate::channel::Channel;
-use crate::channels::{ChannelName, Channels};
+use crate::channels::{ChannelName, Channels, Role};
 use crate::control::Client;
 use crate::event;
 
@@ -70,7 +70,7 @@ pub fn route(
                         event_source: accepts_event_stream(accept.as_ref()),
                         connection,
                     };
-                    match channels.get_or_create(&name) {
+                    match channels.get_or_create(&name, Role::Reader) {
                         Ok(channel) => {
                             // With --redis: what another instance published is here first.
                             bus.catch_up(&channel, last_event_id.as_deref()).await;

@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text format, written by the `prometheus-client` crate. Channel
 //! figures are read from the registry at each scrape (a reclaimed channel leaves no stale
-//! series); the publish route's answers are counted here as they happen.
+//! series), labelled only once a channel received an event; the publish route's answers are
+//! counted here as they happen.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::bus::Bus;
+use crate::channel::DEFAULT_NAME;
 use crate::channels::Channels;
 
 /// The `Content-Type` of the exposition.
@@ -70,11 +72,14 @@ struct Live {
 
 impl Collector for Live {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let channels: Vec<_> = self
-            .channels
-            .all()
+        let all = self.channels.all();
+        // Labels only for channels that received events (and the default one): anyone may
+        // open a stream on a made-up name, and each would be a series the scraper keeps. The
+        // count of channels alive below still counts every one.
+        let channels: Vec<_> = all
             .iter()
             .map(|channel| (channel.name().to_owned(), channel.stats()))
+            .filter(|(name, stats)| name == DEFAULT_NAME || stats.events_sent > 0)
             .collect();
 
         let consumers = ConstGauge::new(0i64);
@@ -100,7 +105,7 @@ impl Collector for Live {
             counter.encode(family.encode_family(&[("channel", name.as_str())])?)?;
         }
 
-        let named = i64::try_from(channels.len() - 1).unwrap_or(i64::MAX);
+        let named = i64::try_from(all.len() - 1).unwrap_or(i64::MAX);
         let gauge = ConstGauge::new(named);
         gauge.encode(encoder.encode_descriptor(
             "channels",
@@ -157,6 +162,7 @@ impl Collector for Live {
 mod tests {
     use super::*;
     use crate::channel::ChannelConfig;
+    use crate::channels::Role;
     use crate::control::Control;
     use std::time::Duration;
 
@@ -169,11 +175,14 @@ mod tests {
             stall_timeout: Duration::from_secs(1),
         };
         let channels = Arc::new(Channels::new(Arc::new(Control::new(None)), config, 10));
-        let build = channels.get_or_create(&"build".parse().unwrap()).unwrap();
+        let open = |name: &str, role| channels.get_or_create(&name.parse().unwrap(), role);
+        let build = open("build", Role::Publisher).unwrap();
         build
             .publish(|_| crate::event::Event::new("x"))
             .await
             .unwrap();
+        // Read, but no event yet: counted, not labelled.
+        let _reader = open("made-up", Role::Reader).unwrap().subscribe(None);
         let metrics = Metrics::new(channels, &Bus::Local);
         metrics.count_publish(200);
         let text = metrics.encode();
@@ -182,7 +191,7 @@ mod tests {
             "sse_broadcast_events_total{channel=\"build\"} 1",
             "sse_broadcast_events_total{channel=\"default\"} 0",
             "sse_broadcast_consumers{channel=\"default\"} 0",
-            "sse_broadcast_channels 1",
+            "sse_broadcast_channels 2",
             "sse_broadcast_publish_requests_total{code=\"200\"} 1",
             "sse_broadcast_clients_dropped_stalled_total 0",
             "sse_broadcast_requests_refused_total 0",
@@ -191,6 +200,7 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }
+        assert!(!text.contains("made-up"), "{text}");
         assert!(
             text.contains("sse_broadcast_build_info{version=\""),
             "{text}"

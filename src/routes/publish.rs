@@ -19,7 +19,7 @@ use super::metrics::Metrics;
 use super::refusal::{reason, retry_after};
 use crate::bus::{Bus, NotSent};
 use crate::channel::WireId;
-use crate::channels::{ChannelName, Channels};
+use crate::channels::{ChannelName, Channels, Role};
 use crate::control::Refusal;
 use crate::digest::SecretDigest;
 use crate::event::{Event, EventName};
@@ -141,7 +141,9 @@ async fn publish<B: Buf>(
         .map_err(|err| Refused(StatusCode::BAD_REQUEST, format!("?event: {err}")))?;
     let body = read_body(body, request.length, config.max_body).await?;
     let events = decode(&body, format, event, &request.name)?;
-    let channel = channels.get_or_create(&request.name).map_err(unavailable)?;
+    let channel = channels
+        .get_or_create(&request.name, Role::Publisher)
+        .map_err(unavailable)?;
     let count = events.len();
     let (first, last) = bus
         .publish(&channel, events)

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
 
@@ -29,6 +30,9 @@ pub fn reason(refusal: Refusal) -> &'static str {
     match refusal {
         Refusal::Full => "too many clients (--max-clients); try again later",
         Refusal::TooManyChannels => "too many channels (--max-channels); try again later",
+        Refusal::MadeRoom => {
+            "this channel received no event and made room for a publisher (--max-channels); try again later"
+        }
         Refusal::Closed => "shutting down; try again later",
     }
 }
@@ -58,7 +62,7 @@ pub fn refuse(refusal: Refusal, peer: Option<String>, event_source: bool) -> Res
     let warning = match refusal {
         Refusal::Full => FULL.note(),
         Refusal::TooManyChannels => TOO_MANY_CHANNELS.note(),
-        Refusal::Closed => None,
+        Refusal::MadeRoom | Refusal::Closed => None,
     };
     if let Some(refused) = warning {
         tracing::warn!(
@@ -78,10 +82,18 @@ pub fn refuse(refusal: Refusal, peer: Option<String>, event_source: bool) -> Res
 
 /// `200 text/event-stream`: `message` as a comment, then `retry:`, then the end of the stream.
 fn ending_stream(message: &str) -> Response {
-    let body = [event::comment(message), event::retry(spread(RETRY_AFTER))].concat();
-    let mut response = body.into_response();
+    let mut response = Vec::from(last_words(message)).into_response();
     sse_reply::set_headers(response.headers_mut());
     response
+}
+
+/// What a refused EventSource reads before its stream ends: `message` as a comment, then
+/// `retry:` (`RETRY_AFTER` spread per client). Also how an open stream ends when its channel
+/// made room for a publisher's (`stream.rs`).
+pub fn last_words(message: &str) -> Bytes {
+    [event::comment(message), event::retry(spread(RETRY_AFTER))]
+        .concat()
+        .into()
 }
 
 /// 503 with `Retry-After` and `message` (one line) as the body.

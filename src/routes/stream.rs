@@ -15,8 +15,9 @@ use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::time::Sleep;
 
+use super::refusal;
 use crate::channel::{Channel, Frame, Receiver, Subscription, TryRecvError};
-use crate::control::{Client, StreamSlot};
+use crate::control::{Client, Refusal, StreamSlot};
 
 /// Frames are joined into one chunk up to this size; a larger frame still goes whole.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -26,8 +27,8 @@ const TOKEN_EXPIRED: &[u8] = b": token expired\n\n";
 /// Everything one stream holds: the receiver, what is still to be sent before live frames,
 /// and the handle it reports progress to.
 struct ClientStream {
-    /// `None` only while dropping, so the receiver goes (input stops waiting for it) before the
-    /// connection is told the stream ended.
+    /// `None` once the stream ended and while dropping, so the receiver goes (input stops
+    /// waiting for it) before the connection is told the stream ended.
     receiver: Option<Receiver>,
     prelude: VecDeque<Bytes>,
     connection: Option<Arc<Client>>,
@@ -78,7 +79,7 @@ impl ClientStream {
             return Some(self.join_prelude(first));
         }
         if self.finished {
-            return None;
+            return self.end();
         }
         let receiver = self.receiver.as_mut()?;
         let received = match self.expiry.as_mut() {
@@ -93,7 +94,9 @@ impl ClientStream {
         };
         // A stream never lags out of its channel's ring (see `channel/ring.rs`): it is read
         // to the end or dropped, never skipped.
-        let first = received.ok()?;
+        let Ok(first) = received else {
+            return self.end();
+        };
         let Some(second) = self.try_next() else {
             self.took(first.position);
             return Some(first.bytes);
@@ -112,6 +115,17 @@ impl ClientStream {
             batch.extend_from_slice(&frame.bytes);
         }
         Some(batch.freeze())
+    }
+
+    /// The stream's end: nothing more, unless its channel made room for a publisher's, which
+    /// the client is told as a refusal it survives (it reconnects after `retry:`). The receiver
+    /// goes first, so only the first call can say it.
+    fn end(&mut self) -> Option<Bytes> {
+        self.finished = true;
+        let receiver = self.receiver.take()?;
+        receiver
+            .made_room()
+            .then(|| refusal::last_words(refusal::reason(Refusal::MadeRoom)))
     }
 
     /// Records that live frames up to `position` were taken.

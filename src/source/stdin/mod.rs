@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::bus::{Bus, RUN_BYTES, RUN_EVENTS};
 use crate::channel::Channel;
-use crate::channels::Channels;
+use crate::channels::{Channels, Role};
 use crate::event::{Event, EventName};
 
 pub use self::decode::{Format, LineDecoder, Routed};
@@ -54,7 +54,7 @@ impl StdinSource {
                 };
                 let target = match name {
                     None => channel.clone(),
-                    Some(name) => match channels.get_or_create(&name) {
+                    Some(name) => match channels.get_or_create(&name, Role::Publisher) {
                         Ok(target) => target,
                         Err(refusal) => {
                             tracing::warn!(

@@ -1,12 +1,11 @@
 //! The registry of channels: the default one (`<events-path>`), and named ones created by their
 //! first subscriber or publisher, at most `--max-channels` at once. A named channel that nobody
 //! reads, nobody holds and that sent nothing for `IDLE` is reclaimed when room is needed, so
-//! memory stays bounded whatever names clients try. Also the one heartbeat task for all of them,
-//! and the `/stats` totals.
+//! memory stays bounded whatever names clients try. Readers cannot squat publishers out: a
+//! channel only readers asked for that received nothing gives its place to a publisher that
+//! needs one. Also the one heartbeat task for all of them, and the `/stats` totals.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,50 +16,22 @@ use tokio::time::Instant;
 use crate::channel::{Channel, ChannelConfig, ChannelStats, DEFAULT_NAME};
 use crate::control::{Control, Refusal};
 
+mod name;
+
+pub use name::ChannelName;
+
 /// A channel that sent nothing for this long, with nobody reading, may make room for another.
 /// (One that never sent anything goes as soon as nobody reads it: it holds nothing to miss.)
 pub const IDLE: Duration = Duration::from_secs(300);
 
-/// A channel name as it appears in the path: 1–64 of `A-Z a-z 0-9 . _ -`, starting with a letter
-/// or digit. "default" names the default channel.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ChannelName(Arc<str>);
-
-impl FromStr for ChannelName {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        let starts_well = name.starts_with(|c: char| c.is_ascii_alphanumeric());
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        if (1..=64).contains(&name.len()) && starts_well && name.chars().all(allowed) {
-            Ok(ChannelName(name.into()))
-        } else {
-            Err(format!(
-                "`{name}` is not a channel name: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
-            ))
-        }
-    }
-}
-
-impl ChannelName {
-    /// The channel at `<events-path>` itself.
-    pub fn default_name() -> Self {
-        ChannelName(DEFAULT_NAME.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_default(&self) -> bool {
-        &*self.0 == DEFAULT_NAME
-    }
-}
-
-impl fmt::Display for ChannelName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Who asks for a channel. Anyone may read, so a reader's channel is the weaker claim: while it
+/// has received nothing, it yields to a publisher's (see `make_room_for_publisher`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Reader,
+    /// Stdin, a POST, the ticker. (A delivery through Redis creates no channel: it goes to
+    /// channels that exist here, and the event makes them keep their place.)
+    Publisher,
 }
 
 /// Counters and gauges served at `/stats`: totals over all channels at the top (the oldest and
@@ -115,8 +86,9 @@ impl Channels {
     }
 
     /// The channel of that name, created if it does not exist. Past `--max-channels`, idle
-    /// channels are reclaimed to make room; if none can be, the request is refused (counted).
-    pub fn get_or_create(&self, name: &ChannelName) -> Result<Arc<Channel>, Refusal> {
+    /// channels are reclaimed to make room, and for a publisher a channel only readers asked
+    /// for that received nothing; if none can be, the request is refused (counted).
+    pub fn get_or_create(&self, name: &ChannelName, role: Role) -> Result<Arc<Channel>, Refusal> {
         if name.is_default() {
             return Ok(self.default.clone());
         }
@@ -125,10 +97,16 @@ impl Channels {
         }
         let mut named = self.lock();
         if let Some(channel) = named.get(name) {
+            if role == Role::Publisher {
+                channel.publisher_asked();
+            }
             return Ok(channel.clone());
         }
         if named.len() >= self.max_channels {
             reclaim(&mut named, Instant::now());
+        }
+        if named.len() >= self.max_channels && role == Role::Publisher {
+            make_room_for_publisher(&mut named);
         }
         if named.len() >= self.max_channels {
             drop(named);
@@ -137,11 +115,14 @@ impl Channels {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let channel = Arc::new(Channel::new(
-            name.0.clone(),
+            name.shared(),
             id,
             self.config.clone(),
             self.control.clone(),
         ));
+        if role == Role::Publisher {
+            channel.publisher_asked();
+        }
         named.insert(name.clone(), channel.clone());
         drop(named);
         tracing::debug!(channel = name.as_str(), "channel created");
@@ -237,6 +218,30 @@ fn reclaim(named: &mut HashMap<ChannelName, Arc<Channel>>, now: Instant) {
     });
 }
 
+/// Ends and forgets the oldest channel that yields to a publisher (only readers asked for it,
+/// it received nothing), if any. The oldest, because it has waited longest for an event that
+/// never came: the likeliest made-up name. The newest is likelier a page opened just before
+/// its job starts publishing, the order a deploy runs in; it keeps its place.
+fn make_room_for_publisher(named: &mut HashMap<ChannelName, Arc<Channel>>) {
+    while let Some((name, channel)) = named
+        .iter()
+        .filter(|(_, channel)| channel.yields_to_publisher())
+        .min_by_key(|(_, channel)| channel.id())
+        .map(|(name, channel)| (name.clone(), channel.clone()))
+    {
+        // It may have received an event since it was picked; then it stays, and is no longer
+        // a candidate.
+        if channel.make_room() {
+            named.remove(&name);
+            tracing::info!(
+                channel = name.as_str(),
+                "channel made room for a publisher: only readers asked for it, it received nothing"
+            );
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,29 +262,11 @@ mod tests {
     }
 
     #[test]
-    fn names_follow_the_contract() {
-        for good in ["a", "build", "Job-7.log_2", "0", &"x".repeat(64)] {
-            assert!(good.parse::<ChannelName>().is_ok(), "{good:?} refused");
-        }
-        for bad in [
-            "",
-            ".hidden",
-            "-x",
-            "_x",
-            "a b",
-            "a/b",
-            "é",
-            "a%20",
-            &"x".repeat(65),
-        ] {
-            assert!(bad.parse::<ChannelName>().is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
     fn default_is_one_channel_under_both_names() {
         let channels = channels(1);
-        let default = channels.get_or_create(&name("default")).unwrap();
+        let default = channels
+            .get_or_create(&name("default"), Role::Reader)
+            .unwrap();
         assert!(Arc::ptr_eq(&default, &channels.all()[0]));
         assert_eq!(channels.all().len(), 1, "no named channel was made");
     }
@@ -287,21 +274,23 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn full_registry_reclaims_idle_channels_or_refuses() {
         let channels = channels(2);
-        let a = channels.get_or_create(&name("a")).unwrap();
+        let a = channels.get_or_create(&name("a"), Role::Publisher).unwrap();
         a.publish(|_| Event::new("kept")).await.unwrap();
         drop(a);
         // "b" is read: never reclaimed while its stream is open.
-        let b = channels.get_or_create(&name("b")).unwrap();
+        let b = channels.get_or_create(&name("b"), Role::Reader).unwrap();
         let reader = b.subscribe(None).unwrap();
         drop(b);
         assert_eq!(
-            channels.get_or_create(&name("c")).unwrap_err(),
+            channels
+                .get_or_create(&name("c"), Role::Reader)
+                .unwrap_err(),
             Refusal::TooManyChannels,
             "a sent an event moments ago: it stays"
         );
         assert_eq!(channels.control().requests_refused(), 1);
         tokio::time::advance(IDLE).await;
-        let c = channels.get_or_create(&name("c")).unwrap();
+        let c = channels.get_or_create(&name("c"), Role::Reader).unwrap();
         assert_eq!(channels.all().len(), 3);
         let names: Vec<String> = channels.all().iter().map(|c| c.name().to_owned()).collect();
         assert_eq!(names, ["default", "b", "c"]);
@@ -309,7 +298,7 @@ mod tests {
 
         // A client that comes back to the reclaimed "a" with its last id is told what it missed.
         tokio::time::advance(IDLE).await;
-        let a = channels.get_or_create(&name("a")).unwrap();
+        let a = channels.get_or_create(&name("a"), Role::Reader).unwrap();
         let back = a.subscribe(Some("1")).unwrap();
         assert!(back.notice.is_some(), "a silent gap");
     }
@@ -317,11 +306,56 @@ mod tests {
     #[test]
     fn a_channel_that_never_sent_goes_once_unread() {
         let channels = channels(1);
-        let a = channels.get_or_create(&name("a")).unwrap();
+        let a = channels.get_or_create(&name("a"), Role::Reader).unwrap();
         let reader = a.subscribe(None).unwrap();
         drop(a);
-        assert!(channels.get_or_create(&name("b")).is_err());
+        assert!(channels.get_or_create(&name("b"), Role::Reader).is_err());
         drop(reader);
-        assert!(channels.get_or_create(&name("b")).is_ok());
+        assert!(channels.get_or_create(&name("b"), Role::Reader).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_publisher_takes_the_place_of_the_oldest_channel_only_readers_asked_for() {
+        let channels = channels(2);
+        let open = |text: &str, role| channels.get_or_create(&name(text), role).unwrap();
+        let mut old = open("old", Role::Reader).subscribe(None).unwrap();
+        let new = open("new", Role::Reader).subscribe(None).unwrap();
+        assert_eq!(
+            channels
+                .get_or_create(&name("x"), Role::Reader)
+                .unwrap_err(),
+            Refusal::TooManyChannels,
+            "readers still meet --max-channels"
+        );
+        let deploys = open("deploys", Role::Publisher);
+        assert!(old.receiver.recv().await.is_err() && old.receiver.made_room());
+        let names: Vec<String> = channels.all().iter().map(|c| c.name().to_owned()).collect();
+        assert_eq!(names, ["default", "deploys", "new"]);
+        assert!(channels.stats().channels["new"].yields_to_publisher);
+        assert!(!channels.stats().channels["deploys"].yields_to_publisher);
+        // "new" gets an event without a publisher asking here (as through Redis): it stays.
+        channels
+            .get("new")
+            .unwrap()
+            .publish(|_| Event::new("x"))
+            .await
+            .unwrap();
+        assert_eq!(
+            channels
+                .get_or_create(&name("builds"), Role::Publisher)
+                .unwrap_err(),
+            Refusal::TooManyChannels
+        );
+        drop((new, deploys));
+    }
+
+    #[test]
+    fn a_channel_a_publisher_asked_for_keeps_its_place_before_its_first_event() {
+        let channels = channels(1);
+        let reader = channels.get_or_create(&name("a"), Role::Reader).unwrap();
+        let _stream = reader.subscribe(None).unwrap();
+        channels.get_or_create(&name("a"), Role::Publisher).unwrap();
+        assert!(channels.get_or_create(&name("b"), Role::Publisher).is_err());
+        assert!(!reader.yields_to_publisher());
     }
 }
