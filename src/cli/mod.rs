@@ -10,11 +10,13 @@ mod logging;
 #[cfg(test)]
 mod reference;
 mod scale_out;
+mod secret;
 mod serving;
 mod stream;
 mod tokens;
 mod values;
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -120,7 +122,12 @@ pub struct Config {
 impl Cli {
     /// Parses the command line; usage errors print and exit 2, `--completions` prints and exits 0.
     pub fn parse_config() -> Config {
-        let matches = Cli::command().get_matches();
+        let argv: Vec<OsString> = std::env::args_os().collect();
+        let matches = Cli::command()
+            .try_get_matches_from(&argv)
+            .unwrap_or_else(|err| {
+                secret::unquoted_after_secret(err, &mut Cli::command(), &argv).exit()
+            });
         let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
         if let Some(shell) = cli.completions {
             clap_complete::generate(

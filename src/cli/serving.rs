@@ -81,7 +81,8 @@ pub struct ServingFlags {
         value_name = "USER:PASSWORD",
         value_parser = secret(parse_credentials),
         env = "SSE_BROADCAST_AUTH",
-        hide_env_values = true
+        hide_env_values = true,
+        allow_hyphen_values = true
     )]
     pub auth: Option<Credentials>,
 
@@ -100,7 +101,7 @@ pub struct ServingFlags {
     /// Enable publishing with POST <events-path>[/CHANNEL] and `Authorization: Bearer TOKEN`
     /// (without it or a token key, POST gets 403). Prefer the environment variable: argv is
     /// visible in ps.
-    #[arg(long, value_name = "TOKEN", value_parser = secret(parse_token), hide_env_values = true,
+    #[arg(long, value_name = "TOKEN", value_parser = secret(parse_token), hide_env_values = true, allow_hyphen_values = true,
           env = "SSE_BROADCAST_PUBLISH_TOKEN")]
     pub publish_token: Option<String>,
 

@@ -19,7 +19,7 @@ pub struct TokenFlags {
     /// least 32 bytes. A token's "sse_broadcast" claim lists the channels it may subscribe and
     /// publish to. Prefer the environment variable: argv is visible in ps.
     #[arg(long, value_name = "SECRET", value_parser = secret(parse_jwt_secret),
-          conflicts_with = "jwt_key", hide_env_values = true, env = "SSE_BROADCAST_JWT_SECRET")]
+          conflicts_with = "jwt_key", hide_env_values = true, allow_hyphen_values = true, env = "SSE_BROADCAST_JWT_SECRET")]
     pub jwt_secret: Option<Secret>,
 
     /// Or: verify tokens with this PEM public key (RS256, ES256, EdDSA).

@@ -180,9 +180,11 @@ fn percent_decoded(text: &str) -> Result<String, String> {
 }
 
 /// The URL as logs and errors show it: a password in it is left out.
+/// Also in a URL too broken to parse, whose refusal shows it (`pw@host`: no scheme).
 pub fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
+        (_, Some(at)) => format!("…{}", &url[at..]),
         _ => url.to_owned(),
     }
 }
@@ -258,5 +260,6 @@ mod tests {
             "redis-sentinel://…@a,b#m"
         );
         assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redacted("secret@h:6379"), "…@h:6379");
     }
 }
