@@ -1,5 +1,5 @@
-//! No secret is ever echoed (issues 15, 17): a usage error about `--auth`, `--publish-token` or
-//! a password inside `--redis` names the flag and says what is wrong, but the secret appears
+//! No secret is ever echoed (issues 15, 17): a usage error about `--auth`, `--publish-token`,
+//! `--jwt-secret` or a password inside `--redis` names the flag and says what is wrong, but the secret appears
 //! nowhere on stdout or stderr, whether it came from argv or from the environment; `--help`
 //! never prints a secret variable's value.
 
@@ -79,6 +79,11 @@ fn a_password_given_as_a_separate_word_is_not_echoed() {
         &["--auth", "me:first-half", SECRET][..],
         &["--auth=me:first-half", SECRET],
         &["--publish-token", "first-half", SECRET],
+        &[
+            "--jwt-secret",
+            "the-first-half-is-long-enough-already",
+            SECRET,
+        ],
     ] {
         let stderr = refused_without_the_secret(with_args(args));
         assert!(stderr.contains("unexpected argument after"), "{stderr}");
@@ -106,6 +111,10 @@ fn secrets_that_start_with_a_dash_are_values() {
     assert!(stderr.contains("--count"), "{stderr}");
     let password = format!("me:-{SECRET}");
     let stderr = refused_without_the_secret(with_args(&["--auth", &password, "--count", "0"]));
+    assert!(stderr.contains("--count"), "{stderr}");
+    // At least 32 bytes, so that the secret itself is accepted.
+    let key = format!("-{SECRET}-{SECRET}-{SECRET}");
+    let stderr = refused_without_the_secret(with_args(&["--jwt-secret", &key, "--count", "0"]));
     assert!(stderr.contains("--count"), "{stderr}");
 }
 
