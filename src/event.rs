@@ -148,6 +148,43 @@ pub fn comment(text: &str) -> Bytes {
     Bytes::from(out)
 }
 
+/// `frame` (as `Event::encode` wrote it, maybe after comment frames) with its `id:` field set
+/// to `id`: a stream of several channels gives each event its own cursor as id. Every other
+/// byte stays as encoded; a frame without an `id:` line before its data gets one in front.
+pub fn with_id(frame: &[u8], id: &str) -> Bytes {
+    // Lines before the data are comments, blank lines ending them, `event:` and `id:`; a data
+    // line can never be taken for the id, since the search stops at the first one.
+    let mut start = 0;
+    let mut insert_at = None;
+    while start < frame.len() {
+        let end = frame[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(frame.len(), |i| start + i + 1);
+        let line = &frame[start..end];
+        if line.starts_with(b"id: ") {
+            return [
+                &frame[..start],
+                b"id: ",
+                id.as_bytes(),
+                b"\n",
+                &frame[end..],
+            ]
+            .concat()
+            .into();
+        }
+        if line.starts_with(b"data: ") || line.starts_with(b"retry: ") {
+            insert_at = Some(start);
+            break;
+        }
+        start = end;
+    }
+    let at = insert_at.unwrap_or(frame.len());
+    [&frame[..at], b"id: ", id.as_bytes(), b"\n", &frame[at..]]
+        .concat()
+        .into()
+}
+
 /// The heartbeat: an empty comment. It keeps proxies from closing a quiet stream and dispatches
 /// nothing in a browser.
 pub const HEARTBEAT: &[u8] = b":\n\n";
@@ -235,6 +272,25 @@ mod tests {
             Err(FieldError::LineBreak("id"))
         );
         assert_eq!(Event::new("x").with_id("a\0b"), Err(FieldError::NulInId));
+    }
+
+    #[test]
+    fn with_id_replaces_only_the_id_line() {
+        let table: [(&[u8], &str); 4] = [
+            (b"id: 7\ndata: id: 8\n\n", "id: a:7,b:0\ndata: id: 8\n\n"),
+            (
+                b"event: stage\nid: given\nretry: 5\ndata: x\n\n",
+                "event: stage\nid: a:7,b:0\nretry: 5\ndata: x\n\n",
+            ),
+            (
+                b": 2 events lost\n\nid: 9\ndata: x\n\n",
+                ": 2 events lost\n\nid: a:7,b:0\ndata: x\n\n",
+            ),
+            (b"data: x\n\n", "id: a:7,b:0\ndata: x\n\n"),
+        ];
+        for (frame, wire) in table {
+            assert_eq!(&with_id(frame, "a:7,b:0")[..], wire.as_bytes());
+        }
     }
 
     #[test]

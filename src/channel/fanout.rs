@@ -110,6 +110,7 @@ impl Cursor {
             return Ok(Frame {
                 position: self.next - 1,
                 bytes: Bytes::from_static(event::HEARTBEAT),
+                stamp: None,
             });
         }
         if state.closed {
@@ -191,15 +192,7 @@ impl Channel {
             Some(EARLIEST) => replay_earliest(&state.ring, self.config.history),
             Some(last) => replay_after(&state, last),
         };
-        let next = state.ring.join();
-        let receiver = Receiver {
-            channel: self.clone(),
-            cursor: Cursor {
-                next,
-                heartbeats: state.heartbeats,
-                empty_at: self.changes.load(Ordering::Acquire),
-            },
-        };
+        let (receiver, next) = self.place(&mut state);
         drop(state);
         self.joined.notify_waiters();
         Ok(Subscription {
@@ -209,6 +202,21 @@ impl Channel {
             position: next - 1,
             slot,
         })
+    }
+
+    /// A new reader's place in the ring, after everything sent so far; returns it with its
+    /// position. The caller holds the lock from its replay to here, and wakes `joined` after.
+    pub(super) fn place(self: &Arc<Self>, state: &mut State) -> (Receiver, u64) {
+        let next = state.ring.join();
+        let receiver = Receiver {
+            channel: self.clone(),
+            cursor: Cursor {
+                next,
+                heartbeats: state.heartbeats,
+                empty_at: self.changes.load(Ordering::Acquire),
+            },
+        };
+        (receiver, next)
     }
 
     /// Sends a heartbeat comment when nothing was sent for `every`; returns when the next one

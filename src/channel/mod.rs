@@ -12,17 +12,20 @@
 //! - `history.rs`: numbering (its own, or ids given from outside) and the replay from the ring;
 //! - `fanout.rs`: encoding once, subscribing (replay and place in the ring under one lock), each
 //!   stream's `Receiver`, the heartbeat;
-//! - `backpressure.rs`: input waiting for room, eviction orders for stalled streams.
+//! - `backpressure.rs`: input waiting for room, eviction orders for stalled streams;
+//! - `join.rs`: a stream of several channels joining one of them at a sequence number.
 //!
 //! This file holds the channel's state and what reads it whole (stats, reclaiming, closing).
 
 mod backpressure;
 mod fanout;
 mod history;
+mod join;
 mod ring;
 
 pub use fanout::{Closed, Receiver, Subscription, TryRecvError};
 pub use history::{NumberedInput, WireId};
+pub use join::{Joined, Start};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,6 +65,17 @@ pub struct ChannelConfig {
 pub struct Frame {
     pub position: u64,
     pub bytes: Bytes,
+    /// Which event this is; `None` for a heartbeat.
+    pub stamp: Option<Stamp>,
+}
+
+/// What tells one sent event from another: its sequence number in its channel (the id unless
+/// its source gave one), and its place in the order this process received events on all
+/// channels (a stream of several channels merges them by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub seq: u64,
+    pub arrival: u64,
 }
 
 #[derive(Debug)]

@@ -10,10 +10,14 @@
 //! a stalled one is evicted (its stream dropped) rather than skipped. There is no lag to skip.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
-use super::Frame;
+use super::{Frame, Stamp};
+
+/// Counts the events this process sent on all channels: each slot's `arrival`.
+static ARRIVALS: AtomicU64 = AtomicU64::new(1);
 
 /// One sent event.
 #[derive(Debug)]
@@ -22,17 +26,28 @@ pub(super) struct Slot {
     /// The source's own id, when it gave one; otherwise the wire id is `seq`.
     pub(super) id: Option<Box<str>>,
     pub(super) bytes: Bytes,
+    /// Its place among the events of every channel, in the order they were sent.
+    pub(super) arrival: u64,
     /// Readers whose next frame this is.
     waiting: u32,
 }
 
 impl Slot {
+    /// Made under its channel's lock as the event is sent, so arrivals follow the send order.
     pub(super) fn new(seq: u64, id: Option<Box<str>>, bytes: Bytes) -> Self {
         Slot {
             seq,
             id,
             bytes,
+            arrival: ARRIVALS.fetch_add(1, Ordering::Relaxed),
             waiting: 0,
+        }
+    }
+
+    pub(super) fn stamp(&self) -> Stamp {
+        Stamp {
+            seq: self.seq,
+            arrival: self.arrival,
         }
     }
 }
@@ -121,12 +136,20 @@ impl Ring {
         let slot = &mut self.slots[index];
         slot.waiting -= 1;
         let bytes = slot.bytes.clone();
+        let stamp = Some(slot.stamp());
         match self.slots.get_mut(index + 1) {
             Some(next) => next.waiting += 1,
             None => self.caught_up += 1,
         }
         let moved = self.advance_slowest();
-        Some((Frame { position, bytes }, moved))
+        Some((
+            Frame {
+                position,
+                bytes,
+                stamp,
+            },
+            moved,
+        ))
     }
 
     /// The reader at `position` is gone. Returns whether the slowest reader moved.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use client::{Client, Cut};
+pub use client::{Client, Cut, Mark};
 
 /// Why a stream or publish request was turned away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! The event streams: `GET <events-path>[/<channel>]`, replay from `Last-Event-ID` (header or
+//! The event streams: `GET <events-path>[/<channel>]` (and `/<a>,<b>,...`, several channels on
+//! one stream: `multi_stream.rs`), replay from `Last-Event-ID` (header or
 //! `?lastEventId=`), the stream's headers, and the reconnection delay spread per client. With
 //! tokens required, the channel must be public or allowed by the request's token (`access.rs`),
 //! checked before the channel is created, and the stream ends when the token expires. The body
@@ -15,8 +16,9 @@ use warp::{Filter, Reply};
 
 use super::ServeConfig;
 use super::access::{Access, Gate, access};
-use super::filters::{channel_path, optional_header, with_channels};
-use super::refusal::{accepts_event_stream, refuse};
+use super::filters::{optional_header, stream_channels, with_channels};
+use super::multi_stream;
+use super::refusal::{Asker, accepts_event_stream, refuse};
 use super::sse_reply::{self, spread};
 use super::stream::client_stream;
 use crate::bus::Bus;
@@ -39,7 +41,7 @@ pub fn route(
     gate: Arc<Gate>,
 ) -> BoxedFilter<(Response,)> {
     let retry = config.retry;
-    channel_path(config.events_path.clone())
+    stream_channels(config.events_path.clone())
         .and(warp::get())
         .and(access(gate))
         .and(optional_header("last-event-id"))
@@ -48,7 +50,7 @@ pub fn route(
         .and(warp::ext::optional::<Arc<Client>>())
         .and(with_channels(channels))
         .then(
-            move |name: ChannelName,
+            move |names: Vec<ChannelName>,
                   access: Access,
                   header: Option<HeaderValue>,
                   accept: Option<HeaderValue>,
@@ -57,7 +59,7 @@ pub fn route(
                   channels: Arc<Channels>| {
                 let bus = bus.clone();
                 async move {
-                    let expiry = match access.may_read(std::slice::from_ref(&name)) {
+                    let expiry = match access.may_read(&names) {
                         Ok(grant) => grant.map(|grant| grant.remaining()),
                         Err(refused) => return refused.into_response(),
                     };
@@ -70,7 +72,20 @@ pub fn route(
                         event_source: accepts_event_stream(accept.as_ref()),
                         connection,
                     };
-                    match channels.get_or_create(&name, Role::Reader) {
+                    let [name] = &names[..] else {
+                        let last_event_id = last_event_id.as_deref();
+                        return multi_stream::open(
+                            &channels,
+                            &bus,
+                            names,
+                            last_event_id,
+                            retry,
+                            expiry,
+                            asker,
+                        )
+                        .await;
+                    };
+                    match channels.get_or_create(name, Role::Reader) {
                         Ok(channel) => {
                             // With --redis: what another instance published is here first.
                             bus.catch_up(&channel, last_event_id.as_deref()).await;
@@ -82,20 +97,6 @@ pub fn route(
             },
         )
         .boxed()
-}
-
-/// Who asks for a stream: its connection, and whether it is an EventSource (it accepts
-/// `text/event-stream`), which decides how a refusal is put to it.
-struct Asker {
-    event_source: bool,
-    /// Every served request carries its connection; only unit tests lack one.
-    connection: Option<Arc<Client>>,
-}
-
-impl Asker {
-    fn peer(&self) -> Option<String> {
-        self.connection.as_ref().map(|c| c.peer.to_string())
-    }
 }
 
 fn open_stream(

@@ -10,6 +10,7 @@ use warp::http::HeaderValue;
 use warp::path::FullPath;
 use warp::{Filter, Rejection};
 
+use super::cursor::MAX_CHANNELS;
 use crate::channels::{ChannelName, Channels};
 
 pub fn with_channels(
@@ -32,6 +33,35 @@ pub fn channel_path(
         };
         async move { name.ok_or_else(warp::reject::not_found) }
     })
+}
+
+/// The channels a stream path names: those of `channel_path`, or `<events-path>/a,b,c`, 2 to
+/// 16 distinct names for a stream of several. Anything else is not found.
+pub fn stream_channels(
+    events_path: String,
+) -> impl Filter<Extract = (Vec<ChannelName>,), Error = Rejection> + Clone {
+    warp::path::full().and_then(move |full: FullPath| {
+        let names = match full.as_str().strip_prefix(events_path.as_str()) {
+            Some("") => Some(vec![ChannelName::default_name()]),
+            Some(rest) => rest.strip_prefix('/').and_then(name_list),
+            None => None,
+        };
+        async move { names.ok_or_else(warp::reject::not_found) }
+    })
+}
+
+/// `a,b,c` as names: 1 to 16, each valid, none twice.
+fn name_list(list: &str) -> Option<Vec<ChannelName>> {
+    let names = list
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<ChannelName>, _>>()
+        .ok()?;
+    let distinct = names
+        .iter()
+        .enumerate()
+        .all(|(index, name)| !names[..index].contains(name));
+    (names.len() <= MAX_CHANNELS && distinct).then_some(names)
 }
 
 /// A header as sent (its bytes need not be UTF-8), if present. warp's `header::optional`

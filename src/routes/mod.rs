@@ -1,5 +1,6 @@
 //! The routes: one warp filter chain of the event streams (`events.rs`, the default channel and
-//! named ones, their bodies in `stream.rs`), publishing (`publish.rs`), `/stats` and `/metrics`
+//! named ones, their bodies in `stream.rs`; several channels on one stream in `multi_stream.rs`
+//! with their ids in `cursor.rs`), publishing (`publish.rs`), `/stats` and `/metrics`
 //! (`stats.rs`, `metrics.rs`), the static dir or the built-in page (`page.rs`), 404 for the
 //! rest, behind `--auth` (`auth.rs`) or tokens per channel (`access.rs`, `token.rs`), and CORS
 //! when asked. They forward the channels' bytes and never format an event; how connections
@@ -7,10 +8,12 @@
 
 mod access;
 pub mod auth;
+mod cursor;
 mod events;
 mod filters;
 mod guessing;
 mod metrics;
+mod multi_stream;
 mod page;
 pub mod pattern;
 pub mod publish;

@@ -6,6 +6,7 @@
 //! reconnects after that wait. Every other request gets 503 with `Retry-After` and the reason.
 //! The warning is rate-limited: a full server meets many refusals a second.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
 
 use super::sse_reply::{self, spread};
-use crate::control::Refusal;
+use crate::control::{Client, Refusal};
 use crate::event;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
@@ -52,6 +53,20 @@ pub fn accepts_event_stream(accept: Option<&HeaderValue>) -> bool {
                     .is_none_or(|q| q.as_str().parse::<f32>().is_ok_and(|q| q > 0.0))
         })
     })
+}
+
+/// Who asks for a stream: its connection, and whether it is an EventSource (it accepts
+/// `text/event-stream`), which decides how a refusal is put to it.
+pub struct Asker {
+    pub event_source: bool,
+    /// Every served request carries its connection; only unit tests lack one.
+    pub connection: Option<Arc<Client>>,
+}
+
+impl Asker {
+    pub fn peer(&self) -> Option<String> {
+        self.connection.as_ref().map(|c| c.peer.to_string())
+    }
 }
 
 /// The answer to `refusal`: the stream that ends (see the module doc) for an EventSource, 503

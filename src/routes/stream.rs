@@ -20,9 +20,9 @@ use crate::channel::{Channel, Frame, Receiver, Subscription, TryRecvError};
 use crate::control::{Client, Refusal, StreamSlot};
 
 /// Frames are joined into one chunk up to this size; a larger frame still goes whole.
-const BATCH_BYTES: usize = 64 * 1024;
+pub(super) const BATCH_BYTES: usize = 64 * 1024;
 /// The last words of a stream whose token expired; its EventSource reconnects with a fresh one.
-const TOKEN_EXPIRED: &[u8] = b": token expired\n\n";
+pub(super) const TOKEN_EXPIRED: &[u8] = b": token expired\n\n";
 
 /// Everything one stream holds: the receiver, what is still to be sent before live frames,
 /// and the handle it reports progress to.
@@ -76,7 +76,7 @@ pub fn client_stream(
 impl ClientStream {
     async fn next_chunk(&mut self) -> Option<Bytes> {
         if let Some(first) = self.prelude.pop_front() {
-            return Some(self.join_prelude(first));
+            return Some(join_prelude(&mut self.prelude, first));
         }
         if self.finished {
             return self.end();
@@ -148,22 +148,23 @@ impl ClientStream {
             }
         }
     }
+}
 
-    /// The prelude in chunks of up to `BATCH_BYTES` (a replay can hold many large events).
-    fn join_prelude(&mut self, first: Bytes) -> Bytes {
-        let fits =
-            |len: usize, next: Option<&Bytes>| next.is_some_and(|n| len + n.len() <= BATCH_BYTES);
-        if !fits(first.len(), self.prelude.front()) {
-            return first;
-        }
-        let mut batch = BytesMut::from(&first[..]);
-        while fits(batch.len(), self.prelude.front()) {
-            if let Some(next) = self.prelude.pop_front() {
-                batch.extend_from_slice(&next);
-            }
-        }
-        batch.freeze()
+/// `first`, then what follows it in `prelude`, in one chunk of up to `BATCH_BYTES` (a replay
+/// can hold many large events).
+pub(super) fn join_prelude(prelude: &mut VecDeque<Bytes>, first: Bytes) -> Bytes {
+    let fits =
+        |len: usize, next: Option<&Bytes>| next.is_some_and(|n| len + n.len() <= BATCH_BYTES);
+    if !fits(first.len(), prelude.front()) {
+        return first;
     }
+    let mut batch = BytesMut::from(&first[..]);
+    while fits(batch.len(), prelude.front()) {
+        if let Some(next) = prelude.pop_front() {
+            batch.extend_from_slice(&next);
+        }
+    }
+    batch.freeze()
 }
 
 impl Drop for ClientStream {
