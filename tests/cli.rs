@@ -47,6 +47,7 @@ const FLAGS: &[(&str, Option<&str>)] = &[
     ("--static-dir", Some("SSE_BROADCAST_STATIC_DIR")),
     ("--events-path", Some("SSE_BROADCAST_EVENTS_PATH")),
     ("--cors", Some("SSE_BROADCAST_CORS")),
+    ("--allowed-host", Some("SSE_BROADCAST_ALLOWED_HOST")),
     ("--tls-cert", Some("SSE_BROADCAST_TLS_CERT")),
     ("--tls-key", Some("SSE_BROADCAST_TLS_KEY")),
     ("--auth", Some("SSE_BROADCAST_AUTH")),
@@ -322,6 +323,8 @@ fn other_bad_values_name_their_flag() {
     let cases: &[&[&str]] = &[
         &["--port", "70000"],
         &["--bind", "localhost:80"],
+        &["--allowed-host", "my.box:8080"],
+        &["--allowed-host", "http://my.box"],
         &["--events-path", "events"],
         &["--events-path", "/stats"],
         &["--events-path", "/metrics"],

@@ -128,7 +128,7 @@ fn after_a_keep_alive_request(server: &Server, request: &[u8]) -> TcpClient {
     let mut socket = TcpStream::connect(server_address(server)).unwrap();
     socket.set_read_timeout(Some(WAIT)).unwrap();
     socket
-        .write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /stats HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     let mut read = Vec::new();
     let mut buffer = [0; 4096];
@@ -174,7 +174,7 @@ async fn a_stream_is_answered_alike_on_both_paths() {
     ];
     for (headers, expected) in cases {
         let request = format!(
-            "GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{headers}\r\n"
+            "GET /events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n{headers}\r\n"
         );
         // The lean one trickles its head in small writes: it must not matter.
         let mut lean = TcpClient::send(&server, request.as_bytes(), 7, PAUSE);
@@ -207,7 +207,7 @@ async fn trickled_large_and_bodied_heads_get_a_stream() {
         // Byte by byte.
         (
             "byte by byte",
-            "GET /events HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(),
+            "GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n".to_owned(),
             1,
         ),
         // A head larger than the lean path reads: hyper takes it over.
@@ -267,8 +267,8 @@ async fn pipelined_requests_are_answered_in_order() {
     let mut socket = TcpStream::connect(server_address(&server)).unwrap();
     socket
         .write_all(
-            b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n\
-              GET /events?lastEventId=0 HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /stats HTTP/1.1\r\nHost: localhost\r\n\r\n\
+              GET /events?lastEventId=0 HTTP/1.1\r\nHost: localhost\r\n\r\n",
         )
         .unwrap();
     server.wait_for_consumers(1).await;
@@ -308,9 +308,9 @@ async fn http_1_0_gets_a_close_delimited_stream() {
 #[tokio::test]
 async fn a_request_inside_a_body_is_never_answered() {
     let server = Server::start(&["-i", "1h"]);
-    let inner = "GET /events HTTP/1.1\r\nHost: x\r\n\r\n";
+    let inner = "GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let chunked = format!("{:x}\r\n{inner}\r\n0\r\n\r\n", inner.len());
-    let close = "GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let close = "GET /stats HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
     for first in [
         format!(
             "GET /stats HTTP/1.1\r\nContent-Length: {}\r\n\r\n{inner}",
@@ -341,7 +341,7 @@ async fn head_and_broken_heads_are_answered_as_before() {
     // HEAD: an answer without a body, and the connection goes on.
     let answers = exchange(
         &server,
-        b"HEAD /events HTTP/1.1\r\nHost: x\r\n\r\nGET /stats HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"HEAD /events HTTP/1.1\r\nHost: localhost\r\n\r\nGET /stats HTTP/1.1\r\nConnection: close\r\n\r\n",
         &[0],
     );
     assert_eq!(answers.len(), 2, "{answers:?}");

@@ -32,6 +32,7 @@ use crate::channels::ChannelName;
 use crate::digest::SecretDigest;
 use crate::logging::LogConfig;
 use crate::routes::ServeConfig;
+use crate::routes::hosts::AllowedHosts;
 use crate::routes::publish::PublishConfig;
 use crate::routes::token::{KeySource, TokenConfig};
 use crate::serving::tls::TlsFiles;
@@ -256,6 +257,11 @@ impl Cli {
                     audience: self.tokens.jwt_audience,
                     public: self.tokens.public,
                 }),
+                // Off a loopback bind the server is meant to be reached under names it cannot
+                // know, and it warns when nothing guards it; --allowed-host lists them.
+                allowed_hosts: (self.serving.bind.is_loopback()
+                    || !self.serving.allowed_host.is_empty())
+                .then(|| AllowedHosts::new(self.serving.allowed_host)),
             },
             channels: ChannelConfig {
                 history: self.stream.history,

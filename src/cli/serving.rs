@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args};
 
 use super::values::{
-    parse_credentials, parse_events_path, parse_origin, parse_size, parse_token, secret,
+    parse_credentials, parse_events_path, parse_host_name, parse_origin, parse_size, parse_token,
+    secret,
 };
 use crate::routes::auth::Credentials;
+use crate::routes::hosts::HostName;
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Serving")]
@@ -27,6 +29,16 @@ pub struct ServingFlags {
         env = "SSE_BROADCAST_BIND"
     )]
     pub bind: IpAddr,
+
+    /// Also serve requests addressed to this host name (repeatable; any port).
+    ///
+    /// On a loopback --bind only requests whose Host names loopback (localhost, 127.x.x.x,
+    /// [::1]) are served, others get 403: a web page on a DNS-rebinding name cannot read the
+    /// stream. Add the names a reverse proxy or /etc/hosts gives this server. On another bind
+    /// every Host is served, unless this flag is given: then the same rule holds there.
+    #[arg(long, value_name = "NAME", value_parser = parse_host_name, action = ArgAction::Append,
+          env = "SSE_BROADCAST_ALLOWED_HOST", value_delimiter = ',')]
+    pub allowed_host: Vec<HostName>,
 
     /// Serve DIR at / instead of the built-in viewer page (index.html for /).
     #[arg(

@@ -10,6 +10,7 @@ use clap::error::ErrorKind;
 use clap::{Arg, Command};
 
 use crate::routes::auth::Credentials;
+use crate::routes::hosts::HostName;
 use crate::routes::pattern::Pattern;
 use crate::routes::token::Secret;
 
@@ -48,6 +49,11 @@ pub fn parse_credentials(text: &str) -> Result<Credentials, String> {
 /// `--jwt-secret`: the HS256 key, as its bytes.
 pub fn parse_jwt_secret(text: &str) -> Result<Secret, String> {
     Secret::new(text.as_bytes().to_vec())
+}
+
+/// `--allowed-host`: a host name or IP address, without a port.
+pub fn parse_host_name(text: &str) -> Result<HostName, String> {
+    text.parse()
 }
 
 /// `--public`: a channel name or a prefix ending in `*`.

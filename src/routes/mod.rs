@@ -3,7 +3,7 @@
 //! with their ids in `cursor.rs`), publishing (`publish.rs`), `/stats` and `/metrics`
 //! (`stats.rs`, `metrics.rs`), the static dir or the built-in page (`page.rs`), 404 for the
 //! rest, behind `--auth` (`auth.rs`) or tokens per channel (`access.rs`, `token.rs`), and CORS
-//! when asked. They forward the channels' bytes and never format an event; how connections
+//! when asked; on a loopback bind, all of it behind the `Host` check (`hosts.rs`). They forward the channels' bytes and never format an event; how connections
 //! carry them is serving's business.
 
 mod access;
@@ -12,6 +12,7 @@ mod cursor;
 mod events;
 mod filters;
 mod guessing;
+pub mod hosts;
 mod metrics;
 mod multi_stream;
 mod page;
@@ -35,6 +36,7 @@ use crate::bus::Bus;
 use crate::channels::Channels;
 use access::Gate;
 use auth::Credentials;
+use hosts::AllowedHosts;
 use metrics::Metrics;
 use publish::PublishConfig;
 use token::{TokenConfig, Tokens};
@@ -55,6 +57,8 @@ pub struct ServeConfig {
     pub tokens: Option<TokenConfig>,
     /// POST publishing, when `--publish-token` or a token key is given.
     pub publish: Option<PublishConfig>,
+    /// The `Host` names served (loopback's and `--allowed-host`'s); `None`: any.
+    pub allowed_hosts: Option<AllowedHosts>,
 }
 
 /// The filter chain; `tokens` is `config.tokens` loaded (`Tokens::load`).
@@ -89,13 +93,23 @@ pub fn routes(
         Some(credentials) => auth::guard(credentials.clone(), guesses, routes),
         None => routes,
     };
-    if config.cors.is_empty() {
+    let routes = with_cors(routes, &config.cors);
+    // Outermost: a rebinding page gets nothing, not even a CORS preflight's answer.
+    match &config.allowed_hosts {
+        Some(hosts) => hosts::guard(hosts.clone(), routes),
+        None => routes,
+    }
+}
+
+/// `routes` with CORS headers for `origins`; as they are when none is given.
+fn with_cors(routes: BoxedFilter<(Response,)>, origins: &[String]) -> BoxedFilter<(Response,)> {
+    if origins.is_empty() {
         return routes;
     }
-    let cors = if config.cors.iter().any(|origin| origin == "*") {
+    let cors = if origins.iter().any(|origin| origin == "*") {
         warp::cors().allow_any_origin()
     } else {
-        warp::cors().allow_origins(config.cors.iter().map(String::as_str))
+        warp::cors().allow_origins(origins.iter().map(String::as_str))
     };
     // The preflight is answered here, before the auth guard: browsers send no credentials on it.
     let cors = cors.allow_methods(["GET", "POST"]).allow_headers([
@@ -131,6 +145,7 @@ mod tests {
                 retry: None,
                 auth: None,
                 tokens: None,
+                allowed_hosts: None,
                 publish: None,
             },
             None,
