@@ -45,6 +45,11 @@ const FLAGS: &[(&str, Option<&str>)] = &[
     ("--port", Some("SSE_BROADCAST_PORT")),
     ("--bind", Some("SSE_BROADCAST_BIND")),
     ("--static-dir", Some("SSE_BROADCAST_STATIC_DIR")),
+    (
+        "--static-follow-symlinks",
+        Some("SSE_BROADCAST_STATIC_FOLLOW_SYMLINKS"),
+    ),
+    ("--static-hidden", Some("SSE_BROADCAST_STATIC_HIDDEN")),
     ("--events-path", Some("SSE_BROADCAST_EVENTS_PATH")),
     ("--cors", Some("SSE_BROADCAST_CORS")),
     ("--allowed-host", Some("SSE_BROADCAST_ALLOWED_HOST")),

@@ -34,6 +34,7 @@ use crate::logging::LogConfig;
 use crate::routes::ServeConfig;
 use crate::routes::hosts::AllowedHosts;
 use crate::routes::publish::PublishConfig;
+use crate::routes::static_dir::StaticAccess;
 use crate::routes::token::{KeySource, TokenConfig};
 use crate::serving::tls::TlsFiles;
 use crate::source::stdin::{Format, StdinSource};
@@ -241,6 +242,10 @@ impl Cli {
             serve: ServeConfig {
                 events_path: self.serving.events_path,
                 static_dir: self.serving.static_dir,
+                static_access: StaticAccess {
+                    follow_symlinks: self.serving.static_follow_symlinks,
+                    hidden: self.serving.static_hidden,
+                },
                 cors: self.serving.cors,
                 retry: self.stream.retry,
                 auth: self.serving.auth,

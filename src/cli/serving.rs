@@ -49,6 +49,23 @@ pub struct ServingFlags {
     )]
     pub static_dir: Option<PathBuf>,
 
+    /// Let --static-dir follow symlinks that lead outside DIR.
+    ///
+    /// Without it a path that resolves outside DIR, once every symlink is followed, is 404 (a
+    /// symlink that stays inside DIR is served).
+    #[arg(
+        long,
+        requires = "static_dir",
+        env = "SSE_BROADCAST_STATIC_FOLLOW_SYMLINKS"
+    )]
+    pub static_follow_symlinks: bool,
+
+    /// Let --static-dir serve hidden files: names that start with '.'.
+    ///
+    /// Without it a path with any such name in it (.env, .git/config), or a symlink to one, is 404.
+    #[arg(long, requires = "static_dir", env = "SSE_BROADCAST_STATIC_HIDDEN")]
+    pub static_hidden: bool,
+
     /// Path of the event stream.
     #[arg(long, value_name = "PATH", default_value = "/events", value_parser = parse_events_path,
           env = "SSE_BROADCAST_EVENTS_PATH")]

@@ -20,6 +20,7 @@ pub mod pattern;
 pub mod publish;
 mod refusal;
 mod sse_reply;
+pub mod static_dir;
 mod stats;
 mod stream;
 pub mod token;
@@ -39,6 +40,7 @@ use auth::Credentials;
 use hosts::AllowedHosts;
 use metrics::Metrics;
 use publish::PublishConfig;
+use static_dir::StaticAccess;
 use token::{TokenConfig, Tokens};
 
 /// How the routes are set up.
@@ -46,6 +48,8 @@ use token::{TokenConfig, Tokens};
 pub struct ServeConfig {
     pub events_path: String,
     pub static_dir: Option<PathBuf>,
+    /// What `static_dir` may serve beyond plain files under it.
+    pub static_access: StaticAccess,
     /// Allowed origins; `*` allows any. Empty: no CORS headers at all.
     pub cors: Vec<String>,
     /// Reconnection delay sent at the start of each stream, spread over [R, 1.5 R].
@@ -141,6 +145,7 @@ mod tests {
             &ServeConfig {
                 events_path: "/events".into(),
                 static_dir,
+                static_access: StaticAccess::default(),
                 cors: cors.iter().map(|s| s.to_string()).collect(),
                 retry: None,
                 auth: None,
