@@ -1,5 +1,6 @@
-//! Password guessing is slowed: thousands of wrong `--auth` passwords from one peer are held,
-//! then refused with 429, while right ones, from that peer or another, are answered at once.
+//! Password guessing is slowed: thousands of wrong `--auth` passwords (or `--publish-token`s)
+//! from one peer are held, then refused with 429, while right ones, from that peer or another,
+//! are answered at once.
 
 mod common;
 
@@ -88,6 +89,51 @@ async fn three_thousand_wrong_passwords_are_slowed_and_right_ones_are_not() {
     );
     let (status, _) = stats_as(&attacker, &url, RIGHT).await;
     assert_eq!(status, 200);
+}
+
+/// The status of a POST with `Authorization: Bearer token`, and how long the answer took.
+async fn post_as(client: &reqwest::Client, url: &str, token: &str) -> (u16, Duration) {
+    let started = Instant::now();
+    let response = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.post(url).bearer_auth(token).body("x").send(),
+    )
+    .await
+    .expect("an answer")
+    .unwrap();
+    (response.status().as_u16(), started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_publish_tokens_are_slowed_as_passwords_are() {
+    let server = Server::start(&["-i", "1h", "--publish-token", "tok"]);
+    let url = server.url("/events");
+    let attacker = client_from(Ipv4Addr::new(127, 0, 0, 1));
+    let started = Instant::now();
+    let statuses = futures_util::stream::iter(0..500)
+        .map(|n| {
+            let (attacker, url) = (attacker.clone(), url.clone());
+            async move { post_as(&attacker, &url, &format!("t{n}")).await.0 }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<u16>>()
+        .await;
+    let elapsed = started.elapsed().as_secs();
+    let answered = statuses.iter().filter(|&&s| s == 401).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!(answered + refused, 500, "{statuses:?}");
+    assert!(
+        answered as u64 <= 25 + elapsed,
+        "{answered} wrong tokens answered in {elapsed} s"
+    );
+    // The right token, from the guessing peer and from another, is not held.
+    let neighbour = client_from(Ipv4Addr::new(127, 0, 0, 2));
+    for client in [&attacker, &neighbour] {
+        let (status, took) = post_as(client, &url, "tok").await;
+        assert_eq!(status, 200);
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+    }
+    assert_eq!(server.stats().await["events_sent"], 2);
 }
 
 fn base64_of(text: &str) -> String {

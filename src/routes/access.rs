@@ -9,6 +9,7 @@
 //! request a browser makes, so a page on another site could publish in a reader's name.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -126,6 +127,12 @@ impl Access {
         } else {
             Err(self.insufficient("reading every channel (subscribe: [\"*\"])"))
         }
+    }
+
+    /// The peer of a request with a bearer token in its header: refused, it was a guess.
+    pub fn bearer_peer(&self) -> Option<IpAddr> {
+        let connection = self.header.as_ref().and(self.connection.as_ref())?;
+        Some(connection.peer.ip())
     }
 
     /// Whether a POST may publish to `channel`: its bearer is `--publish-token` (compared as

@@ -1,4 +1,5 @@
-//! Slows password guessing. After repeated wrong credentials (`--auth`) from one peer, its further failures are answered late, each later than
+//! Slows password guessing. After repeated wrong credentials from one peer (`--auth`, or a
+//! POST's bearer token: `publish.rs`), its further failures are answered late, each later than
 //! the last, and past a bound at once with 429 and `Retry-After`. Right credentials are never
 //! held, and other peers are not touched. A peer is its address (an IPv6 one by its /64, which
 //! one host commonly holds whole); behind a proxy every client shares the proxy's.

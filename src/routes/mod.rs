@@ -82,6 +82,7 @@ pub fn routes(
         &config.events_path,
         gate.clone(),
         metrics.clone(),
+        guesses.clone(),
     );
     let routes = events::route(channels.clone(), bus.clone(), config, gate.clone())
         .or(publish)

@@ -15,6 +15,7 @@ use warp::{Filter, Reply};
 
 use super::access::{Access, Denied, Gate, access};
 use super::filters::{channel_path, optional_header, with_channels};
+use super::guessing::{self, Guesses, Penalty};
 use super::metrics::Metrics;
 use super::refusal::{reason, retry_after};
 use crate::bus::{Bus, NotSent};
@@ -61,6 +62,7 @@ pub fn route(
     events_path: &str,
     gate: Arc<Gate>,
     metrics: Arc<Metrics>,
+    guesses: Arc<Guesses>,
 ) -> BoxedFilter<(Response,)> {
     let config = Arc::new(config);
     channel_path(events_path.to_owned())
@@ -81,6 +83,7 @@ pub fn route(
                   channels: Arc<Channels>| {
                 let config = config.clone();
                 let metrics = metrics.clone();
+                let guesses = guesses.clone();
                 let bus = bus.clone();
                 async move {
                     let request = Request {
@@ -90,7 +93,7 @@ pub fn route(
                         event: query.event,
                     };
                     let response = match admit(config.as_ref().as_ref(), &access, &request.name) {
-                        Err(refused) => refused.into_response(),
+                        Err(refused) => slowed(refused.into_response(), &access, &guesses).await,
                         Ok(config) => match publish(config, &channels, &bus, request, body).await {
                             Ok(published) => warp::reply::json(&published).into_response(),
                             Err(Refused(status, message)) => refusal(status, message),
@@ -102,6 +105,25 @@ pub fn route(
             },
         )
         .boxed()
+}
+
+/// A refused bearer token is a guess: paced as wrong `--auth` passwords are (`guessing.rs`),
+/// so a short `--publish-token` cannot be found by trying thousands a second.
+async fn slowed(refused: Response, access: &Access, guesses: &Guesses) -> Response {
+    if refused.status() != StatusCode::UNAUTHORIZED {
+        return refused;
+    }
+    let Some(peer) = access.bearer_peer() else {
+        return refused; // no token sent: nothing was guessed
+    };
+    match guesses.failed(Some(peer)) {
+        Penalty::None => refused,
+        Penalty::Delay(delay) => {
+            tokio::time::sleep(delay).await;
+            refused
+        }
+        Penalty::TooMany(wait) => guessing::too_many(wait),
+    }
 }
 
 struct Request {
