@@ -6,6 +6,7 @@ three ways, against its RSS before. Plain sockets, no dependencies.
   MODE  one:  N idle streams on the default channel (the cost of a stream alone)
         each: one idle stream on each of N channels (a channel and its stream)
         post: one event POSTed to each of N channels, nobody reading
+        pair: one idle stream of two channels of its own on each of N streams (/events/a,b)
 """
 import re
 import socket
@@ -20,7 +21,7 @@ client_buffer = sys.argv[4] if len(sys.argv) > 4 else "1024"
 
 server = subprocess.Popen(
     [binary, "--port", "0", "-i", "1h", "-q", "--keep-alive", "0", "--client-buffer", client_buffer,
-     "--max-channels", str(n), "--publish-token", "t"],
+     "--max-channels", str(2 * n if mode == "pair" else n), "--publish-token", "t"],
     stderr=subprocess.PIPE, text=True)
 port = int(re.search(r":(\d+)$", server.stderr.readline().strip()).group(1))
 
@@ -49,7 +50,7 @@ try:
             answered(sock)
             sock.close()
         else:
-            path = "/events" if mode == "one" else f"/events/c{i}"
+            path = {"one": "/events", "pair": f"/events/c{i},d{i}"}.get(mode, f"/events/c{i}")
             sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
             streams.append(sock)
     for sock in streams:

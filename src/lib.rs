@@ -29,7 +29,9 @@
 //!    read; each stream's receiver reads it by position (`channel/fanout.rs`). Input waits while
 //!    the slowest stream is `--client-buffer` events behind, and `control/` orders a stalled
 //!    stream's eviction (`channel/backpressure.rs`).
-//! 4. Each stream's body (`routes/stream.rs`, opened by `routes/events.rs`) forwards those bytes.
+//! 4. Each stream's body (`routes/stream.rs`, opened by `routes/events.rs`) forwards those bytes;
+//!    a stream of several channels (`routes/multi_stream.rs`) merges theirs in arrival order and
+//!    gives each event the stream's cursor as its id (`routes/cursor.rs`, `event::with_id`).
 //! 5. To the socket: on a plain HTTP/1.1 connection the lean path (`serving/lean/`) writes the
 //!    chunks itself from the connection's task; over HTTP/2 (and TLS, and every other request)
 //!    hyper does (`serving/http.rs`), each HTTP/2 stream on a task of its own. The socket marks

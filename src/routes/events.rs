@@ -74,7 +74,9 @@ pub fn route(
                     };
                     let [name] = &names[..] else {
                         let last_event_id = last_event_id.as_deref();
-                        return multi_stream::open(
+                        // Boxed: its state is large, and inline it would enlarge every
+                        // single-channel request's routing too.
+                        return Box::pin(multi_stream::open(
                             &channels,
                             &bus,
                             names,
@@ -82,7 +84,7 @@ pub fn route(
                             retry,
                             expiry,
                             asker,
-                        )
+                        ))
                         .await;
                     };
                     match channels.get_or_create(name, Role::Reader) {
