@@ -7,17 +7,12 @@ use std::time::{Duration, Instant};
 
 use common::{Input, Server, data, ids};
 
-/// The bare binary with a terminal for stdin is the classic demo. `script` (util-linux) gives it
-/// the terminal; its stderr reaches the harness through descriptor 3.
+/// The bare binary with a terminal for stdin is the classic demo.
 #[tokio::test]
 async fn bare_binary_at_a_terminal_ticks_hello_with_the_time_every_two_seconds() {
-    let mut command = Command::new("sh");
-    command.args([
-        "-c",
-        r#"exec script -qefc "exec '$0' --port 0 2>&3" /dev/null 3>&2"#,
-        common::BIN,
-    ]);
-    let server = Server::spawn(command, Input::Null);
+    let mut command = Command::new(common::BIN);
+    command.args(["--port", "0"]);
+    let server = Server::spawn(command, Input::Terminal);
     expect_hello_every(&server, Duration::from_secs(2)).await;
 }
 

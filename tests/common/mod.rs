@@ -38,6 +38,8 @@ pub struct Server {
     /// Set when stderr is left unread after the `listening on` line (`start_stderr_unread`):
     /// sending on it starts reading again.
     stderr_gate: Option<std::sync::mpsc::Sender<()>>,
+    /// The pseudo-terminal's own end, held while the child runs (`Input::Terminal`).
+    terminal: Option<std::os::fd::OwnedFd>,
 }
 
 /// The bytes read from the child's stdout so far, and whether it has closed.
@@ -49,6 +51,10 @@ pub enum Input {
     Null,
     /// A pipe the test writes to (`Server::write`, `Server::close_stdin`).
     Pipe,
+    /// A terminal: the far end of a pseudo-terminal the harness opens and holds, as at a shell
+    /// prompt. The binary is still the harness's own child (no `script` in between, whose
+    /// child a SIGKILL would leave running, holding the test's stderr open).
+    Terminal,
 }
 
 /// What the child's stdout is.
@@ -112,10 +118,16 @@ impl Server {
     }
 
     fn spawn_inner(mut command: Command, input: Input, output: Output, hold: bool) -> Server {
+        let mut terminal = None;
         command
             .stdin(match input {
                 Input::Null => Stdio::null(),
                 Input::Pipe => Stdio::piped(),
+                Input::Terminal => {
+                    let (master, slave) = pseudo_terminal();
+                    terminal = Some(master);
+                    Stdio::from(slave)
+                }
             })
             .stdout(match output {
                 Output::Null => Stdio::null(),
@@ -169,6 +181,7 @@ impl Server {
             stdout,
             http: reqwest::Client::new(),
             stderr_gate: hold.then_some(gate),
+            terminal,
         };
         match address_rx.recv_timeout(WAIT) {
             Ok(base) => server.base = base,
@@ -410,6 +423,21 @@ impl Drop for Server {
             eprintln!("--- sse-broadcast stderr ---\n{}", self.stderr());
         }
     }
+}
+
+/// A new pseudo-terminal: its own end, and the far end (a terminal device) for a child.
+fn pseudo_terminal() -> (std::os::fd::OwnedFd, std::fs::File) {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("open a pseudo-terminal");
+    grantpt(&master).expect("grantpt");
+    unlockpt(&master).expect("unlockpt");
+    let name = ptsname(&master, Vec::new()).expect("ptsname");
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().expect("a UTF-8 device path"))
+        .expect("open the terminal");
+    (master, slave)
 }
 
 /// GET `url` with extra request headers; the response head must come within `WAIT`.
