@@ -44,9 +44,11 @@ async fn every_key_and_the_pubsub_channel_begin_with_the_prefix() {
     assert_eq!(
         lines(&redis.cli(&["--scan"])),
         [
+            "blue:{build}:bytes",
             "blue:{build}:epoch",
             "blue:{build}:seq",
             "blue:{build}:stream",
+            "blue:{default}:bytes",
             "blue:{default}:epoch",
             "blue:{default}:seq",
             "blue:{default}:stream",

@@ -141,14 +141,15 @@ pub fn checked_id(text: &str) -> Option<u64> {
     text.parse().ok().filter(|seq| (1..=MAX_ID).contains(seq))
 }
 
-/// One channel's keys: `PREFIX:{CHANNEL}:seq` (the counter), `:stream` (the history) and
-/// `:epoch`. They begin with the prefix, so an ACL (`~PREFIX:*`) or `SCAN MATCH PREFIX:*`
+/// One channel's keys: `PREFIX:{CHANNEL}:seq` (the counter), `:stream` (the history), `:bytes`
+/// (what the stream's entries hold, kept beside it for `--history-bytes`) and `:epoch`. They begin with the prefix, so an ACL (`~PREFIX:*`) or `SCAN MATCH PREFIX:*`
 /// scopes them, and the channel's name is their hash tag, so a Redis Cluster keeps the three
-/// on one node (the scripts touch all three at once).
+/// on one node (the scripts touch them all at once).
 #[derive(Debug)]
 pub struct Keys {
     pub counter: String,
     pub stream: String,
+    pub bytes: String,
     pub epoch: String,
 }
 
@@ -158,6 +159,7 @@ impl Keys {
         Keys {
             counter: format!("{tag}:seq"),
             stream: format!("{tag}:stream"),
+            bytes: format!("{tag}:bytes"),
             epoch: format!("{tag}:epoch"),
         }
     }
@@ -183,6 +185,7 @@ mod tests {
         let keys = Keys::new("sse", "build");
         assert_eq!(keys.counter, "sse:{build}:seq");
         assert_eq!(keys.stream, "sse:{build}:stream");
+        assert_eq!(keys.bytes, "sse:{build}:bytes");
         assert_eq!(keys.epoch, "sse:{build}:epoch");
     }
 

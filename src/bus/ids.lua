@@ -1,5 +1,6 @@
 -- Ids as decimal strings: Lua's numbers are doubles, exact only up to 2^53, and Redis's
--- counters go to 2^63 - 1. Prepended to publish.lua and sync.lua (one copy for both).
+-- counters go to 2^63 - 1. Prepended to publish.lua and sync.lua (one copy for both), with the
+-- byte accounting of --history-bytes that publish.lua uses.
 local MAX_ID = '9223372036854775807'
 
 -- Whether decimal string a (no leading zeros) is greater than b.
@@ -37,4 +38,43 @@ local function top_of(stream)
   local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
   if not top then return '0' end
   return checked(string.match(top[1], '^(%d+)-') or '0', stream)
+end
+
+-- The bytes a stream entry holds, as --history-bytes counts them: its values (data, event name,
+-- own id, retry), from the flat field list {name, value, ...} (a retry may come as a number).
+local function entry_size(fields)
+  local size = 0
+  for i = 2, #fields, 2 do size = size + #tostring(fields[i]) end
+  return size
+end
+
+-- What the stream's entries hold, kept in the key beside it. Counted afresh, a page at a time,
+-- when that key is missing or not a count (a stream an earlier version wrote, or the key
+-- deleted): exact either way, and the full count is paid once.
+local function stream_bytes(stream, key)
+  local stored = tonumber(redis.call('GET', key) or '')
+  if stored and stored >= 0 and stored == math.floor(stored) then return stored end
+  local total, start = 0, '-'
+  repeat
+    local page = redis.call('XRANGE', stream, start, '+', 'COUNT', 100)
+    for _, entry in ipairs(page) do total = total + entry_size(entry[2]) end
+    if #page > 0 then start = '(' .. page[#page][1] end
+  until #page < 100
+  return total
+end
+
+-- Drops the oldest entries while the stream holds more than `history` entries or more than
+-- `history_bytes` bytes: their sizes are read oldest first, then one XTRIM drops them. Returns
+-- the entries and bytes left; an empty stream holds 0 bytes whatever the count said.
+local function trimmed(stream, kept, bytes, history, history_bytes)
+  local dropped, start = 0, '-'
+  while kept - dropped > 0 and (kept - dropped > history or bytes > history_bytes) do
+    local oldest = redis.call('XRANGE', stream, start, '+', 'COUNT', 1)[1]
+    bytes = bytes - entry_size(oldest[2])
+    start = '(' .. oldest[1]
+    dropped = dropped + 1
+  end
+  if dropped > 0 then redis.call('XTRIM', stream, 'MAXLEN', '=', kept - dropped) end
+  if kept - dropped == 0 then bytes = 0 end
+  return kept - dropped, bytes
 end

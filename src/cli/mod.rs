@@ -285,6 +285,7 @@ impl Cli {
                 url,
                 prefix: self.scale_out.redis_prefix,
                 history: self.stream.history,
+                history_bytes: self.stream.history_bytes,
             }),
             channel: self.input.channel,
             max_channels: self.serving.max_channels,

@@ -1,6 +1,6 @@
 //! The Redis engine (`--redis`). Publishing runs one Lua script per run of events
 //! (`publish.lua`, called from `script.rs`): it increments the channel's counter, stores each
-//! event in the channel's stream under the explicit id `N-0` (trimmed to `--history`) and
+//! event in the channel's stream under the explicit id `N-0` (trimmed to `--history` and `--history-bytes`) and
 //! PUBLISHes it, so every instance numbers alike. One task per instance (`follower.rs`) takes
 //! the live events from Pub/Sub on a connection of its own (commands go over the multiplexed
 //! `ConnectionManager`, which never carries a blocking one) and hands them, in order, to the
@@ -54,6 +54,8 @@ pub struct RedisConfig {
     pub prefix: String,
     /// `--history`: events each channel's stream keeps.
     pub history: usize,
+    /// `--history-bytes`: bytes each channel's stream keeps at most (its entries' values).
+    pub history_bytes: usize,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -63,6 +65,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("url", &redacted(&self.url))
             .field("prefix", &self.prefix)
             .field("history", &self.history)
+            .field("history_bytes", &self.history_bytes)
             .finish()
     }
 }
@@ -99,6 +102,7 @@ pub struct RedisBus {
     /// The Pub/Sub channel every instance of this prefix listens on.
     topic: String,
     history: usize,
+    history_bytes: usize,
     channels: Arc<Channels>,
     publish_script: Script,
     sync_script: Script,
@@ -147,6 +151,7 @@ impl RedisBus {
             link: RwLock::new(Arc::new(link)),
             prefix: config.prefix,
             history: config.history,
+            history_bytes: config.history_bytes,
             channels,
             publish_script: Script::new(concat!(
                 include_str!("../ids.lua"),

@@ -83,11 +83,13 @@ impl RedisBus {
             .key(&keys.counter)
             .key(&keys.stream)
             .key(&keys.epoch)
+            .key(&keys.bytes)
             .arg(self.history)
             .arg(&self.topic)
             .arg(channel.name())
             .arg(floor)
             .arg(new_epoch())
+            .arg(self.history_bytes)
             .arg(json)
             .invoke_async(&mut self.commands())
             .await
