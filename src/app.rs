@@ -75,6 +75,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let listener = bind(config.listen)?;
     let address = listener.local_addr()?;
+    let shutdown = shutdown_signal();
     // Printed even under -q: it is how a script learns the port of `--port 0`.
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("listening on {scheme}://{address}");
@@ -112,7 +113,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     ));
 
     let input_ended = tokio::select! {
-        () = shutdown_signal() => {
+        () = shutdown => {
             tracing::info!("signal received; shutting down");
             false
         }
@@ -247,26 +248,34 @@ async fn reload_on_hangup(tls: Arc<Tls>) {
 #[cfg(not(unix))]
 async fn reload_on_hangup(_tls: Arc<Tls>) {}
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn shutdown_signal() {
-    let interrupt = async {
+/// Ctrl-C, or SIGTERM on Unix. Listened for from the call, not from the first poll: `run` calls
+/// it before the `listening on` line, so a signal sent as soon as the port is known (by a
+/// supervisor, a script, a test) ends the process cleanly rather than by the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        async fn received(signal: io::Result<Signal>) {
+            match signal {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
+        let interrupt = received(signal(SignalKind::interrupt()));
+        let terminate = received(signal(SignalKind::terminate()));
+        async move {
+            tokio::select! {
+                () = interrupt => {}
+                () = terminate => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }

@@ -31,6 +31,8 @@ pub struct Server {
     /// `http://127.0.0.1:PORT`, from the `listening on` line.
     pub base: String,
     stderr: Arc<Mutex<String>>,
+    /// Set once stderr has been read to its end (every process holding it has exited).
+    stderr_closed: Arc<AtomicBool>,
     /// The child's stdout when it was captured (`Output::Capture`), and whether it has closed.
     stdout: Option<CapturedStdout>,
     /// What `stats` and the other helpers ask with (one that trusts a test certificate, say).
@@ -155,6 +157,8 @@ impl Server {
         let (address_tx, address_rx) = std::sync::mpsc::channel();
         let reader = BufReader::new(child.stderr.take().unwrap());
         let log = stderr.clone();
+        let stderr_closed = Arc::new(AtomicBool::new(false));
+        let closed = stderr_closed.clone();
         let (gate, held) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
             for line in reader.lines() {
@@ -172,12 +176,14 @@ impl Server {
                     }
                 }
             }
+            closed.store(true, Ordering::Release);
         });
         let mut server = Server {
             child,
             stdin,
             base: String::new(),
             stderr,
+            stderr_closed,
             stdout,
             http: reqwest::Client::new(),
             stderr_gate: hold.then_some(gate),
@@ -306,11 +312,22 @@ impl Server {
         );
     }
 
-    /// Waits for the process to exit, or fails the test.
+    /// Waits for the process to exit, or fails the test; then for its stderr to be read to the
+    /// end, so that `stderr()` holds its last lines (the reader thread may lag behind the exit
+    /// on a loaded machine). A process it left behind may hold stderr open: that wait is bounded
+    /// and fails nothing.
     pub fn wait_exit(&mut self) -> ExitStatus {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                let reading = self.stderr_gate.is_none();
+                let deadline = Instant::now() + WAIT;
+                while reading
+                    && !self.stderr_closed.load(Ordering::Acquire)
+                    && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return status;
             }
             assert!(
