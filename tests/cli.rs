@@ -1,25 +1,11 @@
 //! The command line as a user meets it: help, version, completions, and every usage error
 //! (exit 2, naming the flag) and runtime error (exit 1, one line naming the flag or file).
 
-use std::time::Duration;
+mod common;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
-/// The binary with empty stdin, no inherited configuration, and a time limit.
-fn cmd() -> Command {
-    let mut cmd = Command::cargo_bin("sse-broadcast").unwrap();
-    cmd.write_stdin("")
-        .timeout(Duration::from_secs(15))
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG");
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("SSE_BROADCAST_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
-}
+use common::cli::command as cmd;
 
 /// Runs `sse-broadcast ARGS`, expects a usage error (exit 2, nothing on stdout) and returns stderr.
 fn usage_error(args: &[&str]) -> String {

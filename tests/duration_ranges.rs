@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use assert_cmd::Command;
 use common::Server;
 
@@ -33,18 +31,10 @@ const FLAGS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-/// The binary with empty stdin, no inherited configuration, and a time limit.
+/// The binary on a free port, as `common::cli` sets it up.
 fn cmd() -> Command {
-    let mut cmd = Command::cargo_bin("sse-broadcast").unwrap();
-    cmd.write_stdin("")
-        .timeout(Duration::from_secs(15))
-        .env("NO_COLOR", "1")
-        .args(["--port", "0"]);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("SSE_BROADCAST_") {
-            cmd.env_remove(name);
-        }
-    }
+    let mut cmd = common::cli::command();
+    cmd.args(["--port", "0"]);
     cmd
 }
 

@@ -128,12 +128,7 @@ async fn log_lines_stderr_cannot_take_are_dropped_counted_and_reported() {
     assert_eq!(events[LINES - 1].data, format!("line {LINES}"));
     feeder.join().unwrap();
 
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     let dropped: u64 = metrics
         .lines()
         .find_map(|line| line.strip_prefix("sse_broadcast_log_lines_dropped_total "))

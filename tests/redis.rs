@@ -250,12 +250,7 @@ async fn redis_lost_and_restarted_empty() {
 
 /// One unlabelled sample from `/metrics`, parsed by prometheus-parse.
 async fn metric(server: &Server, name: &str) -> f64 {
-    let text = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     let scrape = Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).unwrap();
     let sample = scrape
         .samples

@@ -17,12 +17,7 @@ fn instance(redis: &Redis) -> Server {
 }
 
 async fn errors_metric(server: &Server) -> f64 {
-    let text = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     let line = text
         .lines()
         .find(|line| line.starts_with("sse_broadcast_redis_errors_total "))

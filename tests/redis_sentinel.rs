@@ -144,12 +144,7 @@ async fn with_passwords_it_works_and_no_output_holds_one() {
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(reader.next_is("hello").await.id, "1");
     let stats = x.stats().await.to_string();
-    let metrics = reqwest::get(x.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = x.metrics().await;
     assert!(
         metrics.contains(&format!(
             "sse_broadcast_redis_master{{address=\"127.0.0.1:{}\"}} 1",

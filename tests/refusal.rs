@@ -98,12 +98,7 @@ async fn a_refused_event_source_reads_why_and_when_and_the_stream_ends() {
 
     let stats = server.stats().await;
     assert_eq!(stats["requests_refused"], 3, "{stats}");
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics
             .lines()

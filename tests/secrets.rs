@@ -3,25 +3,17 @@
 //! nowhere on stdout or stderr, whether it came from argv or from the environment; `--help`
 //! never prints a secret variable's value.
 
-use std::time::Duration;
+mod common;
 
 use assert_cmd::Command;
 
 /// Stands for the secret in every case: found anywhere in the output, it leaked.
 const SECRET: &str = "hunter2-s3cret";
 
-/// The binary with empty stdin, no inherited configuration, and a time limit.
+/// The binary on a free port, as `common::cli` sets it up.
 fn cmd() -> Command {
-    let mut cmd = Command::cargo_bin("sse-broadcast").unwrap();
-    cmd.write_stdin("")
-        .timeout(Duration::from_secs(15))
-        .env("NO_COLOR", "1")
-        .args(["--port", "0"]);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("SSE_BROADCAST_") {
-            cmd.env_remove(name);
-        }
-    }
+    let mut cmd = common::cli::command();
+    cmd.args(["--port", "0"]);
     cmd
 }
 

@@ -62,12 +62,7 @@ async fn readers_on_made_up_names_give_their_places_to_publishers() {
     assert_eq!(channels["made-up-3"]["consumers"], 1, "{stats}");
     assert_eq!(channels["deploys"]["yields_to_publisher"], false, "{stats}");
     assert!(channels.get("made-up-1").is_none(), "{stats}");
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(!metrics.contains("made-up"), "{metrics}");
     for line in [
         "sse_broadcast_events_total{channel=\"deploys\"} 2",

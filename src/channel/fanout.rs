@@ -179,13 +179,7 @@ impl Channel {
         last_event_id: Option<&str>,
     ) -> Result<Subscription, Refusal> {
         let mut state = self.lock();
-        if state.closed {
-            return Err(if state.made_room {
-                Refusal::MadeRoom
-            } else {
-                Refusal::Closed
-            });
-        }
+        state.refuse_if_closed()?;
         let slot = self.control.open_stream()?;
         let (notice, replay) = match last_event_id {
             None => (None, Vec::new()),

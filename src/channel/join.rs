@@ -42,13 +42,7 @@ impl Channel {
     /// Joins this channel for a stream of several (see the module's docs).
     pub fn join(self: &Arc<Self>, start: Start) -> Result<Joined, Refusal> {
         let mut state = self.lock();
-        if state.closed {
-            return Err(if state.made_room {
-                Refusal::MadeRoom
-            } else {
-                Refusal::Closed
-            });
-        }
+        state.refuse_if_closed()?;
         let newest = state.next_seq - 1;
         let kept_after = |after: u64| -> Vec<(Stamp, Bytes)> {
             let kept = state.ring.kept().filter(|slot| slot.seq > after);

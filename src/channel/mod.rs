@@ -36,7 +36,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::control::Control;
+use crate::control::{Control, Refusal};
 use ring::Ring;
 
 /// The name of the channel at `<events-path>` itself.
@@ -99,6 +99,18 @@ struct State {
     epoch: Option<Box<str>>,
     /// A notice that travels in front of the next event (`NumberedInput::announce`).
     notice: Option<Bytes>,
+}
+
+impl State {
+    /// Why no new stream may open here, if the channel is closed: it made room for a
+    /// publisher's, or the server is shutting down.
+    fn refuse_if_closed(&self) -> Result<(), Refusal> {
+        match (self.closed, self.made_room) {
+            (false, _) => Ok(()),
+            (true, true) => Err(Refusal::MadeRoom),
+            (true, false) => Err(Refusal::Closed),
+        }
+    }
 }
 
 /// What one publish reached.

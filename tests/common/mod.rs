@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod browser;
+pub mod cli;
 pub mod redis;
 pub mod sentinel;
 pub mod tls;
@@ -416,6 +417,18 @@ impl Server {
             headers: response.headers().clone(),
             body: response.text().await.expect("the answer's body"),
         }
+    }
+
+    /// The text of `/metrics`, whatever its status.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub async fn stats(&self) -> serde_json::Value {
