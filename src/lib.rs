@@ -32,9 +32,10 @@
 //! 4. Each stream's body (`routes/stream.rs`, opened by `routes/events.rs`) forwards those bytes;
 //!    a stream of several channels (`routes/multi_stream.rs`) merges theirs in arrival order and
 //!    gives each event the stream's cursor as its id (`routes/cursor.rs`, `event::with_id`).
-//! 5. To the socket: on a plain HTTP/1.1 connection the lean path (`serving/lean/`) writes the
-//!    chunks itself from the connection's task; over HTTP/2 (and TLS, and every other request)
-//!    hyper does (`serving/http.rs`), each HTTP/2 stream on a task of its own. The socket marks
+//! 5. To the socket: on an HTTP/1.1 connection, plain or over TLS (rustls's unbuffered API,
+//!    `serving/tls/unbuffered.rs`), the lean path (`serving/lean/`) writes the chunks itself from
+//!    the connection's task; over HTTP/2 (and for every other request) hyper does
+//!    (`serving/http.rs`), each HTTP/2 stream on a task of its own. The socket marks
 //!    its client's progress (`serving/progress.rs`, `control/client.rs`) for the stall check.
 
 pub mod app;

@@ -1,12 +1,12 @@
 //! Serving: the accept loop and each connection under the warp filter chain. TLS when asked
-//! (`tls.rs`), then HTTP/1.1 or HTTP/2 through hyper (`http.rs`: ALPN over TLS, the preface on
-//! a plain port for h2c); on a plain port the lean path (`lean/`) writes an HTTP/1.1 event stream
-//! without hyper's buffers. What warp's own `serve` can't do lives here too: survive running out
+//! (`tls/`), then HTTP/1.1 or HTTP/2 through hyper (`http.rs`: ALPN over TLS, the preface on
+//! a plain port for h2c); on HTTP/1.1, plain or over TLS, the lean path (`lean/`) writes an
+//! event stream without hyper's buffers. What warp's own `serve` can't do lives here too: survive running out
 //! of file descriptors, drop one client whose stream stalls (its HTTP/1 connection, or its
 //! HTTP/2 stream alone), and end every connection at shutdown (HTTP/2: GOAWAY).
 //!
 //! Every connection proves itself within bounds (`timeouts.rs`): its first bytes, its TLS
-//! handshake (in line, `tls.rs`), its first request head or HTTP/2 start (`preface.rs`), and
+//! handshake (in line, `tls/`), its first request head or HTTP/2 start (`preface.rs`), and
 //! over HTTP/2 some stream open; one that does not is closed.
 
 mod http;
@@ -34,7 +34,7 @@ use http::{Protocols, serve_http};
 use lean::Rewind;
 use progress::ProgressIo;
 use timeouts::Timeouts;
-use tls::Tls;
+use tls::{Handshaken, Tls};
 
 /// While no file descriptor is free, accepting is retried this often (never spun).
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -173,14 +173,18 @@ fn is_out_of_descriptors(err: &std::io::Error) -> bool {
 async fn serve_plain(socket: TcpStream, peer: SocketAddr, serving: Serving) {
     let head_by = Instant::now() + serving.timeouts.head;
     let control = serving.control.clone();
+    // A socket that sends nothing is closed sooner than one that is sending its head, and holds
+    // no buffer meanwhile.
+    let mut first = [0; 1];
+    let first_bytes = tokio::time::timeout(serving.timeouts.first_bytes, socket.peek(&mut first));
+    tokio::select! {
+        peeked = first_bytes => if !matches!(peeked, Ok(Ok(1..))) {
+            return;
+        },
+        () = control.closed() => return,
+    }
     let connection = Arc::new(Client::new(peer, &control));
-    let handover = lean::serve(
-        socket,
-        &serving.routes,
-        &connection,
-        &control,
-        &serving.timeouts,
-    );
+    let handover = lean::serve(socket, &serving.routes, &connection, &control, head_by);
     let Some(handover) = handover.await else {
         return; // served as a lean stream, or nothing left to serve
     };
@@ -206,8 +210,8 @@ async fn serve_plain(socket: TcpStream, peer: SocketAddr, serving: Serving) {
     Box::pin(serve_http(io, protocols, answered, connection, serving)).await;
 }
 
-/// A TLS connection: the handshake, then hyper with the protocol ALPN agreed on (over HTTP/2
-/// once the client's preface and SETTINGS are in).
+/// A TLS connection: the handshake, then hyper over HTTP/2 once the client's preface and
+/// SETTINGS are in; over HTTP/1.1 the lean path first, then hyper.
 async fn serve_tls(socket: TcpStream, peer: SocketAddr, serving: Serving, tls: Arc<Tls>) {
     let hello_by = Instant::now() + serving.timeouts.first_bytes;
     let control = serving.control.clone();
@@ -219,23 +223,37 @@ async fn serve_tls(socket: TcpStream, peer: SocketAddr, serving: Serving, tls: A
         handshake = handshake => handshake,
         () = control.closed() => return,
     };
-    let stream = match handshake {
-        Ok(stream) => stream,
-        Err(err) => {
-            tracing::debug!(%peer, %err, "TLS handshake failed");
-            return;
+    let head_by = Instant::now() + serving.timeouts.head;
+    match handshake {
+        Err(err) => tracing::debug!(%peer, %err, "TLS handshake failed"),
+        Ok(Handshaken::Buffered(stream)) if tls::negotiated_h2(&stream) => {
+            let started =
+                preface::read_h2_start(Rewind::new(Bytes::new(), stream), head_by, &control);
+            let Some(io) = started.await else {
+                return;
+            };
+            let io = TokioIo::new(io);
+            Box::pin(serve_http(io, Protocols::Http2, None, connection, serving)).await;
         }
-    };
-    if tls::negotiated_h2(&stream) {
-        let head_by = Instant::now() + serving.timeouts.head;
-        let started = preface::read_h2_start(Rewind::new(Bytes::new(), stream), head_by, &control);
-        let Some(io) = started.await else {
-            return;
-        };
-        let io = TokioIo::new(io);
-        Box::pin(serve_http(io, Protocols::Http2, None, connection, serving)).await;
-    } else {
-        let io = TokioIo::new(stream);
-        Box::pin(serve_http(io, Protocols::Http1, None, connection, serving)).await;
+        Ok(Handshaken::Buffered(stream)) => {
+            let io = TokioIo::new(stream);
+            Box::pin(serve_http(io, Protocols::Http1, None, connection, serving)).await;
+        }
+        Ok(Handshaken::Unbuffered(stream)) => {
+            let handover = lean::serve(stream, &serving.routes, &connection, &control, head_by);
+            let Some(handover) = handover.await else {
+                return; // served as a lean stream, or nothing left to serve
+            };
+            let io = TokioIo::new(handover.io);
+            let answered = handover.answered;
+            Box::pin(serve_http(
+                io,
+                Protocols::Http1,
+                answered,
+                connection,
+                serving,
+            ))
+            .await;
+        }
     }
 }

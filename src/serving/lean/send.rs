@@ -1,5 +1,5 @@
 //! An event stream on the lean path: the response head, then the body in chunked framing,
-//! written straight to the socket with no buffer of its own beyond the chunk-size line. While
+//! written straight to the connection with no buffer of its own beyond the chunk-size line. While
 //! it runs it ends when the client hangs up, or when the control evicts it for stalling, as a
 //! stream under hyper does.
 
@@ -7,9 +7,7 @@ use std::io::{self, IoSlice, Write as _};
 use std::time::SystemTime;
 
 use http_body_util::BodyExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use warp::reply::Response;
 
 use super::head;
@@ -29,41 +27,52 @@ impl<B> HasBody for warp::http::Response<B> {
     type Body = B;
 }
 
-/// A stream ready to go: its socket, its head as bytes, its body. Only this, the connection and
-/// the control stay in memory while it waits for events (the request and the response's header map
-/// are gone).
+/// A stream ready to go: its connection, its head as bytes, its body. Only this, the connection
+/// record and the control stay in memory while it waits for events (the request and the
+/// response's header map are gone).
 #[derive(Debug)]
-pub struct Stream {
-    socket: TcpStream,
+pub struct Stream<IO> {
+    io: IO,
     head: Vec<u8>,
     body: ResponseBody,
 }
 
-impl Stream {
+impl<IO: AsyncRead + AsyncWrite + Unpin> Stream<IO> {
     /// `response` must be a 200 event stream (see `head::is_lean_stream`).
-    pub fn new(socket: TcpStream, response: Response, close: bool) -> Self {
+    pub fn new(io: IO, response: Response, close: bool) -> Self {
         let (parts, body) = response.into_parts();
         Stream {
-            socket,
+            io,
             head: head::encode_stream_head(&parts.headers, close, SystemTime::now()),
             body,
         }
     }
 
     /// Sends the head, then the body until it ends, the client hangs up or the control evicts it;
-    /// then the socket closes.
+    /// then the connection closes (over TLS with close_notify).
     pub async fn run(self, connection: &Client, control: &Control) {
         let Stream {
-            mut socket,
+            mut io,
             head,
             mut body,
         } = self;
-        let (reader, mut writer) = socket.split();
         let sending = async move {
-            let socket = &mut writer;
-            write_all(socket, &mut [IoSlice::new(&head)], connection, control).await?;
+            write_all(&mut io, &mut [IoSlice::new(&head)], connection, control).await?;
             drop(head);
-            while let Some(frame) = body.frame().await {
+            let mut scratch = [0; 16];
+            loop {
+                let frame = tokio::select! {
+                    frame = body.frame() => frame,
+                    // The client closed its side or the connection failed: the stream's end, as
+                    // hyper ends a response whose client went away. Bytes the client sends
+                    // meanwhile (a request pipelined behind an endless stream) are dropped: they
+                    // would never be answered.
+                    read = io.read(&mut scratch) => match read {
+                        Ok(1..) => continue,
+                        Ok(0) | Err(_) => return Ok(()),
+                    },
+                };
+                let Some(frame) = frame else { break };
                 let Ok(data) = frame.map_err(io::Error::other)?.into_data() else {
                     continue; // trailers: an event stream has none
                 };
@@ -78,11 +87,18 @@ impl Stream {
                     IoSlice::new(&data),
                     IoSlice::new(b"\r\n"),
                 ];
-                write_all(socket, &mut parts, connection, control).await?;
+                write_all(&mut io, &mut parts, connection, control).await?;
             }
             // The stream ended (shutdown, or a lagging client): end the body and close, as a
             // reconnecting EventSource opens a new connection anyway.
-            write_all(socket, &mut [IoSlice::new(LAST_CHUNK)], connection, control).await
+            write_all(
+                &mut io,
+                &mut [IoSlice::new(LAST_CHUNK)],
+                connection,
+                control,
+            )
+            .await?;
+            io.shutdown().await
         };
         let evicted = connection.evicted(control, Cut::Connection);
         tokio::select! {
@@ -91,7 +107,6 @@ impl Stream {
                     tracing::debug!(peer = %connection.peer, %err, "connection ended with an error");
                 }
             }
-            () = hung_up(reader) => {}
             () = evicted => {}
         }
     }
@@ -107,14 +122,14 @@ fn chunk_size_line(len: usize, buffer: &mut [u8; 18]) -> &[u8] {
 
 /// Writes every byte of `parts`, marking the connection's progress on each write that takes
 /// some, as `ProgressIo` does for hyper's writes.
-async fn write_all(
-    socket: &mut WriteHalf<'_>,
+async fn write_all<IO: AsyncWrite + Unpin>(
+    io: &mut IO,
     mut parts: &mut [IoSlice<'_>],
     connection: &Client,
     control: &Control,
 ) -> io::Result<()> {
     while !parts.is_empty() {
-        match socket.write_vectored(parts).await? {
+        match io.write_vectored(parts).await? {
             0 => return Err(io::ErrorKind::WriteZero.into()),
             written => {
                 connection.wrote(control);
@@ -123,14 +138,6 @@ async fn write_all(
         }
     }
     Ok(())
-}
-
-/// Resolves when the client closes its side or the socket fails: the stream's end, as hyper
-/// ends a response whose client went away. Bytes the client sends meanwhile (a request
-/// pipelined behind an endless stream) are read and dropped: they would never be answered.
-async fn hung_up(mut socket: ReadHalf<'_>) {
-    let mut scratch = [0; 16];
-    while let Ok(1..) = socket.read(&mut scratch).await {}
 }
 
 #[cfg(test)]

@@ -7,8 +7,15 @@
 //! handshake, once begun, ends quickly, instead of thousands advancing together so slowly that
 //! they all time out. A client takes its place in line only once its whole ClientHello is in,
 //! so a socket that sends nothing (or half a hello) never holds a slot.
+//!
+//! A client that offers HTTP/2 gets it over tokio-rustls, for hyper; one that offers only
+//! HTTP/1.1 (or no ALPN) gets rustls's unbuffered API (`unbuffered.rs`), which keeps no buffer
+//! while the connection idles: most such connections carry one event stream for hours.
+
+mod unbuffered;
 
 use std::fmt;
+use std::io;
 use std::num::NonZero;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -17,15 +24,17 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::StartHandshake;
 use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
-use tokio_rustls::rustls::server::{Acceptor, ClientHello, ResolvesServerCert};
+use tokio_rustls::rustls::server::{Accepted, Acceptor, ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
+
+pub use unbuffered::UnbufferedTls;
 
 /// `--tls-cert` and `--tls-key`, always given together.
 #[derive(Debug, Clone)]
@@ -40,6 +49,19 @@ pub struct TlsFiles {
 /// every core busy (one computes while the next is being woken); more would only interleave
 /// handshakes on the same cores, so each took longer and those at the back started later.
 const HANDSHAKE_SLOTS_PER_CORE: usize = 2;
+/// Bytes read at a time while the ClientHello comes in (most fit in one read).
+const HELLO_READ: usize = 4096;
+/// How long the alert that says why a handshake failed may take to go out.
+const ALERT_GRACE: Duration = Duration::from_secs(1);
+
+/// A finished handshake, on the API its protocol is served with.
+#[derive(Debug)]
+pub enum Handshaken<S> {
+    /// The client offered HTTP/2: tokio-rustls, whose buffers hyper's HTTP/2 keeps busy anyway.
+    Buffered(TlsStream<S>),
+    /// HTTP/1.1: rustls's unbuffered API, which frees every buffer while the stream idles.
+    Unbuffered(UnbufferedTls<S>),
+}
 
 /// The TLS side of the listener: accepts handshakes with the current certificate.
 pub struct Tls {
@@ -119,27 +141,84 @@ impl Tls {
     /// the handshake waits for its slot, and must end within `timeout` of getting it.
     pub async fn accept<S>(
         &self,
-        socket: S,
+        mut socket: S,
         hello_by: Instant,
         timeout: Duration,
-    ) -> std::io::Result<TlsStream<S>>
+    ) -> io::Result<Handshaken<S>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let hello = LazyConfigAcceptor::new(Acceptor::default(), socket);
-        let hello = tokio::time::timeout_at(hello_by, hello)
+        let hello = tokio::time::timeout_at(hello_by, read_hello(&mut socket));
+        let (accepted, hello) = hello
             .await
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-        let started = {
-            let _slot = self.slots.acquire().await.map_err(std::io::Error::other)?;
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        let slot = self.slots.acquire().await.map_err(io::Error::other)?;
+        if offers_h2(&accepted.client_hello()) {
+            drop(hello);
             // The CPU-heavy part of the handshake runs here, inside the slot.
-            hello.into_stream(self.config.clone())
+            let started =
+                StartHandshake::from_parts(accepted, socket).into_stream(self.config.clone());
+            drop(slot);
+            return match tokio::time::timeout(timeout, started).await {
+                Ok(handshake) => handshake.map(Handshaken::Buffered),
+                Err(_) => Err(io::ErrorKind::TimedOut.into()),
+            };
+        }
+        // Read again by the unbuffered connection, which answers it: parsing a hello is cheap.
+        drop(accepted);
+        let mut tls = UnbufferedTls::new(socket, self.config.clone(), hello)?;
+        let handshake = async {
+            tls.respond()?; // inside the slot, as above
+            drop(slot);
+            tls.finish().await
         };
-        match tokio::time::timeout(timeout, started).await {
-            Ok(handshake) => handshake,
-            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+        match tokio::time::timeout(timeout, handshake).await {
+            Ok(Ok(())) => Ok(Handshaken::Unbuffered(tls)),
+            Ok(Err(err)) => {
+                let _ = tokio::time::timeout(ALERT_GRACE, tls.send_queued()).await;
+                Err(err)
+            }
+            Err(_) => Err(io::ErrorKind::TimedOut.into()),
         }
     }
+}
+
+/// Reads until a whole ClientHello is in; returns it parsed, and every byte read (for a
+/// connection that answers it itself). A malformed hello gets its alert.
+async fn read_hello<S>(socket: &mut S) -> io::Result<(Accepted, Vec<u8>)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut acceptor = Acceptor::default();
+    let mut read = Vec::new();
+    loop {
+        let start = read.len();
+        read.reserve(HELLO_READ);
+        if socket.read_buf(&mut read).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let mut fresh = &read[start..];
+        while !fresh.is_empty() {
+            acceptor.read_tls(&mut fresh)?;
+        }
+        match acceptor.accept() {
+            Ok(None) => {}
+            Ok(Some(accepted)) => return Ok((accepted, read)),
+            Err((err, mut alert)) => {
+                let mut bytes = Vec::new();
+                alert.write_all(&mut bytes)?;
+                let _ = tokio::time::timeout(ALERT_GRACE, socket.write_all(&bytes)).await;
+                return Err(io::Error::new(io::ErrorKind::InvalidData, err));
+            }
+        }
+    }
+}
+
+/// Whether ALPN will pick HTTP/2: the server prefers it, so a client that offers it gets it.
+fn offers_h2(hello: &ClientHello<'_>) -> bool {
+    hello
+        .alpn()
+        .is_some_and(|mut offered| offered.any(|protocol| protocol == b"h2"))
 }
 
 /// Whether a finished handshake agreed on HTTP/2.

@@ -1,0 +1,378 @@
+//! A TLS connection on rustls's unbuffered API, as a tokio `AsyncRead` + `AsyncWrite`. It owns
+//! every buffer and frees each one as soon as it is empty, so an idle connection holds rustls's
+//! state (its keys and secrets) and nothing else. (rustls's buffered `ServerConnection` keeps a
+//! 4 KiB read buffer, zero-filled, for the connection's life: `READ_SIZE` in rustls 0.23,
+//! `src/msgs/deframer/buffers.rs`.) HTTP/1.1 over TLS runs on it, so an event stream that
+//! idles on the lean path costs little more than a plain one.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use rustls::ServerConfig;
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Bytes read from the socket at a time, into a buffer on the stack.
+const SOCKET_READ: usize = 4096;
+/// Plaintext taken per write: one full TLS record.
+const MAX_WRITE: usize = 16 * 1024;
+/// Room for a record's header, tag and padding beyond its plaintext (TLS 1.2 with AES-GCM adds
+/// 29 bytes, TLS 1.3 22); a record that needs more is encrypted again into the room it names.
+const RECORD_OVERHEAD: usize = 32;
+/// Bytes kept while a record or a handshake message is incomplete: rustls refuses a handshake
+/// message over 64 KiB and a record over 16 KiB + 2 KiB, so a peer never legitimately needs more.
+const MAX_INCOMING: usize = 80 * 1024;
+
+/// What rustls asks for next.
+enum Step {
+    /// More bytes from the peer (during the handshake).
+    Input,
+    /// The connection is established: it may send, and reads on when more bytes come.
+    Established,
+    /// Both sides have closed.
+    Closed,
+}
+
+pub struct UnbufferedTls<S> {
+    socket: S,
+    connection: UnbufferedServerConnection,
+    /// Bytes from the socket rustls has not consumed yet (an incomplete record).
+    incoming: Vec<u8>,
+    /// Decrypted bytes not yet read, from `read_from` on.
+    plaintext: Vec<u8>,
+    read_from: usize,
+    /// TLS bytes to send, from `sent` on.
+    outgoing: Vec<u8>,
+    sent: usize,
+    /// The peer sent close_notify or closed its side: reads return the end.
+    peer_closed: bool,
+    close_queued: bool,
+}
+
+impl<S> std::fmt::Debug for UnbufferedTls<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnbufferedTls").finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
+    /// A server connection whose first bytes from the peer, `hello`, hold a whole ClientHello.
+    pub fn new(socket: S, config: Arc<ServerConfig>, hello: Vec<u8>) -> io::Result<Self> {
+        Ok(UnbufferedTls {
+            socket,
+            connection: UnbufferedServerConnection::new(config).map_err(invalid)?,
+            incoming: hello,
+            plaintext: Vec::new(),
+            read_from: 0,
+            outgoing: Vec::new(),
+            sent: 0,
+            peer_closed: false,
+            close_queued: false,
+        })
+    }
+
+    /// Answers the ClientHello: the key exchange and the signature, the CPU-heavy part of the
+    /// handshake, in one go; the answer is sent by `finish`.
+    pub fn respond(&mut self) -> io::Result<()> {
+        self.advance(None, false).map(drop)
+    }
+
+    /// Sends what `respond` queued and completes the handshake.
+    pub async fn finish(&mut self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_handshake(cx)).await
+    }
+
+    /// Sends what is queued, such as the alert that says why a handshake failed.
+    pub async fn send_queued(&mut self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_send(cx)).await
+    }
+
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.poll_send(cx))?;
+            if !self.connection.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
+            if self.peer_closed || ready!(self.poll_receive(cx))? == 0 {
+                return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
+            }
+            self.advance(None, false)?;
+        }
+    }
+
+    /// Runs rustls over what came in until it needs more input or is established: decrypted
+    /// bytes go to `plaintext`, TLS bytes to send to `outgoing`. Once established, `send` is
+    /// encrypted and, with `close`, a close_notify queued. On an error the alert saying why is
+    /// queued (`send_queued` sends it).
+    fn advance(&mut self, send: Option<&[u8]>, close: bool) -> io::Result<Step> {
+        let advanced = self.advance_until_blocked(send, close);
+        if advanced.is_err() {
+            self.queue_alert();
+        }
+        advanced
+    }
+
+    fn advance_until_blocked(&mut self, mut send: Option<&[u8]>, close: bool) -> io::Result<Step> {
+        let UnbufferedTls {
+            connection,
+            incoming,
+            plaintext,
+            outgoing,
+            peer_closed,
+            close_queued,
+            ..
+        } = self;
+        loop {
+            let status = connection.process_tls_records(incoming);
+            let discard = status.discard;
+            let step = match status.state.map_err(invalid)? {
+                ConnectionState::ReadTraffic(mut traffic) => {
+                    while let Some(record) = traffic.next_record() {
+                        plaintext.extend_from_slice(record.map_err(invalid)?.payload);
+                    }
+                    None
+                }
+                ConnectionState::EncodeTlsData(mut encode) => {
+                    queue(outgoing, |room| match encode.encode(room) {
+                        Err(EncodeError::InsufficientSize(size)) => Err(size),
+                        encoded => Ok(encoded.map_err(invalid)),
+                    })?;
+                    None
+                }
+                // Queued in `outgoing`, which goes out in order before anything else.
+                ConnectionState::TransmitTlsData(transmit) => {
+                    transmit.done();
+                    None
+                }
+                ConnectionState::BlockedHandshake => Some(Step::Input),
+                ConnectionState::PeerClosed => {
+                    *peer_closed = true;
+                    None
+                }
+                ConnectionState::Closed => {
+                    *peer_closed = true;
+                    Some(Step::Closed)
+                }
+                ConnectionState::WriteTraffic(mut traffic) => {
+                    if let Some(data) = send.take() {
+                        queue(outgoing, |room| encrypted(traffic.encrypt(data, room)))?;
+                    }
+                    if close && !*close_queued {
+                        queue(outgoing, |room| encrypted(traffic.queue_close_notify(room)))?;
+                        *close_queued = true;
+                    }
+                    Some(Step::Established)
+                }
+                // Early data is never accepted (`max_early_data_size` is 0).
+                _ => return Err(io::Error::other("unexpected TLS state")),
+            };
+            incoming.drain(..discard);
+            if incoming.is_empty() {
+                *incoming = Vec::new();
+            }
+            if let Some(step) = step {
+                return Ok(step);
+            }
+        }
+    }
+
+    /// After an error rustls holds an alert for the peer: queue it for `send_queued`.
+    fn queue_alert(&mut self) {
+        loop {
+            let status = self.connection.process_tls_records(&mut []);
+            match status.state {
+                Ok(ConnectionState::EncodeTlsData(mut encode)) => {
+                    let queued = queue(&mut self.outgoing, |room| match encode.encode(room) {
+                        Err(EncodeError::InsufficientSize(size)) => Err(size),
+                        encoded => Ok(encoded.map_err(invalid)),
+                    });
+                    if queued.is_err() {
+                        return;
+                    }
+                }
+                Ok(ConnectionState::TransmitTlsData(transmit)) => transmit.done(),
+                _ => return,
+            }
+        }
+    }
+
+    /// Writes `outgoing` to the socket; frees it once all is sent.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.sent < self.outgoing.len() {
+            let rest = &self.outgoing[self.sent..];
+            match ready!(Pin::new(&mut self.socket).poll_write(cx, rest))? {
+                0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                written => self.sent += written,
+            }
+        }
+        self.outgoing = Vec::new();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads what the socket has into `incoming`; 0 at its end.
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.incoming.len() >= MAX_INCOMING {
+            return Poll::Ready(Err(invalid("a TLS record or handshake message too large")));
+        }
+        // On the stack: between reads the connection keeps no read buffer.
+        let mut chunk = [MaybeUninit::<u8>::uninit(); SOCKET_READ];
+        let mut read = ReadBuf::uninit(&mut chunk);
+        ready!(Pin::new(&mut self.socket).poll_read(cx, &mut read))?;
+        self.incoming.extend_from_slice(read.filled());
+        Poll::Ready(Ok(read.filled().len()))
+    }
+}
+
+/// Encodes into the end of `outgoing`: `write` gets the room and either fills part of it, or
+/// names the room it needs, and then gets that.
+fn queue(
+    outgoing: &mut Vec<u8>,
+    mut write: impl FnMut(&mut [u8]) -> Result<io::Result<usize>, InsufficientSizeError>,
+) -> io::Result<()> {
+    let start = outgoing.len();
+    outgoing.resize(start + RECORD_OVERHEAD, 0);
+    let written = match write(&mut outgoing[start..]) {
+        Ok(written) => written,
+        Err(InsufficientSizeError { required_size }) => {
+            outgoing.resize(start + required_size, 0);
+            write(&mut outgoing[start..])
+                .unwrap_or_else(|_| Err(io::Error::other("TLS record outgrew its room")))
+        }
+    };
+    match written {
+        Ok(written) => {
+            outgoing.truncate(start + written);
+            Ok(())
+        }
+        Err(err) => {
+            outgoing.truncate(start);
+            Err(err)
+        }
+    }
+}
+
+fn encrypted(
+    result: Result<usize, EncryptError>,
+) -> Result<io::Result<usize>, InsufficientSizeError> {
+    match result {
+        Err(EncryptError::InsufficientSize(size)) => Err(size),
+        result => Ok(result.map_err(io::Error::other)),
+    }
+}
+
+fn invalid(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, err)
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for UnbufferedTls<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.read_from < this.plaintext.len() {
+                let rest = &this.plaintext[this.read_from..];
+                let taken = rest.len().min(buf.remaining());
+                buf.put_slice(&rest[..taken]);
+                this.read_from += taken;
+                if this.read_from == this.plaintext.len() {
+                    this.plaintext = Vec::new();
+                    this.read_from = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.peer_closed {
+                return Poll::Ready(Ok(()));
+            }
+            let step = this.advance(None, false)?;
+            // What rustls answered while reading (a key update) goes out now; a full socket
+            // does not hold the reader up: the next write or flush sends it.
+            if let Poll::Ready(Err(err)) = this.poll_send(cx) {
+                return Poll::Ready(Err(err));
+            }
+            if this.read_from < this.plaintext.len() || this.peer_closed {
+                continue;
+            }
+            if matches!(step, Step::Closed) || ready!(this.poll_receive(cx))? == 0 {
+                this.peer_closed = true;
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UnbufferedTls<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        // Backpressure: at most one write's records wait beyond what the socket took.
+        ready!(this.poll_send(cx))?;
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let data = &buf[..buf.len().min(MAX_WRITE)];
+        match this.advance(Some(data), false)? {
+            Step::Established => {}
+            Step::Input | Step::Closed => {
+                return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+            }
+        }
+        // Taken: a socket that is full now sends it before the next write.
+        if let Poll::Ready(Err(err)) = this.poll_send(cx) {
+            return Poll::Ready(Err(err));
+        }
+        Poll::Ready(Ok(data.len()))
+    }
+
+    /// Small pieces (a chunk's size line, the event, its CRLF) go out as one record.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let total: usize = bufs.iter().map(|buf| buf.len()).sum();
+        let first = bufs.iter().find(|buf| !buf.is_empty());
+        match first {
+            Some(first) if first.len() < total && total <= MAX_WRITE => {
+                let mut joined = Vec::with_capacity(total);
+                for buf in bufs {
+                    joined.extend_from_slice(buf);
+                }
+                self.poll_write(cx, &joined)
+            }
+            Some(first) => self.poll_write(cx, first),
+            None => Poll::Ready(Ok(0)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_send(cx))?;
+        Pin::new(&mut this.socket).poll_flush(cx)
+    }
+
+    /// Sends close_notify, then closes the socket's sending side.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.close_queued {
+            // Not established (a failed handshake): there is nothing to close cleanly.
+            let _ = this.advance_until_blocked(None, true);
+            this.close_queued = true;
+        }
+        ready!(this.poll_send(cx))?;
+        Pin::new(&mut this.socket).poll_shutdown(cx)
+    }
+}
