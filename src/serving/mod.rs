@@ -34,7 +34,7 @@ use http::{Protocols, serve_http};
 use lean::Rewind;
 use progress::ProgressIo;
 use timeouts::Timeouts;
-use tls::{Handshaken, Tls};
+use tls::Tls;
 
 /// While no file descriptor is free, accepting is retried this often (never spun).
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -223,37 +223,35 @@ async fn serve_tls(socket: TcpStream, peer: SocketAddr, serving: Serving, tls: A
         handshake = handshake => handshake,
         () = control.closed() => return,
     };
+    let stream = match handshake {
+        Ok(stream) => stream,
+        Err(err) => {
+            tracing::debug!(%peer, %err, "TLS handshake failed");
+            return;
+        }
+    };
     let head_by = Instant::now() + serving.timeouts.head;
-    match handshake {
-        Err(err) => tracing::debug!(%peer, %err, "TLS handshake failed"),
-        Ok(Handshaken::Buffered(stream)) if tls::negotiated_h2(&stream) => {
-            let started =
-                preface::read_h2_start(Rewind::new(Bytes::new(), stream), head_by, &control);
-            let Some(io) = started.await else {
-                return;
-            };
-            let io = TokioIo::new(io);
-            Box::pin(serve_http(io, Protocols::Http2, None, connection, serving)).await;
-        }
-        Ok(Handshaken::Buffered(stream)) => {
-            let io = TokioIo::new(stream);
-            Box::pin(serve_http(io, Protocols::Http1, None, connection, serving)).await;
-        }
-        Ok(Handshaken::Unbuffered(stream)) => {
-            let handover = lean::serve(stream, &serving.routes, &connection, &control, head_by);
-            let Some(handover) = handover.await else {
-                return; // served as a lean stream, or nothing left to serve
-            };
-            let io = TokioIo::new(handover.io);
-            let answered = handover.answered;
-            Box::pin(serve_http(
-                io,
-                Protocols::Http1,
-                answered,
-                connection,
-                serving,
-            ))
-            .await;
-        }
+    if tls::negotiated_h2(&stream) {
+        let started = preface::read_h2_start(Rewind::new(Bytes::new(), stream), head_by, &control);
+        let Some(io) = started.await else {
+            return;
+        };
+        let io = TokioIo::new(io);
+        Box::pin(serve_http(io, Protocols::Http2, None, connection, serving)).await;
+        return;
     }
+    let handover = lean::serve(stream, &serving.routes, &connection, &control, head_by);
+    let Some(handover) = handover.await else {
+        return; // served as a lean stream, or nothing left to serve
+    };
+    let io = TokioIo::new(handover.io);
+    let answered = handover.answered;
+    Box::pin(serve_http(
+        io,
+        Protocols::Http1,
+        answered,
+        connection,
+        serving,
+    ))
+    .await;
 }

@@ -8,9 +8,8 @@
 //! they all time out. A client takes its place in line only once its whole ClientHello is in,
 //! so a socket that sends nothing (or half a hello) never holds a slot.
 //!
-//! A client that offers HTTP/2 gets it over tokio-rustls, for hyper; one that offers only
-//! HTTP/1.1 (or no ALPN) gets rustls's unbuffered API (`unbuffered.rs`), which keeps no buffer
-//! while the connection idles: most such connections carry one event stream for hours.
+//! Every connection runs on rustls's unbuffered API (`unbuffered.rs`), which keeps no buffer
+//! while the connection idles: most connections carry event streams for hours.
 
 mod unbuffered;
 
@@ -27,12 +26,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tokio_rustls::StartHandshake;
 use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
-use tokio_rustls::rustls::server::{Accepted, Acceptor, ClientHello, ResolvesServerCert};
+use tokio_rustls::rustls::server::{Acceptor, ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
-use tokio_rustls::server::TlsStream;
 
 pub use unbuffered::UnbufferedTls;
 
@@ -53,15 +50,6 @@ const HANDSHAKE_SLOTS_PER_CORE: usize = 2;
 const HELLO_READ: usize = 4096;
 /// How long the alert that says why a handshake failed may take to go out.
 const ALERT_GRACE: Duration = Duration::from_secs(1);
-
-/// A finished handshake, on the API its protocol is served with.
-#[derive(Debug)]
-pub enum Handshaken<S> {
-    /// The client offered HTTP/2: tokio-rustls, whose buffers hyper's HTTP/2 keeps busy anyway.
-    Buffered(TlsStream<S>),
-    /// HTTP/1.1: rustls's unbuffered API, which frees every buffer while the stream idles.
-    Unbuffered(UnbufferedTls<S>),
-}
 
 /// The TLS side of the listener: accepts handshakes with the current certificate.
 pub struct Tls {
@@ -144,36 +132,24 @@ impl Tls {
         mut socket: S,
         hello_by: Instant,
         timeout: Duration,
-    ) -> io::Result<Handshaken<S>>
+    ) -> io::Result<UnbufferedTls<S>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let hello = tokio::time::timeout_at(hello_by, read_hello(&mut socket));
-        let (accepted, hello) = hello
+        let hello = hello
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
         let slot = self.slots.acquire().await.map_err(io::Error::other)?;
-        if offers_h2(&accepted.client_hello()) {
-            drop(hello);
-            // The CPU-heavy part of the handshake runs here, inside the slot.
-            let started =
-                StartHandshake::from_parts(accepted, socket).into_stream(self.config.clone());
-            drop(slot);
-            return match tokio::time::timeout(timeout, started).await {
-                Ok(handshake) => handshake.map(Handshaken::Buffered),
-                Err(_) => Err(io::ErrorKind::TimedOut.into()),
-            };
-        }
-        // Read again by the unbuffered connection, which answers it: parsing a hello is cheap.
-        drop(accepted);
         let mut tls = UnbufferedTls::new(socket, self.config.clone(), hello)?;
         let handshake = async {
-            tls.respond()?; // inside the slot, as above
+            // The CPU-heavy part of the handshake runs here, inside the slot.
+            tls.respond()?;
             drop(slot);
             tls.finish().await
         };
         match tokio::time::timeout(timeout, handshake).await {
-            Ok(Ok(())) => Ok(Handshaken::Unbuffered(tls)),
+            Ok(Ok(())) => Ok(tls),
             Ok(Err(err)) => {
                 let _ = tokio::time::timeout(ALERT_GRACE, tls.send_queued()).await;
                 Err(err)
@@ -183,9 +159,9 @@ impl Tls {
     }
 }
 
-/// Reads until a whole ClientHello is in; returns it parsed, and every byte read (for a
-/// connection that answers it itself). A malformed hello gets its alert.
-async fn read_hello<S>(socket: &mut S) -> io::Result<(Accepted, Vec<u8>)>
+/// Reads until a whole ClientHello is in (rustls's `Acceptor` says when) and returns every byte
+/// read, for the connection to answer. A malformed hello gets its alert.
+async fn read_hello<S>(socket: &mut S) -> io::Result<Vec<u8>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -203,7 +179,7 @@ where
         }
         match acceptor.accept() {
             Ok(None) => {}
-            Ok(Some(accepted)) => return Ok((accepted, read)),
+            Ok(Some(_)) => return Ok(read),
             Err((err, mut alert)) => {
                 let mut bytes = Vec::new();
                 alert.write_all(&mut bytes)?;
@@ -214,16 +190,9 @@ where
     }
 }
 
-/// Whether ALPN will pick HTTP/2: the server prefers it, so a client that offers it gets it.
-fn offers_h2(hello: &ClientHello<'_>) -> bool {
-    hello
-        .alpn()
-        .is_some_and(|mut offered| offered.any(|protocol| protocol == b"h2"))
-}
-
 /// Whether a finished handshake agreed on HTTP/2.
-pub fn negotiated_h2<S>(stream: &TlsStream<S>) -> bool {
-    stream.get_ref().1.alpn_protocol() == Some(b"h2")
+pub fn negotiated_h2<S>(stream: &UnbufferedTls<S>) -> bool {
+    stream.alpn_protocol() == Some(b"h2")
 }
 
 /// The chain from `cert_path` and the key from `key_path`, checked to belong together.

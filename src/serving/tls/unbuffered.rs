@@ -2,8 +2,10 @@
 //! every buffer and frees each one as soon as it is empty, so an idle connection holds rustls's
 //! state (its keys and secrets) and nothing else. (rustls's buffered `ServerConnection` keeps a
 //! 4 KiB read buffer, zero-filled, for the connection's life: `READ_SIZE` in rustls 0.23,
-//! `src/msgs/deframer/buffers.rs`.) HTTP/1.1 over TLS runs on it, so an event stream that
-//! idles on the lean path costs little more than a plain one.
+//! `src/msgs/deframer/buffers.rs`.) It also fills the reader's buffer only with what it has,
+//! where tokio-rustls zero-fills all of it on every read (h2's 8 KiB read buffer, all touched).
+//! Every TLS connection runs on it: an HTTP/1.1 event stream that idles on the lean path costs
+//! little more than a plain one.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -56,6 +58,13 @@ pub struct UnbufferedTls<S> {
 impl<S> std::fmt::Debug for UnbufferedTls<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UnbufferedTls").finish_non_exhaustive()
+    }
+}
+
+impl<S> UnbufferedTls<S> {
+    /// The protocol ALPN agreed on.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.connection.alpn_protocol()
     }
 }
 
