@@ -9,18 +9,10 @@ use common::tls::{self, Http, TestCert};
 use common::{Server, data, ids};
 use reqwest::Version;
 
-/// A server on `cert` with stdin piped; its helpers trust the certificate.
-fn tls_server(cert: &TestCert, args: &[&str]) -> Server {
-    let tls_args = cert.args();
-    let mut all: Vec<&str> = tls_args.iter().map(String::as_str).collect();
-    all.extend_from_slice(args);
-    Server::piped(&all).asking_with(tls::client(Some(&cert.cert_pem), Http::Alpn))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn https_speaks_http2_and_http1_on_one_port() {
     let cert = TestCert::new();
-    let mut server = tls_server(&cert, &["--wait-clients", "2"]);
+    let mut server = tls::server(&cert, &["--wait-clients", "2"]);
     assert!(
         server.base.starts_with("https://127.0.0.1:"),
         "{}",
@@ -75,7 +67,7 @@ async fn a_plain_port_serves_h2c_and_http1() {
 #[tokio::test(flavor = "multi_thread")]
 async fn replay_and_max_clients_hold_per_http2_stream() {
     let cert = TestCert::new();
-    let mut server = tls_server(&cert, &["--max-clients", "2", "--history", "10"]);
+    let mut server = tls::server(&cert, &["--max-clients", "2", "--history", "10"]);
     let h2 = tls::client(Some(&cert.cert_pem), Http::Alpn);
     let url = server.url("/events");
     let mut first = tls::events(&h2, &url, &[], Version::HTTP_2).await;
@@ -101,7 +93,7 @@ async fn replay_and_max_clients_hold_per_http2_stream() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_loads_a_renewed_certificate_and_keeps_open_streams() {
     let cert = TestCert::new();
-    let mut server = tls_server(&cert, &[]);
+    let mut server = tls::server(&cert, &[]);
     let url = server.url("/events");
     let old_client = tls::client(Some(&cert.cert_pem), Http::Alpn);
     let mut open = tls::events(&old_client, &url, &[], Version::HTTP_2).await;
@@ -135,7 +127,7 @@ async fn sighup_loads_a_renewed_certificate_and_keeps_open_streams() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_ends_every_http2_stream_and_exits_0() {
     let cert = TestCert::new();
-    let mut server = tls_server(&cert, &[]);
+    let mut server = tls::server(&cert, &[]);
     let h2 = tls::client(Some(&cert.cert_pem), Http::Alpn);
     let url = server.url("/events");
     let mut streams = Vec::new();

@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::tls::{self, Http, TestCert};
+use common::tls::{self, TestCert};
 use common::{Server, WAIT, count};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
@@ -161,17 +161,10 @@ async fn event_data(body: &[u8]) -> Vec<String> {
         .await
 }
 
-fn tls_server(cert: &TestCert, args: &[&str]) -> Server {
-    let tls_args = cert.args();
-    let mut all: Vec<&str> = tls_args.iter().map(String::as_str).collect();
-    all.extend_from_slice(args);
-    Server::piped(&all).asking_with(tls::client(Some(&cert.cert_pem), Http::Alpn))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_over_tls_is_answered_alike_on_both_paths() {
     let cert = TestCert::new();
-    let mut server = tls_server(&cert, &["--cors", "https://app.example"]);
+    let mut server = tls::server(&cert, &["--cors", "https://app.example"]);
     server.write(b"one\n");
     server.wait_for_stat("events_sent", 1).await;
     let cases: [(&str, &[&str]); 3] = [
@@ -219,7 +212,7 @@ async fn a_stream_over_tls_is_answered_alike_on_both_paths() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_keeps_lean_tls_streams_and_new_connections_get_the_new_certificate() {
     let cert = TestCert::new();
-    let mut server = tls_server(&cert, &[]);
+    let mut server = tls::server(&cert, &[]);
     let mut open = TlsClient::connect(&server, &cert.cert_pem, None)
         .await
         .unwrap();
@@ -250,7 +243,7 @@ async fn sighup_keeps_lean_tls_streams_and_new_connections_get_the_new_certifica
 async fn a_stalled_lean_tls_stream_is_evicted_alone() {
     const EVENTS: usize = 5_000;
     let cert = TestCert::new();
-    let mut server = tls_server(&cert, &["--stall-timeout", "2s", "-q"]);
+    let mut server = tls::server(&cert, &["--stall-timeout", "2s", "-q"]);
     // Sends its request, reads the head, then never reads again.
     let mut stalled = TlsClient::connect(&server, &cert.cert_pem, Some(4096))
         .await
@@ -289,7 +282,7 @@ async fn a_stalled_lean_tls_stream_is_evicted_alone() {
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_ends_lean_tls_streams_with_their_last_chunk_and_close_notify() {
     let cert = TestCert::new();
-    let mut server = tls_server(&cert, &[]);
+    let mut server = tls::server(&cert, &[]);
     let mut clients = Vec::new();
     for _ in 0..3 {
         let mut client = TlsClient::connect(&server, &cert.cert_pem, None)

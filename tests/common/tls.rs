@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{Client, WAIT};
+use super::{Client, Server, WAIT};
 
 /// A self-signed certificate and its key, written as PEM files in a temporary directory.
 pub struct TestCert {
@@ -142,4 +142,12 @@ pub async fn handshake(
         .await
         .expect("handshake in time")
         .unwrap()
+}
+
+/// A server on `cert` with stdin piped; its helpers trust the certificate and speak ALPN.
+pub fn server(cert: &TestCert, args: &[&str]) -> Server {
+    let tls_args = cert.args();
+    let mut all: Vec<&str> = tls_args.iter().map(String::as_str).collect();
+    all.extend_from_slice(args);
+    Server::piped(&all).asking_with(client(Some(&cert.cert_pem), Http::Alpn))
 }
