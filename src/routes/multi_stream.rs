@@ -233,7 +233,6 @@ impl MultiStream {
                 self.members.clear();
                 return Some(refusal::last_words(refusal::reason(Refusal::MadeRoom)));
             }
-            self.take_ready();
             if let Some(batch) = self.batch() {
                 return Some(batch);
             }
@@ -287,6 +286,10 @@ impl MultiStream {
     fn batch(&mut self) -> Option<Bytes> {
         let mut batch = BytesMut::new();
         while batch.len() < BATCH_BYTES {
+            // Every channel is looked at again before each pick, not only the one just taken
+            // from: a frame that reached another channel meanwhile may have arrived earlier
+            // than the taken channel's next.
+            self.take_ready();
             let next = self
                 .members
                 .iter()
@@ -305,12 +308,6 @@ impl MultiStream {
                 }
                 None if index == 0 => batch.extend_from_slice(&frame.bytes),
                 None => {}
-            }
-            let member = &mut self.members[index];
-            match member.receiver.try_recv() {
-                Ok(frame) => member.ready = Some(frame),
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Closed) => member.close(),
             }
         }
         (!batch.is_empty()).then(|| batch.freeze())
