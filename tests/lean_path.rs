@@ -7,15 +7,11 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use common::{Server, TcpClient, WAIT, count, find, server_address};
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
+use common::{Server, TcpClient, WAIT, body_data, count, find, head_without_date, server_address};
 
 /// Pause between the pieces of a trickled head.
 const PAUSE: Duration = Duration::from_millis(1);
@@ -103,25 +99,6 @@ fn wait_for_head(client: &mut TcpClient) {
     }
 }
 
-/// The head without its date line, which changes by the second.
-fn head_without_date(client: &TcpClient) -> String {
-    let head = client.head.as_deref().expect("a head");
-    head.split("\r\n")
-        .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
-        .collect::<Vec<_>>()
-        .join("\r\n")
-}
-
-/// `data` of each event in a decoded body, parsed by eventsource-stream.
-async fn event_data(body: &[u8]) -> Vec<String> {
-    let chunks = [Ok::<_, Infallible>(Bytes::copy_from_slice(body))];
-    futures_util::stream::iter(chunks)
-        .eventsource()
-        .map(|event| event.unwrap().data)
-        .collect()
-        .await
-}
-
 /// A connection whose first request (`GET /stats`, kept alive) is answered before `request`
 /// is sent: hyper serves it, as it serves every request after a connection's first.
 fn after_a_keep_alive_request(server: &Server, request: &[u8]) -> TcpClient {
@@ -185,13 +162,13 @@ async fn a_stream_is_answered_alike_on_both_paths() {
         lean.read_until_body_contains("data: two");
         hyper.read_until_body_contains("data: two");
         assert_eq!(
-            head_without_date(&lean),
-            head_without_date(&hyper),
+            head_without_date(lean.head.as_deref().expect("a head")),
+            head_without_date(hyper.head.as_deref().expect("a head")),
             "{headers:?}"
         );
         assert!(lean.head.as_deref().unwrap().contains("\r\ndate: "));
         assert_eq!(lean.body, hyper.body, "{headers:?}");
-        assert_eq!(event_data(&lean.body).await, expected, "{headers:?}");
+        assert_eq!(body_data(&lean.body).await, expected, "{headers:?}");
         drop((lean, hyper));
         server.wait_for_consumers(0).await;
         // The next case starts from one kept event again.
@@ -253,7 +230,7 @@ async fn trickled_large_and_bodied_heads_get_a_stream() {
                 .starts_with("HTTP/1.1 200 OK\r\n"),
             "{what}"
         );
-        assert_eq!(event_data(&client.body).await, ["hello all"], "{what}");
+        assert_eq!(body_data(&client.body).await, ["hello all"], "{what}");
     }
 }
 
@@ -302,7 +279,7 @@ async fn http_1_0_gets_a_close_delimited_stream() {
     let head = String::from_utf8_lossy(&read[..end]);
     assert!(head.starts_with("HTTP/1.0 200 OK\r\n"), "{head}");
     assert!(!head.contains("transfer-encoding"), "{head}");
-    assert_eq!(event_data(&read[end + 4..]).await, ["old client"]);
+    assert_eq!(body_data(&read[end + 4..]).await, ["old client"]);
 }
 
 #[tokio::test]

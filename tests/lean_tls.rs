@@ -6,14 +6,10 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use common::tls::{self, TestCert};
-use common::{Server, WAIT, count};
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
+use common::{Server, WAIT, body_data, count, head_without_date};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -140,25 +136,6 @@ impl TlsClient {
         }
         self.raw.drain(..length);
     }
-
-    /// The head without its date line, which changes by the second.
-    fn head_without_date(&self) -> String {
-        let head = self.head.as_deref().expect("a head");
-        head.split("\r\n")
-            .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
-            .collect::<Vec<_>>()
-            .join("\r\n")
-    }
-}
-
-/// `data` of each event in a decoded body, parsed by eventsource-stream.
-async fn event_data(body: &[u8]) -> Vec<String> {
-    let chunks = [Ok::<_, Infallible>(Bytes::copy_from_slice(body))];
-    futures_util::stream::iter(chunks)
-        .eventsource()
-        .map(|event| event.unwrap().data)
-        .collect()
-        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -196,13 +173,13 @@ async fn a_stream_over_tls_is_answered_alike_on_both_paths() {
         lean.read_until_body_contains("data: two").await;
         hyper.read_until_body_contains("data: two").await;
         assert_eq!(
-            lean.head_without_date(),
-            hyper.head_without_date(),
+            head_without_date(lean.head.as_deref().expect("a head")),
+            head_without_date(hyper.head.as_deref().expect("a head")),
             "{headers:?}"
         );
         assert!(lean.head.as_deref().unwrap().contains("\r\ndate: "));
         assert_eq!(lean.body, hyper.body, "{headers:?}");
-        assert_eq!(event_data(&lean.body).await, expected, "{headers:?}");
+        assert_eq!(body_data(&lean.body).await, expected, "{headers:?}");
         drop((lean, hyper));
         server.wait_for_consumers(0).await;
         server.write(b"one\n"); // each case starts after one more kept event
@@ -264,7 +241,7 @@ async fn a_stalled_lean_tls_stream_is_evicted_alone() {
     let feeder = server.feed(input);
     reading.read_until_body_contains("data: last\n").await;
     feeder.join().unwrap();
-    let data = event_data(&reading.body).await;
+    let data = body_data(&reading.body).await;
     assert_eq!(data.len(), EVENTS);
     assert_eq!(data[EVENTS - 1], "last");
 
@@ -299,7 +276,7 @@ async fn shutdown_ends_lean_tls_streams_with_their_last_chunk_and_close_notify()
         // A clean end: tokio-rustls reports an end without close_notify as an error.
         while client.read_more().await.expect("a clean TLS end") > 0 {}
         assert!(client.ended, "the last chunk: {:?}", client.raw);
-        assert_eq!(event_data(&client.body).await, ["before the end"]);
+        assert_eq!(body_data(&client.body).await, ["before the end"]);
     }
     let status = server.wait_exit();
     assert_eq!(status.code(), Some(0), "{}", server.stderr());

@@ -6,9 +6,9 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::browser::Browser;
+use common::page::{column, viewer};
 use common::{Client, Server};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[test]
 fn events_show_as_text_newest_first_and_run_nothing() {
@@ -217,7 +217,7 @@ fn a_named_channel_is_viewed_and_the_live_ones_are_listed() {
         json!(["default", "jobs", "other"]),
         "{page:#}"
     );
-    assert_eq!(page["current"], "jobs", "{page:#}");
+    assert_eq!(page["current"], json!(["jobs"]), "{page:#}");
     assert!(
         page["source"].as_str().unwrap().starts_with("/events/jobs"),
         "{page:#}"
@@ -334,55 +334,6 @@ fn url_encode(text: &str) -> String {
             }
             _ => format!("%{byte:02X}"),
         })
-        .collect()
-}
-
-/// Chromium set up to check the built-in page: `HELPERS` before each check, `SNAPSHOT` on failure.
-fn viewer(test: &str) -> Option<Browser> {
-    Browser::launch(test).map(|browser| {
-        browser.scripted(
-            HELPERS,
-            SNAPSHOT,
-            "document.getElementById('state') !== null",
-        )
-    })
-}
-
-/// Helpers defined in the page before each check: `state()`, `count()`, `rows()`.
-const HELPERS: &str = "
-    var state = () => document.getElementById('state').textContent;
-    var count = () => document.getElementById('count').textContent;
-    var rows = () => [...document.querySelectorAll('#events > li')].map((li) => ({
-        id: li.querySelector('.id').textContent,
-        name: li.querySelector('.name').textContent,
-        time: li.querySelector('.time').textContent,
-        data: li.querySelector('.data').textContent,
-        history: li.classList.contains('history'),
-    }));
-";
-
-/// Everything a test asserts on, read in one go.
-const SNAPSHOT: &str = "({
-    state: state(),
-    detail: document.getElementById('detail').textContent,
-    count: count(),
-    rows: rows(),
-    pause: document.getElementById('pause').textContent,
-    source: document.getElementById('source').textContent,
-    channels: [...document.querySelectorAll('#channels a')].map((a) => a.textContent),
-    current: document.querySelector('#channels a[aria-current]')?.textContent ?? null,
-    title: document.title,
-    images: document.images.length,
-    foreign: [...document.querySelectorAll('#events *')]
-        .filter((e) => !['LI', 'TIME', 'SPAN', 'DIV'].includes(e.tagName)).length,
-})";
-
-fn column(page: &Value, field: &str) -> Vec<String> {
-    page["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| row[field].as_str().unwrap().to_owned())
         .collect()
 }
 

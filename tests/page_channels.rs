@@ -5,7 +5,7 @@
 mod common;
 
 use common::Server;
-use common::browser::Browser;
+use common::page::{column, viewer};
 use serde_json::Value;
 
 #[test]
@@ -89,45 +89,4 @@ fn the_page_shows_rows_of_two_channels_each_naming_its_channel() {
         "{page:#}"
     );
     browser.assert_no_script_errors();
-}
-
-/// Chromium set up to check the built-in page: `HELPERS` before each check, `SNAPSHOT` on failure.
-fn viewer(test: &str) -> Option<Browser> {
-    Browser::launch(test).map(|browser| {
-        browser.scripted(
-            HELPERS,
-            SNAPSHOT,
-            "document.getElementById('state') !== null",
-        )
-    })
-}
-
-/// Helpers defined in the page before each check: `state()`, `rows()`.
-const HELPERS: &str = "
-    var state = () => document.getElementById('state').textContent;
-    var rows = () => [...document.querySelectorAll('#events > li')].map((li) => ({
-        channel: li.querySelector('.channel')?.textContent ?? null,
-        id: li.querySelector('.id').textContent,
-        name: li.querySelector('.name').textContent,
-        data: li.querySelector('.data').textContent,
-        history: li.classList.contains('history'),
-    }));
-";
-
-/// Everything a test asserts on, read in one go.
-const SNAPSHOT: &str = "({
-    state: state(),
-    rows: rows(),
-    history: rows().map((row) => row.history),
-    source: document.getElementById('source').textContent,
-    current: [...document.querySelectorAll('#channels a[aria-current]')].map((a) => a.textContent),
-})";
-
-fn column(page: &Value, field: &str) -> Vec<String> {
-    page["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| row[field].as_str().unwrap_or("").to_owned())
-        .collect()
 }

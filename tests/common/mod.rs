@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod cli;
+pub mod page;
 pub mod redis;
 pub mod sentinel;
 pub mod tls;
@@ -574,6 +575,26 @@ pub fn data(events: &[Event]) -> Vec<String> {
 /// The id of each event.
 pub fn ids(events: &[Event]) -> Vec<String> {
     events.iter().map(|e| e.id.clone()).collect()
+}
+
+/// The data of each event in a decoded (de-chunked) body, parsed by eventsource-stream.
+pub async fn body_data(body: &[u8]) -> Vec<String> {
+    let chunks = [Ok::<_, std::convert::Infallible>(Bytes::copy_from_slice(
+        body,
+    ))];
+    futures_util::stream::iter(chunks)
+        .eventsource()
+        .map(|event| event.unwrap().data)
+        .collect()
+        .await
+}
+
+/// A response head without its date line, which changes by the second.
+pub fn head_without_date(head: &str) -> String {
+    head.split("\r\n")
+        .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
+        .collect::<Vec<_>>()
+        .join("\r\n")
 }
 
 type ByteStream = std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
