@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::redis::Redis;
+use common::redis::{Redis, instance};
 use common::tls::{self, Http};
 use common::{Server, TcpClient, data, ids};
 use reqwest::Version;
@@ -79,11 +79,6 @@ async fn streams_of_several_channels_share_one_http2_connection() {
     assert_eq!(stats["consumers"], 4, "{stats}");
 }
 
-fn instance(redis: &Redis) -> Server {
-    let url = redis.url();
-    Server::start(&["--redis", &url, "--publish-token", "t"])
-}
-
 async fn post(server: &Server, channel: &str, body: &str) {
     let path = format!("/events/{channel}");
     let answer = server
@@ -95,7 +90,11 @@ async fn post(server: &Server, channel: &str, body: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cursor_means_the_same_on_every_redis_instance() {
     let redis = Redis::start();
-    let [one, two, three] = [instance(&redis), instance(&redis), instance(&redis)];
+    let [one, two, three] = [
+        instance(&redis, &[]),
+        instance(&redis, &[]),
+        instance(&redis, &[]),
+    ];
     post(&three, "jobs", "j1\nj2").await;
     let mut stream = one.events("/events/jobs,mail?lastEventId=earliest").await;
     assert_eq!(

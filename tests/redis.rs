@@ -9,20 +9,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::redis::Redis;
+use common::redis::{AUTH, Redis, instance};
 use common::{Client, Server, TcpClient, WAIT, data, ids};
 use eventsource_stream::Event;
 use prometheus_parse::{Scrape, Value};
-
-const AUTH: (&str, &str) = ("Authorization", "Bearer t");
-
-/// An instance on `redis` with POST publishing, quiet unless told to tick or read stdin.
-fn instance(redis: &Redis, extra: &[&str]) -> Server {
-    let url = redis.url();
-    let mut args = vec!["--redis", &url, "--publish-token", "t"];
-    args.extend_from_slice(extra);
-    Server::start(&args)
-}
 
 fn pairs(events: &[Event]) -> Vec<(String, String)> {
     ids(events).into_iter().zip(data(events)).collect()

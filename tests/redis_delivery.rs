@@ -4,19 +4,11 @@
 
 mod common;
 
-use common::redis::Redis;
+use common::redis::{AUTH, Redis, instance};
 use common::{Server, TcpClient, ids};
 
-const AUTH: (&str, &str) = ("Authorization", "Bearer t");
 const EVENTS: usize = 1500;
 const PER_POST: usize = 100;
-
-fn instance(redis: &Redis, extra: &[&str]) -> Server {
-    let url = redis.url();
-    let mut args = vec!["--redis", &url, "--publish-token", "t"];
-    args.extend_from_slice(extra);
-    Server::start(&args)
-}
 
 async fn post_lines(server: &Server, path: &str, body: &str) {
     let answer = server.post(path, &[AUTH], body.to_owned()).await;

@@ -6,19 +6,11 @@
 
 mod common;
 
-use common::redis::Redis;
+use common::redis::{AUTH, Redis, instance};
 use common::{Server, data, ids};
 
-const AUTH: (&str, &str) = ("Authorization", "Bearer t");
 const STREAM: &str = "sse-broadcast:{big}:stream";
 const BYTES: &str = "sse-broadcast:{big}:bytes";
-
-fn instance(redis: &Redis, extra: &[&str]) -> Server {
-    let url = redis.url();
-    let mut args = vec!["--redis", &url, "--publish-token", "t"];
-    args.extend_from_slice(extra);
-    Server::start(&args)
-}
 
 async fn post_lines(server: &Server, lines: &[String]) {
     let answer = server.post("/events/big", &[AUTH], lines.join("\n")).await;

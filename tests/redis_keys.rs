@@ -9,17 +9,8 @@ mod common;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use common::redis::Redis;
+use common::redis::{AUTH, Redis, instance};
 use common::{Server, ids};
-
-const AUTH: (&str, &str) = ("Authorization", "Bearer t");
-
-fn instance(redis: &Redis, extra: &[&str]) -> Server {
-    let url = redis.url();
-    let mut args = vec!["--redis", &url, "--publish-token", "t"];
-    args.extend_from_slice(extra);
-    Server::start(&args)
-}
 
 async fn post_lines(server: &Server, path: &str, body: &str) -> serde_json::Value {
     let answer = server.post(path, &[AUTH], body.to_owned()).await;

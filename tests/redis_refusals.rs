@@ -6,15 +6,8 @@
 
 mod common;
 
-use common::redis::Redis;
+use common::redis::{AUTH, Redis, instance};
 use common::{Server, ids};
-
-const AUTH: (&str, &str) = ("Authorization", "Bearer t");
-
-fn instance(redis: &Redis) -> Server {
-    let url = redis.url();
-    Server::start(&["--redis", &url, "--publish-token", "t"])
-}
 
 async fn errors_metric(server: &Server) -> f64 {
     let text = server.metrics().await;
@@ -28,7 +21,7 @@ async fn errors_metric(server: &Server) -> f64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn refusals_are_reported_until_redis_accepts_again() {
     let redis = Redis::start();
-    let a = instance(&redis);
+    let a = instance(&redis, &[]);
     for (break_it, reason) in [
         (
             vec!["SET", "sse-broadcast:{w}:stream", "not a stream"],
@@ -69,7 +62,7 @@ async fn refusals_are_reported_until_redis_accepts_again() {
 async fn a_long_post_is_stored_in_runs_of_512_lines() {
     const LINES: usize = 2000;
     let redis = Redis::start();
-    let a = instance(&redis);
+    let a = instance(&redis, &[]);
     let mut reader = a.events("/events/long").await;
     redis.cli(&["CONFIG", "RESETSTAT"]);
     let body: Vec<String> = (1..=LINES).map(|n| format!("line {n}")).collect();

@@ -8,16 +8,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::redis::{AUTH, instance_at};
 use common::sentinel::SentinelSet;
 use common::{BIN, Server, WAIT};
-
-const AUTH: (&str, &str) = ("Authorization", "Bearer t");
-
-fn instance(url: &str, extra: &[&str]) -> Server {
-    let mut args = vec!["--redis", url, "--publish-token", "t"];
-    args.extend_from_slice(extra);
-    Server::start(&args)
-}
 
 /// One SSE frame of a raw body: its id, its data and the comments before it.
 #[derive(Debug)]
@@ -57,8 +50,8 @@ async fn stats(server: &Server) -> serde_json::Value {
 async fn two_instances_follow_a_failover_without_a_silent_gap() {
     let mut set = SentinelSet::start(None);
     let url = set.url();
-    let x = instance(&url, &["--keep-alive", "300ms"]);
-    let y = instance(&url, &["--keep-alive", "300ms"]);
+    let x = instance_at(&url, &["--keep-alive", "300ms"]);
+    let y = instance_at(&url, &["--keep-alive", "300ms"]);
     assert_eq!(
         stats(&x).await["master"],
         format!("127.0.0.1:{}", set.master_port())
@@ -138,7 +131,7 @@ async fn with_passwords_it_works_and_no_output_holds_one() {
     let set = SentinelSet::start(Some(PASSWORD));
     let url = set.url();
     assert!(url.contains(PASSWORD));
-    let x = instance(&url, &["-vv"]);
+    let x = instance_at(&url, &["-vv"]);
     let mut reader = x.events("/events").await;
     let answer = x.post("/events", &[AUTH], "hello".to_owned()).await;
     assert_eq!(answer.status, 200, "{answer:?}");

@@ -5,7 +5,7 @@
 mod common;
 
 use common::browser::Browser;
-use common::{Client, Server, TcpClient};
+use common::{Client, Server, TcpClient, assert_refused_with_retry};
 
 const EVENT_STREAM: (&str, &str) = ("Accept", "text/event-stream");
 
@@ -72,7 +72,7 @@ async fn a_refused_event_source_reads_why_and_when_and_the_stream_ends() {
         .await
         .expect("the stream ends")
         .unwrap();
-    assert_retry_between_5_and_7_5_s(
+    assert_refused_with_retry(
         &body,
         ": too many channels (--max-channels); try again later\n\n",
     );
@@ -86,7 +86,7 @@ async fn a_refused_event_source_reads_why_and_when_and_the_stream_ends() {
         );
     }
     assert!(lean.head.as_deref().unwrap().starts_with("HTTP/1.1 200 OK"));
-    assert_retry_between_5_and_7_5_s(
+    assert_refused_with_retry(
         &lean.body,
         ": too many clients (--max-clients); try again later\n\n",
     );
@@ -104,19 +104,5 @@ async fn a_refused_event_source_reads_why_and_when_and_the_stream_ends() {
             .lines()
             .any(|line| line == "sse_broadcast_requests_refused_total 3"),
         "{metrics}"
-    );
-}
-
-/// `body` is `comment`, then `retry: N` with N in [5000, 7500], and nothing else.
-fn assert_retry_between_5_and_7_5_s(body: &[u8], comment: &str) {
-    let text = String::from_utf8_lossy(body);
-    let retry = text
-        .strip_prefix(comment)
-        .and_then(|rest| rest.strip_prefix("retry: "))
-        .and_then(|rest| rest.strip_suffix("\n\n"))
-        .and_then(|ms| ms.parse::<u64>().ok());
-    assert!(
-        retry.is_some_and(|ms| (5000..=7500).contains(&ms)),
-        "{text:?}"
     );
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{RawClient, Server};
+use common::{RawClient, Server, assert_refused_with_retry};
 
 const AUTH: (&str, &str) = ("Authorization", "Bearer t");
 const EVENT_STREAM: (&str, &str) = ("Accept", "text/event-stream");
@@ -34,7 +34,7 @@ async fn readers_on_made_up_names_give_their_places_to_publishers() {
     server.wait_for_log("sent channel=builds id=1");
     // The two oldest squatters' streams said why and when to come back, and ended.
     for squatter in &mut squatters[..2] {
-        assert_made_room_then_ended(squatter.until_end().await);
+        assert_refused_with_retry(squatter.until_end().await, MADE_ROOM);
     }
     let log = server.stderr();
     assert!(!log.contains("skipped"), "{log}");
@@ -78,7 +78,7 @@ async fn readers_on_made_up_names_give_their_places_to_publishers() {
     // A publisher is served while a squatter is left; then, with none, it is refused.
     let answer = server.post("/events/tests", &[AUTH], "green").await;
     assert_eq!(answer.status, 200, "{answer:?}");
-    assert_made_room_then_ended(squatters[2].until_end().await);
+    assert_refused_with_retry(squatters[2].until_end().await, MADE_ROOM);
     let answer = server.post("/events/more", &[AUTH], "x").await;
     assert_eq!(answer.status, 503, "{answer:?}");
 }
@@ -101,18 +101,4 @@ async fn a_channel_with_a_reader_and_events_keeps_its_place() {
     let stats = server.stats().await;
     assert_eq!(stats["channels"]["live"]["consumers"], 1, "{stats}");
     assert!(stats["channels"].get("other").is_none(), "{stats}");
-}
-
-/// `body` is the made-room comment, then `retry: N` with N in [5000, 7500], and nothing else.
-fn assert_made_room_then_ended(body: &[u8]) {
-    let text = String::from_utf8_lossy(body);
-    let retry = text
-        .strip_prefix(MADE_ROOM)
-        .and_then(|rest| rest.strip_prefix("retry: "))
-        .and_then(|rest| rest.strip_suffix("\n\n"))
-        .and_then(|ms| ms.parse::<u64>().ok());
-    assert!(
-        retry.is_some_and(|ms| (5000..=7500).contains(&ms)),
-        "{text:?}"
-    );
 }

@@ -589,6 +589,21 @@ pub async fn body_data(body: &[u8]) -> Vec<String> {
         .await
 }
 
+/// `body` is `comment`, then `retry: N` with N in [5000, 7500] (the default 5 s Retry-After
+/// spread up by at most half), and nothing else: a refusal an EventSource survives.
+pub fn assert_refused_with_retry(body: &[u8], comment: &str) {
+    let text = String::from_utf8_lossy(body);
+    let retry = text
+        .strip_prefix(comment)
+        .and_then(|rest| rest.strip_prefix("retry: "))
+        .and_then(|rest| rest.strip_suffix("\n\n"))
+        .and_then(|ms| ms.parse::<u64>().ok());
+    assert!(
+        retry.is_some_and(|ms| (5000..=7500).contains(&ms)),
+        "{text:?}"
+    );
+}
+
 /// A response head without its date line, which changes by the second.
 pub fn head_without_date(head: &str) -> String {
     head.split("\r\n")

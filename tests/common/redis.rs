@@ -10,7 +10,23 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
-use super::WAIT;
+use super::{Server, WAIT};
+
+/// The header that publishes to an `instance` (its `--publish-token` is `t`).
+pub const AUTH: (&str, &str) = ("Authorization", "Bearer t");
+
+/// An instance on `redis` with POST publishing (`AUTH`), quiet unless `extra` tells it to tick
+/// or read stdin.
+pub fn instance(redis: &Redis, extra: &[&str]) -> Server {
+    instance_at(&redis.url(), extra)
+}
+
+/// `instance` on the Redis (or Sentinel) URL `url`.
+pub fn instance_at(url: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--redis", url, "--publish-token", "t"];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
 
 pub struct Redis {
     child: Option<Child>,
