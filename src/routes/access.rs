@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use headers::authorization::Bearer;
 use serde::Deserialize;
-use warp::http::{HeaderValue, StatusCode, header};
-use warp::reply::{Reply, Response};
+use warp::http::HeaderValue;
 use warp::{Filter, filters};
 
+use super::denied::Denied;
 use super::filters::{authorization, optional_header};
 use super::token::{Grant, Tokens};
 use crate::channels::ChannelName;
@@ -150,9 +150,7 @@ impl Access {
         }
         let Some(tokens) = &self.gate.tokens else {
             self.warn("refused a POST without the --publish-token");
-            return Err(challenge(
-                StatusCode::UNAUTHORIZED,
-                "Bearer realm=\"sse-broadcast\"",
+            return Err(Denied::unauthorized(
                 "missing or wrong token: send Authorization: Bearer <--publish-token>",
             ));
         };
@@ -167,29 +165,19 @@ impl Access {
     fn verify(&self, tokens: &Tokens, token: Option<&str>) -> Result<Grant, Denied> {
         let Some(token) = token else {
             self.warn("refused a request without a token");
-            return Err(challenge(
-                StatusCode::UNAUTHORIZED,
-                INVALID_TOKEN,
+            return Err(Denied::invalid_token(
                 "a token is required: Authorization: Bearer, the cookie sse_broadcast_token or ?access_token=",
             ));
         };
         tokens.verify(token).map_err(|invalid| {
             self.warn(&format!("refused a token: {invalid}"));
-            challenge(
-                StatusCode::UNAUTHORIZED,
-                INVALID_TOKEN,
-                &format!("invalid token: {invalid}"),
-            )
+            Denied::invalid_token(&format!("invalid token: {invalid}"))
         })
     }
 
     fn insufficient(&self, what: &str) -> Denied {
         self.warn(&format!("refused a token that does not allow {what}"));
-        challenge(
-            StatusCode::FORBIDDEN,
-            "Bearer realm=\"sse-broadcast\", error=\"insufficient_scope\"",
-            &format!("the token does not allow {what}"),
-        )
+        Denied::insufficient_scope(&format!("the token does not allow {what}"))
     }
 
     /// One warning per period at most, counting those held back; names the peer, never the token.
@@ -211,57 +199,17 @@ impl Access {
     }
 }
 
-const INVALID_TOKEN: &str = "Bearer realm=\"sse-broadcast\", error=\"invalid_token\"";
-
-/// A refusal: its status, its `WWW-Authenticate` challenge, and one line saying why.
-#[derive(Debug)]
-pub struct Denied {
-    status: StatusCode,
-    authenticate: Option<&'static str>,
-    why: String,
-}
-
-impl Denied {
-    /// 403 without a challenge: what a request asks for is switched off.
-    pub fn forbidden(why: &str) -> Self {
-        Denied {
-            status: StatusCode::FORBIDDEN,
-            authenticate: None,
-            why: why.to_owned(),
-        }
-    }
-}
-
-impl Reply for Denied {
-    fn into_response(self) -> Response {
-        let mut response =
-            warp::reply::with_status(format!("{}\n", self.why), self.status).into_response();
-        if let Some(authenticate) = self.authenticate {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(authenticate),
-            );
-        }
-        response
-    }
-}
-
-fn challenge(status: StatusCode, authenticate: &'static str, why: &str) -> Denied {
-    Denied {
-        status,
-        authenticate: Some(authenticate),
-        why: why.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::denied::INVALID_TOKEN;
     use crate::routes::token::{KeySource, Secret, TokenConfig};
     use http_body_util::BodyExt;
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
     use serde_json::json;
     use std::time::{SystemTime, UNIX_EPOCH};
+    use warp::http::StatusCode;
+    use warp::reply::Reply;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 

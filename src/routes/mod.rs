@@ -9,6 +9,7 @@
 mod access;
 pub mod auth;
 mod cursor;
+mod denied;
 mod events;
 mod filters;
 mod guessing;

@@ -13,7 +13,8 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::access::{Access, Denied, Gate, access};
+use super::access::{Access, Gate, access};
+use super::denied::Denied;
 use super::filters::{channel_path, optional_header, with_channels};
 use super::guessing::{self, Guesses, Penalty};
 use super::metrics::Metrics;
