@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -108,23 +109,43 @@ pub fn routes(
 }
 
 /// `routes` with CORS headers for `origins`; as they are when none is given.
+///
+/// A named origin may send credentials (`new EventSource(url, {withCredentials: true})`): the
+/// token cookie, or `--auth`'s Basic credentials, which is what a page on another origin of the
+/// same application needs to read a private channel. `*` allows any origin to read, but without
+/// credentials: echoing every origin with credentials allowed would let any site a reader visits
+/// read that reader's private channels. The allowed origin is echoed, never `*` (browsers refuse
+/// `*` with credentials), so every answer varies by `Origin` and says so to caches.
 fn with_cors(routes: BoxedFilter<(Response,)>, origins: &[String]) -> BoxedFilter<(Response,)> {
     if origins.is_empty() {
         return routes;
     }
-    let cors = if origins.iter().any(|origin| origin == "*") {
+    let any = origins.iter().any(|origin| origin == "*");
+    let cors = if any {
         warp::cors().allow_any_origin()
     } else {
         warp::cors().allow_origins(origins.iter().map(String::as_str))
     };
     // The preflight is answered here, before the auth guard: browsers send no credentials on it.
-    let cors = cors.allow_methods(["GET", "POST"]).allow_headers([
-        "last-event-id",
-        "cache-control",
-        "authorization",
-        "content-type",
-    ]);
-    routes.with(cors).map(Reply::into_response).boxed()
+    let cors = cors
+        .allow_credentials(!any)
+        .allow_methods(["GET", "POST"])
+        .allow_headers([
+            "last-event-id",
+            "cache-control",
+            "authorization",
+            "content-type",
+        ]);
+    routes
+        .with(cors)
+        .map(Reply::into_response)
+        .map(|mut response: Response| {
+            response
+                .headers_mut()
+                .append(header::VARY, HeaderValue::from_static("origin"));
+            response
+        })
+        .boxed()
 }
 
 #[cfg(test)]
