@@ -21,6 +21,8 @@
 #   benches/tls_h2_idle.sh [BINARY=target/release/sse-broadcast]
 #   env: N=10000 STREAMS_CONNS=100 STREAMS=100 FANOUT_CLIENTS=1000 SECS=10 REPS=3
 #        CONNECT_RATE=500 (idle: new connections a second) SERVER_CPU=0 LOAD_CPU=1 ONLY=idle,fanout
+#        SHAPES=h1,tls-h1,h2c,tls-h2,tls-h2-streams (idle: the shapes measured, in this order;
+#        tls-h2-streams is STREAMS_CONNS connections with 1 and with STREAMS streams each)
 # Needs h2load, openssl, curl, taskset; the publisher is ../shared/bench/sseload (built on first use).
 set -euo pipefail
 bin=${1:-target/release/sse-broadcast}
@@ -34,6 +36,7 @@ scpu=${SERVER_CPU:-0}
 lcpu=${LOAD_CPU:-1}
 only=${ONLY:-idle,fanout}
 connect_rate=${CONNECT_RATE:-500}
+shapes=${SHAPES:-h1,tls-h1,h2c,tls-h2,tls-h2-streams}
 here=$(cd "$(dirname "$0")/.." && pwd)
 sseload=${SSELOAD:-/tmp/sseload/release/sseload}
 [ -x "$sseload" ] || (cd "$here/../shared/bench/sseload" && cargo build --release -q --target-dir /tmp/sseload)
@@ -140,9 +143,19 @@ if [[ ,$only, == *,idle,* ]]; then
     ["TLS h2 ($streams_conns conns x 1 stream)"]="tls $streams_conns $streams_conns -m 1"
     ["TLS h2 ($streams_conns conns x $streams streams)"]="tls $((streams_conns * streams)) $streams_conns -m $streams"
   )
-  names=("plain HTTP/1.1 ($n conns)" "TLS HTTP/1.1 ($n conns)" "h2c ($n conns x 1 stream)"
-    "TLS h2 ($n conns x 1 stream)" "TLS h2 ($streams_conns conns x 1 stream)"
-    "TLS h2 ($streams_conns conns x $streams streams)")
+  declare -A named=(
+    [h1]="plain HTTP/1.1 ($n conns)" [tls-h1]="TLS HTTP/1.1 ($n conns)" [h2c]="h2c ($n conns x 1 stream)"
+    [tls-h2]="TLS h2 ($n conns x 1 stream)"
+  )
+  names=()
+  for key in ${shapes//,/ }; do
+    case $key in
+      tls-h2-streams) names+=("TLS h2 ($streams_conns conns x 1 stream)"
+        "TLS h2 ($streams_conns conns x $streams streams)") ;;
+      h1 | tls-h1 | h2c | tls-h2) names+=("${named[$key]}") ;;
+      *) echo "SHAPES: unknown shape $key" >&2; exit 2 ;;
+    esac
+  done
   declare -A grown=()
   for _ in $(seq "$reps"); do
     for name in "${names[@]}"; do
@@ -159,15 +172,17 @@ if [[ ,$only, == *,idle,* ]]; then
     for kib in ${grown[$name]}; do per+=" $(awk -v k="$kib" -v s="$2" 'BEGIN{print k/s}')"; done
     printf '%-40s %s KiB per stream (growth KiB:%s)\n' "$name" "$(median "$per")" "${grown[$name]}"
   done
-  one=${grown["TLS h2 ($streams_conns conns x 1 stream)"]}
-  many=${grown["TLS h2 ($streams_conns conns x $streams streams)"]}
-  extra=""
-  read -ra a <<< "$one"
-  read -ra b <<< "$many"
-  for i in "${!a[@]}"; do
-    extra+=" $(awk -v x="${a[$i]}" -v y="${b[$i]}" -v d=$((streams_conns * (streams - 1))) 'BEGIN{print (y-x)/d}')"
-  done
-  printf '%-40s %s KiB\n' "TLS h2: each extra stream on a connection" "$(median "$extra")"
+  if [[ ,$shapes, == *,tls-h2-streams,* ]]; then
+    one=${grown["TLS h2 ($streams_conns conns x 1 stream)"]}
+    many=${grown["TLS h2 ($streams_conns conns x $streams streams)"]}
+    extra=""
+    read -ra a <<< "$one"
+    read -ra b <<< "$many"
+    for i in "${!a[@]}"; do
+      extra+=" $(awk -v x="${a[$i]}" -v y="${b[$i]}" -v d=$((streams_conns * (streams - 1))) 'BEGIN{print (y-x)/d}')"
+    done
+    printf '%-40s %s KiB\n' "TLS h2: each extra stream on a connection" "$(median "$extra")"
+  fi
 fi
 
 # fanout tls|plain H2LOAD_ARGS...: sets $result to "deliveries/s received/expected-bytes
