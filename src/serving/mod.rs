@@ -96,16 +96,14 @@ pub async fn accept_loop(listener: TcpListener, serving: Serving) {
                     continue;
                 };
                 tune(&socket, peer);
-                let serving = serving.clone();
+                // Each connection's future is made here and moved in whole: a block that made it
+                // would keep room for its arguments beside it for the connection's life.
+                let tasks = &serving.tasks;
                 match serving.tls.clone() {
-                    None => serving.tasks.clone().spawn(async move {
-                        serve_plain(socket, peer, serving).await;
-                        drop(counted);
-                    }),
-                    Some(tls) => serving.tasks.clone().spawn(async move {
-                        serve_tls(socket, peer, serving, tls).await;
-                        drop(counted);
-                    }),
+                    None => tasks.spawn(serve_plain(socket, peer, serving.clone(), counted)),
+                    Some(tls) => {
+                        tasks.spawn(serve_tls(socket, peer, serving.clone(), tls, counted))
+                    }
                 };
             }
             Err(err) if is_out_of_descriptors(&err) => {
@@ -170,90 +168,115 @@ fn is_out_of_descriptors(err: &std::io::Error) -> bool {
 /// A plain connection: the lean path first, then hyper with what the lean path read put back.
 /// (Apart from `serve_tls`: a task's future is as large as its largest state, and a lean stream
 /// must not carry room for a TLS handshake.)
-async fn serve_plain(socket: TcpStream, peer: SocketAddr, serving: Serving) {
+///
+/// `counted` is held until the connection ends.
+///
+/// Not an `async fn`, here and in `serve_tls`: one moves its arguments into locals of its own
+/// and keeps room for both, 180 bytes per connection for its life; a block uses them in place.
+fn serve_plain(
+    socket: TcpStream,
+    peer: SocketAddr,
+    serving: Serving,
+    counted: OpenConnection,
+) -> impl Future<Output = ()> + Send {
+    // The deadlines run from accept.
     let head_by = Instant::now() + serving.timeouts.head;
-    let control = serving.control.clone();
-    // A socket that sends nothing is closed sooner than one that is sending its head, and holds
-    // no buffer meanwhile.
-    let mut first = [0; 1];
-    let first_bytes = tokio::time::timeout(serving.timeouts.first_bytes, socket.peek(&mut first));
-    tokio::select! {
-        peeked = first_bytes => if !matches!(peeked, Ok(Ok(1..))) {
-            return;
-        },
-        () = control.closed() => return,
-    }
-    let connection = Arc::new(Client::new(peer, &control));
-    let handover = lean::serve(socket, &serving.routes, &connection, &control, head_by);
-    let Some(handover) = handover.await else {
-        return; // served as a lean stream, or nothing left to serve
-    };
-    // What was read shows the protocol: HTTP/2 with prior knowledge (h2c) starts with its
-    // preface, which must be followed by SETTINGS in time. (Knowing it, no sniff is needed:
-    // hyper-util's would cost an HTTP/1 connection a doubled read buffer.)
-    let mut io = handover.io;
-    if preface::may_be_h2(io.replay()) {
-        let Some(started) = preface::read_h2_start(io, head_by, &control).await else {
-            return;
+    async move {
+        let _counted = counted;
+        let control = serving.control.clone();
+        // A socket that sends nothing is closed sooner than one that is sending its head, and
+        // holds no buffer meanwhile.
+        let mut first = [0; 1];
+        let first_bytes =
+            tokio::time::timeout(serving.timeouts.first_bytes, socket.peek(&mut first));
+        tokio::select! {
+            peeked = first_bytes => if !matches!(peeked, Ok(Ok(1..))) {
+                return;
+            },
+            () = control.closed() => return,
+        }
+        let connection = Arc::new(Client::new(peer, &control));
+        let handover = lean::serve(socket, &serving.routes, &connection, &control, head_by);
+        let Some(handover) = handover.await else {
+            return; // served as a lean stream, or nothing left to serve
         };
-        io = started;
+        // What was read shows the protocol: HTTP/2 with prior knowledge (h2c) starts with its
+        // preface, which must be followed by SETTINGS in time. (Knowing it, no sniff is needed:
+        // hyper-util's would cost an HTTP/1 connection a doubled read buffer.)
+        let mut io = handover.io;
+        if preface::may_be_h2(io.replay()) {
+            let Some(started) = preface::read_h2_start(io, head_by, &control).await else {
+                return;
+            };
+            io = started;
+        }
+        let protocols = if io.replay().starts_with(preface::H2_PREFACE) {
+            Protocols::Http2
+        } else {
+            Protocols::Http1
+        };
+        let socket = ProgressIo::new(io, connection.clone(), control);
+        let io = TokioIo::new(socket);
+        let answered = handover.answered;
+        // Boxed: hyper's connection state is large, and a lean stream keeps this task for its
+        // life.
+        Box::pin(serve_http(io, protocols, answered, connection, serving)).await;
     }
-    let protocols = if io.replay().starts_with(preface::H2_PREFACE) {
-        Protocols::Http2
-    } else {
-        Protocols::Http1
-    };
-    let socket = ProgressIo::new(io, connection.clone(), control);
-    let io = TokioIo::new(socket);
-    let answered = handover.answered;
-    // Boxed: hyper's connection state is large, and a lean stream keeps this task for its life.
-    Box::pin(serve_http(io, protocols, answered, connection, serving)).await;
 }
 
 /// A TLS connection: the handshake, then hyper over HTTP/2 once the client's preface and
-/// SETTINGS are in; over HTTP/1.1 the lean path first, then hyper.
-async fn serve_tls(socket: TcpStream, peer: SocketAddr, serving: Serving, tls: Arc<Tls>) {
+/// SETTINGS are in; over HTTP/1.1 the lean path first, then hyper. `counted` is held until the
+/// connection ends.
+fn serve_tls(
+    socket: TcpStream,
+    peer: SocketAddr,
+    serving: Serving,
+    tls: Arc<Tls>,
+    counted: OpenConnection,
+) -> impl Future<Output = ()> + Send {
     let hello_by = Instant::now() + serving.timeouts.first_bytes;
-    let control = serving.control.clone();
-    let connection = Arc::new(Client::new(peer, &control));
-    let socket = ProgressIo::new(socket, connection.clone(), control.clone());
-    // Boxed: the handshake's state is large and brief; the task keeps only its result.
-    let handshake = Box::pin(tls.accept(socket, hello_by, serving.timeouts.handshake));
-    let handshake = tokio::select! {
-        handshake = handshake => handshake,
-        () = control.closed() => return,
-    };
-    // Boxed: the connection is large, and a future holds a moved value once per state that
-    // keeps it (a lean TLS stream's task was 7 KiB this way); a box is one pointer in each.
-    let stream = match handshake {
-        Ok(stream) => Box::new(stream),
-        Err(err) => {
-            tracing::debug!(%peer, %err, "TLS handshake failed");
+    async move {
+        let _counted = counted;
+        let control = serving.control.clone();
+        let connection = Arc::new(Client::new(peer, &control));
+        let socket = ProgressIo::new(socket, connection.clone(), control.clone());
+        // Boxed: the handshake's state is large and brief; the task keeps only its result.
+        let handshake = Box::pin(tls.accept(socket, hello_by, serving.timeouts.handshake));
+        let handshake = tokio::select! {
+            handshake = handshake => handshake,
+            () = control.closed() => return,
+        };
+        let stream = match handshake {
+            Ok(stream) => stream,
+            Err(err) => {
+                tracing::debug!(%peer, %err, "TLS handshake failed");
+                return;
+            }
+        };
+        let head_by = Instant::now() + serving.timeouts.head;
+        if tls::negotiated_h2(&stream) {
+            let started =
+                preface::read_h2_start(Rewind::new(Bytes::new(), stream), head_by, &control);
+            let Some(io) = started.await else {
+                return;
+            };
+            let io = TokioIo::new(io);
+            Box::pin(serve_http(io, Protocols::Http2, None, connection, serving)).await;
             return;
         }
-    };
-    let head_by = Instant::now() + serving.timeouts.head;
-    if tls::negotiated_h2(&stream) {
-        let started = preface::read_h2_start(Rewind::new(Bytes::new(), stream), head_by, &control);
-        let Some(io) = started.await else {
-            return;
+        let handover = lean::serve(stream, &serving.routes, &connection, &control, head_by);
+        let Some(handover) = handover.await else {
+            return; // served as a lean stream, or nothing left to serve
         };
-        let io = TokioIo::new(io);
-        Box::pin(serve_http(io, Protocols::Http2, None, connection, serving)).await;
-        return;
+        let io = TokioIo::new(handover.io);
+        let answered = handover.answered;
+        Box::pin(serve_http(
+            io,
+            Protocols::Http1,
+            answered,
+            connection,
+            serving,
+        ))
+        .await;
     }
-    let handover = lean::serve(stream, &serving.routes, &connection, &control, head_by);
-    let Some(handover) = handover.await else {
-        return; // served as a lean stream, or nothing left to serve
-    };
-    let io = TokioIo::new(handover.io);
-    let answered = handover.answered;
-    Box::pin(serve_http(
-        io,
-        Protocols::Http1,
-        answered,
-        connection,
-        serving,
-    ))
-    .await;
 }

@@ -126,13 +126,15 @@ impl Tls {
     }
 
     /// Completes the server side of a handshake: the ClientHello must be in by `hello_by`, then
-    /// the handshake waits for its slot, and must end within `timeout` of getting it.
+    /// the handshake waits for its slot, and must end within `timeout` of getting it. The
+    /// connection comes boxed: it is large (rustls's state alone is 1 KiB), and a task that
+    /// awaits this keeps room for the result in every later state, where a box is one pointer.
     pub async fn accept<S>(
         &self,
         mut socket: S,
         hello_by: Instant,
         timeout: Duration,
-    ) -> io::Result<UnbufferedTls<S>>
+    ) -> io::Result<Box<UnbufferedTls<S>>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -141,7 +143,7 @@ impl Tls {
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
         let slot = self.slots.acquire().await.map_err(io::Error::other)?;
-        let mut tls = UnbufferedTls::new(socket, self.config.clone(), hello)?;
+        let mut tls = Box::new(UnbufferedTls::new(socket, self.config.clone(), hello)?);
         let handshake = async {
             // The CPU-heavy part of the handshake runs here, inside the slot.
             tls.respond()?;
