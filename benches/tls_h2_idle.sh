@@ -36,6 +36,7 @@ scpu=${SERVER_CPU:-0}
 lcpu=${LOAD_CPU:-1}
 only=${ONLY:-idle,fanout}
 connect_rate=${CONNECT_RATE:-500}
+settle=${SETTLE:-2}
 shapes=${SHAPES:-h1,tls-h1,h2c,tls-h2,tls-h2-streams}
 here=$(cd "$(dirname "$0")/.." && pwd)
 sseload=${SSELOAD:-/tmp/sseload/release/sseload}
@@ -128,7 +129,7 @@ idle_rss() {
   h2load_bg 150 -r $((conns < connect_rate ? conns : connect_rate)) -c "$conns" -n "$expect" \
     "$@" "$base/events"
   await_consumers "$expect"
-  sleep 2
+  sleep "$settle"
   result=$(($(rss_kib) - before))
   stop
 }
