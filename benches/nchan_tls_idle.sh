@@ -2,14 +2,15 @@
 # Idle RSS per stream of nginx + nchan over TLS (benches/nchan_tls.conf: one worker, HTTP/2 and
 # HTTP/1.1 by ALPN, a fresh self-signed certificate), measured as benches/tls_h2_idle.sh
 # measures sse-broadcast and with the same client, h2load: VmRSS summed over nginx's master
-# and worker once every stream is open (nchan's own count, `nchan_stub_status`) and 2 s have
-# passed, minus the same with no client, divided by the streams. Shapes: HTTP/1.1 over TLS (N
+# and worker once every stream is open (nchan's own count, `nchan_stub_status`) and SETTLE s
+# have passed (as in benches/tls_h2_idle.sh), minus the same with no client, divided by the streams. Shapes: HTTP/1.1 over TLS (N
 # connections), HTTP/2 with one stream per connection (N), and STREAMS_CONNS connections
 # carrying STREAMS streams each against the same connections carrying one. Median of REPS, a
 # fresh nginx each time. Loopback only; nginx pinned to SERVER_CPU, h2load to LOAD_CPU; every
 # process started here is stopped by its PID on exit.
 #   benches/nchan_tls_idle.sh
 #   env: N=10000 STREAMS_CONNS=100 STREAMS=100 REPS=3 CONNECT_RATE=500 SERVER_CPU=0 LOAD_CPU=1
+#        SETTLE=12
 set -euo pipefail
 n=${N:-10000}
 streams_conns=${STREAMS_CONNS:-100}
@@ -18,6 +19,7 @@ reps=${REPS:-3}
 scpu=${SERVER_CPU:-0}
 lcpu=${LOAD_CPU:-1}
 connect_rate=${CONNECT_RATE:-500}
+settle=${SETTLE:-12}
 port=${PORT:-18443}
 here=$(cd "$(dirname "$0")/.." && pwd)
 ulimit -n "$(ulimit -Hn)"
@@ -77,7 +79,7 @@ idle_rss() {
     sleep 0.1
   done
   [ "$(subscribers)" = "$expect" ] || { echo "only $(subscribers) of $expect" >&2; tail -5 "$work/h2load.out" >&2; }
-  sleep 2
+  sleep "$settle"
   result=$(($(rss_kib) - before))
   stop
 }

@@ -2,7 +2,9 @@
 # What TLS and HTTP/2 cost, measured with h2load (Debian's nghttp2-client) as the one client for
 # every protocol, so the figures compare with each other:
 #   1. Idle RSS per stream: VmRSS of the server (/proc/PID/status) once every stream is open
-#      and 2 s have passed quietly, minus its VmRSS with no client, divided by the streams.
+#      and SETTLE s have passed quietly, minus its VmRSS with no client, divided by the streams.
+#      12 s by default: past jemalloc's 10 s decay, after which the memory the handshakes freed
+#      has gone back to the system (its background thread purges it); what is left is held.
 #      Shapes: plain HTTP/1.1, HTTP/1.1 over TLS, HTTP/2 over TLS and h2c with one stream per
 #      connection (N connections each), and STREAMS_CONNS HTTP/2 connections over TLS carrying
 #      STREAMS streams each against the same connections carrying one: the cost of an extra
@@ -20,7 +22,8 @@
 # every process started here is stopped by its PID on exit.
 #   benches/tls_h2_idle.sh [BINARY=target/release/sse-broadcast]
 #   env: N=10000 STREAMS_CONNS=100 STREAMS=100 FANOUT_CLIENTS=1000 SECS=10 REPS=3
-#        CONNECT_RATE=500 (idle: new connections a second) SERVER_CPU=0 LOAD_CPU=1 ONLY=idle,fanout
+#        CONNECT_RATE=500 (idle: new connections a second) SETTLE=12 (idle: seconds of quiet
+#        before RSS is read) SERVER_CPU=0 LOAD_CPU=1 ONLY=idle,fanout
 #        SHAPES=h1,tls-h1,h2c,tls-h2,tls-h2-streams (idle: the shapes measured, in this order;
 #        tls-h2-streams is STREAMS_CONNS connections with 1 and with STREAMS streams each)
 # Needs h2load, openssl, curl, taskset; the publisher is ../shared/bench/sseload (built on first use).
@@ -36,7 +39,7 @@ scpu=${SERVER_CPU:-0}
 lcpu=${LOAD_CPU:-1}
 only=${ONLY:-idle,fanout}
 connect_rate=${CONNECT_RATE:-500}
-settle=${SETTLE:-2}
+settle=${SETTLE:-12}
 shapes=${SHAPES:-h1,tls-h1,h2c,tls-h2,tls-h2-streams}
 here=$(cd "$(dirname "$0")/.." && pwd)
 sseload=${SSELOAD:-/tmp/sseload/release/sseload}
