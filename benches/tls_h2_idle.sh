@@ -8,7 +8,8 @@
 #      Shapes: plain HTTP/1.1, HTTP/1.1 over TLS, HTTP/2 over TLS and h2c with one stream per
 #      connection (N connections each), and STREAMS_CONNS HTTP/2 connections over TLS carrying
 #      STREAMS streams each against the same connections carrying one: the cost of an extra
-#      stream on a connection that is already open.
+#      stream on a connection that is already open, its streams opened all at once (h2load) and
+#      one at a time, as a browser's tabs open them (benches/h2_one_by_one.js).
 #   2. Fan-out: FANOUT_CLIENTS streams (one per connection) over TLS and over plain HTTP/2 (h2c),
 #      then HTTP/1.1 over TLS and plain, while `sseload publish --rate 0` feeds stdin as fast as
 #      the server takes lines for SECS seconds. Deliveries/s = events published x streams /
@@ -25,8 +26,9 @@
 #        CONNECT_RATE=500 (idle: new connections a second) SETTLE=12 (idle: seconds of quiet
 #        before RSS is read) SERVER_CPU=0 LOAD_CPU=1 ONLY=idle,fanout
 #        SHAPES=h1,tls-h1,h2c,tls-h2,tls-h2-streams (idle: the shapes measured, in this order;
-#        tls-h2-streams is STREAMS_CONNS connections with 1 and with STREAMS streams each)
-# Needs h2load, openssl, curl, taskset; the publisher is ../shared/bench/sseload (built on first use).
+#        tls-h2-streams is STREAMS_CONNS connections with 1 and with STREAMS streams each,
+#        opened all at once by h2load and one at a time by benches/h2_one_by_one.js)
+# Needs h2load, openssl, curl, taskset, node; the publisher is ../shared/bench/sseload (built on first use).
 set -euo pipefail
 bin=${1:-target/release/sse-broadcast}
 n=${N:-10000}
@@ -129,8 +131,14 @@ idle_rss() {
   before=$(rss_kib)
   # CONNECT_RATE new connections a second: h2load starting 10,000 TLS handshakes at once
   # finishes fewer than half of them within the server's 10 s handshake timeout.
-  h2load_bg 150 -r $((conns < connect_rate ? conns : connect_rate)) -c "$conns" -n "$expect" \
-    "$@" "$base/events"
+  if [ "$1" = one-by-one ]; then
+    timeout -s INT 150 taskset -c "$lcpu" node "$here/benches/h2_one_by_one.js" "$base" \
+      "$conns" $((expect / conns)) > "$work/h2load.out" 2>&1 &
+    client=$!
+  else
+    h2load_bg 150 -r $((conns < connect_rate ? conns : connect_rate)) -c "$conns" -n "$expect" \
+      "$@" "$base/events"
+  fi
   await_consumers "$expect"
   sleep "$settle"
   result=$(($(rss_kib) - before))
@@ -146,6 +154,7 @@ if [[ ,$only, == *,idle,* ]]; then
     ["TLS h2 ($n conns x 1 stream)"]="tls $n $n -m 1"
     ["TLS h2 ($streams_conns conns x 1 stream)"]="tls $streams_conns $streams_conns -m 1"
     ["TLS h2 ($streams_conns conns x $streams streams)"]="tls $((streams_conns * streams)) $streams_conns -m $streams"
+    ["TLS h2 ($streams_conns conns x $streams streams, one by one)"]="tls $((streams_conns * streams)) $streams_conns one-by-one"
   )
   declare -A named=(
     [h1]="plain HTTP/1.1 ($n conns)" [tls-h1]="TLS HTTP/1.1 ($n conns)" [h2c]="h2c ($n conns x 1 stream)"
@@ -155,7 +164,8 @@ if [[ ,$only, == *,idle,* ]]; then
   for key in ${shapes//,/ }; do
     case $key in
       tls-h2-streams) names+=("TLS h2 ($streams_conns conns x 1 stream)"
-        "TLS h2 ($streams_conns conns x $streams streams)") ;;
+        "TLS h2 ($streams_conns conns x $streams streams)"
+        "TLS h2 ($streams_conns conns x $streams streams, one by one)") ;;
       h1 | tls-h1 | h2c | tls-h2) names+=("${named[$key]}") ;;
       *) echo "SHAPES: unknown shape $key" >&2; exit 2 ;;
     esac
@@ -178,14 +188,17 @@ if [[ ,$only, == *,idle,* ]]; then
   done
   if [[ ,$shapes, == *,tls-h2-streams,* ]]; then
     one=${grown["TLS h2 ($streams_conns conns x 1 stream)"]}
-    many=${grown["TLS h2 ($streams_conns conns x $streams streams)"]}
-    extra=""
     read -ra a <<< "$one"
-    read -ra b <<< "$many"
-    for i in "${!a[@]}"; do
-      extra+=" $(awk -v x="${a[$i]}" -v y="${b[$i]}" -v d=$((streams_conns * (streams - 1))) 'BEGIN{print (y-x)/d}')"
+    for opened in together "one by one"; do
+      name="TLS h2 ($streams_conns conns x $streams streams)"
+      [ "$opened" = together ] || name="TLS h2 ($streams_conns conns x $streams streams, one by one)"
+      read -ra b <<< "${grown[$name]}"
+      extra=""
+      for i in "${!a[@]}"; do
+        extra+=" $(awk -v x="${a[$i]}" -v y="${b[$i]}" -v d=$((streams_conns * (streams - 1))) 'BEGIN{print (y-x)/d}')"
+      done
+      printf '%-40s %s KiB\n' "TLS h2: each extra stream, opened $opened" "$(median "$extra")"
     done
-    printf '%-40s %s KiB\n' "TLS h2: each extra stream on a connection" "$(median "$extra")"
   fi
 fi
 
