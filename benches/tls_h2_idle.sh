@@ -189,15 +189,13 @@ if [[ ,$only, == *,idle,* ]]; then
   if [[ ,$shapes, == *,tls-h2-streams,* ]]; then
     one=${grown["TLS h2 ($streams_conns conns x 1 stream)"]}
     read -ra a <<< "$one"
-    for opened in together "one by one"; do
-      name="TLS h2 ($streams_conns conns x $streams streams)"
-      [ "$opened" = together ] || name="TLS h2 ($streams_conns conns x $streams streams, one by one)"
-      read -ra b <<< "${grown[$name]}"
+    for opened in "" ", one by one"; do
+      read -ra b <<< "${grown["TLS h2 ($streams_conns conns x $streams streams$opened)"]}"
       extra=""
       for i in "${!a[@]}"; do
         extra+=" $(awk -v x="${a[$i]}" -v y="${b[$i]}" -v d=$((streams_conns * (streams - 1))) 'BEGIN{print (y-x)/d}')"
       done
-      printf '%-40s %s KiB\n' "TLS h2: each extra stream, opened $opened" "$(median "$extra")"
+      printf '%-40s %s KiB\n' "TLS h2: each extra stream${opened:-, all at once}" "$(median "$extra")"
     done
   fi
 fi
