@@ -2,7 +2,7 @@
 //! The binary (`main.rs`) parses, starts logging and runs `app::run`; the library is split out
 //! so that the benches can drive the hot paths (encoding, fan-out, line decoding) directly.
 //!
-//! Imports run one way, from the binary down (`python3 ../shared/tools/layers.py src` draws it):
+//! Imports run one way, from the binary down (`python3 .ci/layers.py src` draws it):
 //!
 //! ```text
 //! app.rs                 wiring and shutdown order

@@ -146,11 +146,6 @@ impl Control {
         self.closing.cancelled()
     }
 
-    /// The same, as a future that borrows nothing (for tasks that own no `Control`).
-    pub fn closed_owned(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
-        self.closing.clone().cancelled_owned()
-    }
-
     /// Counts a client dropped for stalling (the connection does the dropping).
     pub fn count_stalled_drop(&self) {
         self.dropped_stalled.fetch_add(1, Ordering::Relaxed);
