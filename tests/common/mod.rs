@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod cli;
 pub mod page;
+pub mod recipe;
 pub mod redis;
 pub mod sentinel;
 pub mod tls;
