@@ -10,7 +10,7 @@
 //! serving/               accept, TLS, the lean HTTP/1.1 path, hyper for the rest
 //! routes/                the warp filter chain: streams, publish, stats, metrics, page, auth
 //! bus/ source/           where events come from and how instances share them
-//! channels/ channel/     the registry (who yields to a publisher); per channel: numbering, history, fan-out, backpressure
+//! channels/ channel/     the registry (--max-channels slots); per channel: numbering, history, fan-out, backpressure
 //! control/               shutdown, evictions, --max-clients; each client's progress record
 //! event.rs template.rs   the wire format and the ticker's message; pure
 //! errors.rs throttle.rs logging.rs digest.rs   helpers every layer may use

@@ -178,65 +178,34 @@ async fn earliest_replays_everything_kept_and_the_header_wins() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn max_channels_refuses_new_ones_and_memory_stays_flat() {
+async fn readers_channels_come_and_go_and_memory_stays_flat() {
     let server = Server::start(&["-i", "1h", "--max-channels", "3", "--publish-token", "t"]);
+    // Readers take no channel slot (tests/channel_slots.rs): four names past a limit of three
+    // are all served.
     let mut held = Vec::new();
-    for name in ["a", "b", "c"] {
+    for name in ["a", "b", "c", "d"] {
         let client = server.events(&format!("/events/{name}")).await;
         assert_eq!(client.status, 200);
         held.push(client);
     }
-    let refused = reqwest::get(server.url("/events/d")).await.unwrap();
-    assert_eq!(refused.status(), 503);
-    assert!(refused.headers().contains_key("retry-after"));
-    // (A publisher would take the place of one of these three, which only readers asked for
-    // and which received nothing: tests/squatting.rs.)
-    // Existing channels and the default one are still served.
     assert_eq!(server.events("/events/a").await.status, 200);
     assert_eq!(server.events("/events").await.status, 200);
-    assert!(server.stats().await["requests_refused"].as_u64().unwrap() >= 1);
-
-    // Once unread, channels that never sent anything make room at once: with the three held
-    // ones gone, a name is served as soon as the last stream on any other has ended.
     drop(held);
     server.wait_for_consumers(0).await;
-    let refused_before = server.stats().await["requests_refused"].clone();
-    for n in 0..10 {
-        let client = server.events(&format!("/events/room{n}")).await;
-        assert_eq!(client.status, 200, "room{n}: {}", server.stats().await);
-        server.wait_for_consumers(1).await;
-        drop(client);
-        server.wait_for_consumers(0).await;
-    }
-    let stats = server.stats().await;
-    assert_eq!(stats["requests_refused"], refused_before, "{stats}");
-    assert!(stats["channels"].as_object().unwrap().len() <= 4, "{stats}");
 
-    // Thousands of names cost nothing lasting. A stream may still be ending when the next name
-    // is asked for (then 503: room is made only by channels nobody holds), so each name is
-    // asked again until it is served.
+    // Thousands of names cost nothing lasting: a channel only readers asked for is forgotten
+    // once they left (swept as the registry doubles), so memory and the registry stay small.
     let client = reqwest::Client::new();
     let serve_names = async |count: usize, seed: usize| {
         for n in 0..count {
             let name = format!("r{:x}", (seed + n).wrapping_mul(2_654_435_761));
-            let deadline = std::time::Instant::now() + common::WAIT;
-            loop {
-                let status = client
-                    .get(server.url(&format!("/events/{name}")))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status();
-                if status == 200 {
-                    break;
-                }
-                assert_eq!(status, 503, "{name}");
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{name} was never served: no channel made room"
-                );
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            let status = client
+                .get(server.url(&format!("/events/{name}")))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 200, "{name}");
         }
     };
     serve_names(500, 0).await;
@@ -244,7 +213,11 @@ async fn max_channels_refuses_new_ones_and_memory_stays_flat() {
     serve_names(3000, 500).await;
     let after = server.rss_kib();
     let stats = server.stats().await;
-    assert!(stats["channels"].as_object().unwrap().len() <= 4, "{stats}");
+    // At most twice what was alive at the last sweep, and no fewer than 64, before the next.
+    assert!(
+        stats["channels"].as_object().unwrap().len() <= 65,
+        "{stats}"
+    );
     // A channel kept per name would hold its client buffer (about 69 KiB, README), 200 MiB for
     // 3000 names. The bound is ten times the allocator noise this test used to allow (2 MiB).
     assert!(

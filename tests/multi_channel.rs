@@ -323,21 +323,22 @@ async fn the_hyper_path_serves_it_as_the_lean_one_does() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_channel_that_makes_room_for_a_publisher_ends_the_stream_as_a_refusal() {
+async fn a_stream_of_several_channels_stays_open_when_a_publish_is_refused_a_slot() {
     let mut server = Server::piped(&["-f", "json", "--max-channels", "2"]);
-    // `kept` received an event, so it never yields; `squat` only has readers.
+    // `kept` holds an event (a slot); `waiting` only has readers (no slot).
     send(&mut server, &[("kept", "k1")]);
     server.wait_for_log("sent channel=kept id=1");
-    let mut stream = server
-        .raw("/events/kept,squat", &[("accept", "text/event-stream")])
-        .await;
+    let response = reqwest::get(server.url("/events/kept,waiting"))
+        .await
+        .unwrap();
+    let mut stream = common::Client::from_response(response);
     server.wait_for_consumers(2).await;
-    send(&mut server, &[("new", "n1")]);
-    server.wait_for_log("sent channel=new id=1");
-    let text = String::from_utf8_lossy(stream.until_end().await).into_owned();
-    assert!(
-        text.starts_with(": this channel received no event and made room for a publisher")
-            && text.contains("\nretry: "),
-        "{text}"
+    // The second slot goes to `new`; `waiting` then needs one that is not free.
+    send(
+        &mut server,
+        &[("new", "n1"), ("waiting", "w1"), ("kept", "k2")],
     );
+    server.wait_for_log("sent channel=kept id=2");
+    server.wait_for_log("skipped: channel waiting refused");
+    assert_eq!(stream.next_is("k2").await.id, "kept:2,waiting:0");
 }

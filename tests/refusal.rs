@@ -51,15 +51,15 @@ async fn a_browsers_event_source_refused_for_max_clients_comes_back() {
 
 #[tokio::test]
 async fn a_refused_event_source_reads_why_and_when_and_the_stream_ends() {
-    let server = Server::start(&["-i", "1h", "--max-channels", "1", "--max-clients", "2"]);
+    let server = Server::start(&["-i", "1h", "--max-clients", "2"]);
     let _held = [
         server.events("/events/a").await,
         server.events("/events").await,
     ];
     server.wait_for_consumers(2).await;
 
-    // Past --max-channels over HTTP/2 (h2c, served by hyper); past --max-clients on the lean
-    // HTTP/1.1 path.
+    // Past --max-clients over HTTP/2 (h2c, served by hyper) and on the lean HTTP/1.1 path. (A
+    // stream never meets --max-channels: readers take no channel slot.)
     let h2 = reqwest::Client::builder()
         .http2_prior_knowledge()
         .build()
@@ -74,7 +74,7 @@ async fn a_refused_event_source_reads_why_and_when_and_the_stream_ends() {
         .unwrap();
     assert_refused_with_retry(
         &body,
-        ": too many channels (--max-channels); try again later\n\n",
+        ": too many clients (--max-clients); try again later\n\n",
     );
 
     let mut lean = TcpClient::get(&server, "/events/a", None);

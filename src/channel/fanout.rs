@@ -81,12 +81,6 @@ impl Receiver {
     pub fn try_recv(&mut self) -> Result<Frame, TryRecvError> {
         self.cursor.take(&self.channel)
     }
-
-    /// Whether the channel ended because it gave its place to a publisher's
-    /// (`Channel::make_room`), rather than for shutdown.
-    pub fn made_room(&self) -> bool {
-        self.channel.lock().made_room
-    }
 }
 
 impl Cursor {

@@ -86,9 +86,6 @@ struct State {
     heartbeats: u64,
     /// Set at shutdown: streams drain what they have, then end; nothing new is taken.
     closed: bool,
-    /// Set with `closed` when the channel gave its place to a publisher's (`make_room`): its
-    /// streams end saying so.
-    made_room: bool,
     next_seq: u64,
     /// The last frame of any kind (for the heartbeat).
     last_send: Instant,
@@ -102,14 +99,12 @@ struct State {
 }
 
 impl State {
-    /// Why no new stream may open here, if the channel is closed: it made room for a
-    /// publisher's, or the server is shutting down.
+    /// No new stream may open once the channel is closed (the server is shutting down).
     fn refuse_if_closed(&self) -> Result<(), Refusal> {
-        match (self.closed, self.made_room) {
-            (false, _) => Ok(()),
-            (true, true) => Err(Refusal::MadeRoom),
-            (true, false) => Err(Refusal::Closed),
+        if self.closed {
+            return Err(Refusal::Closed);
         }
+        Ok(())
     }
 }
 
@@ -129,9 +124,6 @@ pub struct ChannelStats {
     pub history_size: usize,
     pub oldest_id: Option<String>,
     pub newest_id: Option<String>,
-    /// Only readers asked for it and it received nothing: it gives its place to a publisher
-    /// that needs a new channel while `--max-channels` are alive.
-    pub yields_to_publisher: bool,
 }
 
 #[derive(Debug)]
@@ -155,7 +147,7 @@ pub struct Channel {
     /// Counts those changes, so that a stream can tell it has nothing new without the lock.
     changes: AtomicU64,
     events_sent: AtomicU64,
-    /// A publisher (stdin, a POST, the ticker) asked for this channel: it never yields.
+    /// A publisher (stdin, a POST, the ticker) asked for this channel: it holds a slot.
     publishers_asked: AtomicBool,
 }
 
@@ -169,7 +161,6 @@ impl Channel {
                 ring: Ring::new(),
                 heartbeats: 0,
                 closed: false,
-                made_room: false,
                 next_seq: 1,
                 last_send: now,
                 last_event: now,
@@ -235,33 +226,18 @@ impl Channel {
         state.ring.readers() == 0 && (state.next_seq == 1 || state.last_event + idle <= now)
     }
 
-    /// A publisher asked for this channel: from now on it keeps its place (see `make_room`).
+    /// A publisher asked for this channel: from now on it holds a slot (see `holds_slot`).
     pub fn publisher_asked(&self) {
         self.publishers_asked.store(true, Ordering::Relaxed);
     }
 
-    /// Whether only readers asked for this channel and it received nothing (not even from
-    /// another instance through Redis): a squatter, as far as publishers are concerned.
-    pub fn yields_to_publisher(&self) -> bool {
-        !self.is_default()
-            && !self.publishers_asked.load(Ordering::Relaxed)
-            && self.events_sent.load(Ordering::Relaxed) == 0
-    }
-
-    /// Ends this channel so that a publisher's can take its place, if it still yields (an
-    /// event may have come in meanwhile); its streams end with a refusal they survive (see
-    /// `Receiver::made_room`). The registry forgets it.
-    pub fn make_room(&self) -> bool {
-        let mut state = self.lock();
-        if !self.yields_to_publisher() {
-            return false;
-        }
-        state.closed = true;
-        state.made_room = true;
-        self.changed();
-        drop(state);
-        self.sent.notify_waiters();
-        true
+    /// Whether this channel counts against `--max-channels`: a publisher asked for it, or it
+    /// received an event (also from another instance through Redis), so it holds or is about
+    /// to hold history. A channel only readers asked for costs little more than their
+    /// streams, which the stream limits bound.
+    pub fn holds_slot(&self) -> bool {
+        self.publishers_asked.load(Ordering::Relaxed)
+            || self.events_sent.load(Ordering::Relaxed) > 0
     }
 
     /// Ends the broadcast: each stream delivers what it holds, then ends.
@@ -289,7 +265,6 @@ impl Channel {
                 .kept()
                 .next_back()
                 .map(|kept| kept.wire_id().to_string()),
-            yields_to_publisher: self.yields_to_publisher(),
         }
     }
 }

@@ -1,9 +1,11 @@
 //! The registry of channels: the default one (`<events-path>`), and named ones created by their
-//! first subscriber or publisher, at most `--max-channels` at once. A named channel that nobody
-//! reads, nobody holds and that sent nothing for `IDLE` is reclaimed when room is needed, so
-//! memory stays bounded whatever names clients try. Readers cannot squat publishers out: a
-//! channel only readers asked for that received nothing gives its place to a publisher that
-//! needs one. Also the one heartbeat task for all of them, and the `/stats` totals.
+//! first subscriber or publisher (DESIGN.md §19). `--max-channels` counts the channels that hold
+//! events, or that a publisher asked for: their slots. A channel only readers asked for takes
+//! no slot (its streams are bounded by the stream limits), so readers never squat publishers
+//! out, and it is never ended to make room: a publish that needs a slot when none is free is
+//! refused. A named channel nobody holds is forgotten when it sent nothing (at once) or nothing
+//! for `IDLE`, so memory stays bounded whatever names clients try. Also the one heartbeat task
+//! for all of them, and the `/stats` totals.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +26,12 @@ pub use name::ChannelName;
 /// (One that never sent anything goes as soon as nobody reads it: it holds nothing to miss.)
 pub const IDLE: Duration = Duration::from_secs(300);
 
-/// Who asks for a channel. Anyone may read, so a reader's channel is the weaker claim: while it
-/// has received nothing, it yields to a publisher's (see `make_room_for_publisher`).
+/// The registry is swept for channels nobody holds whenever it has grown to twice its size
+/// after the last sweep, and at least to this: a crowd of readers on made-up names, each gone
+/// again, costs one scan per doubling, not one per name.
+const SWEEP_AT_LEAST: usize = 64;
+
+/// Who asks for a channel: a reader's takes no slot, a publisher's needs one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Reader,
@@ -42,6 +48,7 @@ pub struct Stats {
     pub events_sent: u64,
     pub clients_dropped_stalled: u64,
     pub requests_refused: u64,
+    pub publishes_refused: u64,
     pub connections_refused: u64,
     pub history_size: usize,
     pub oldest_id: Option<String>,
@@ -57,8 +64,38 @@ pub struct Channels {
     config: ChannelConfig,
     max_channels: usize,
     default: Arc<Channel>,
-    named: Mutex<HashMap<ChannelName, Arc<Channel>>>,
+    named: Mutex<Named>,
     next_id: AtomicU64,
+}
+
+/// The named channels, and the size at which they are next swept (see `SWEEP_AT_LEAST`).
+#[derive(Debug)]
+struct Named {
+    map: HashMap<ChannelName, Arc<Channel>>,
+    sweep_at: usize,
+}
+
+impl Named {
+    /// Forgets the channels nobody holds (no stream, no publisher mid-way: only the registry's
+    /// reference is left) that are idle (see `Channel::is_reclaimable`).
+    fn reclaim(&mut self, now: Instant) {
+        self.map.retain(|name, channel| {
+            let keep = Arc::strong_count(channel) > 1 || !channel.is_reclaimable(IDLE, now);
+            if !keep {
+                tracing::debug!(channel = name.as_str(), "idle channel reclaimed");
+            }
+            keep
+        });
+        self.sweep_at = (2 * self.map.len()).max(SWEEP_AT_LEAST);
+    }
+
+    /// The slots taken (see `Channel::holds_slot`).
+    fn slots(&self) -> usize {
+        self.map
+            .values()
+            .filter(|channel| channel.holds_slot())
+            .count()
+    }
 }
 
 impl Channels {
@@ -69,7 +106,10 @@ impl Channels {
             control,
             config,
             max_channels,
-            named: Mutex::new(HashMap::new()),
+            named: Mutex::new(Named {
+                map: HashMap::new(),
+                sweep_at: SWEEP_AT_LEAST,
+            }),
             next_id: AtomicU64::new(1),
         }
     }
@@ -79,15 +119,16 @@ impl Channels {
         &self.control
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelName, Arc<Channel>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Named> {
         self.named
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The channel of that name, created if it does not exist. Past `--max-channels`, idle
-    /// channels are reclaimed to make room, and for a publisher a channel only readers asked
-    /// for that received nothing; if none can be, the request is refused (counted).
+    /// The channel of that name, created if it does not exist. A reader always gets it (the
+    /// stream limits bound readers). A publisher's channel needs a slot: when `--max-channels`
+    /// are taken, idle channels are reclaimed to free one; if none can be, the publish is
+    /// refused (counted). No channel is ever ended to make room.
     pub fn get_or_create(&self, name: &ChannelName, role: Role) -> Result<Arc<Channel>, Refusal> {
         if name.is_default() {
             return Ok(self.default.clone());
@@ -96,37 +137,45 @@ impl Channels {
             return Err(Refusal::Closed);
         }
         let mut named = self.lock();
-        if let Some(channel) = named.get(name) {
-            if role == Role::Publisher {
-                channel.publisher_asked();
+        let existing = named.map.get(name).cloned();
+        if role == Role::Publisher && !existing.as_ref().is_some_and(|c| c.holds_slot()) {
+            if named.slots() >= self.max_channels {
+                named.reclaim(Instant::now());
             }
-            return Ok(channel.clone());
+            if named.slots() >= self.max_channels {
+                drop(named);
+                self.control.count_publish_refused();
+                return Err(Refusal::TooManyChannels);
+            }
         }
-        if named.len() >= self.max_channels {
-            reclaim(&mut named, Instant::now());
-        }
-        if named.len() >= self.max_channels && role == Role::Publisher {
-            make_room_for_publisher(&mut named);
-        }
-        if named.len() >= self.max_channels {
-            drop(named);
-            self.control.count_refusal();
-            return Err(Refusal::TooManyChannels);
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let channel = Arc::new(Channel::new(
-            name.shared(),
-            id,
-            self.config.clone(),
-            self.control.clone(),
-        ));
+        let channel = match existing {
+            Some(channel) => channel,
+            None => {
+                if named.map.len() >= named.sweep_at {
+                    named.reclaim(Instant::now());
+                }
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let channel = Arc::new(Channel::new(
+                    name.shared(),
+                    id,
+                    self.config.clone(),
+                    self.control.clone(),
+                ));
+                named.map.insert(name.clone(), channel.clone());
+                tracing::debug!(channel = name.as_str(), "channel created");
+                channel
+            }
+        };
         if role == Role::Publisher {
+            // Under the registry's lock, so two publishers cannot both take the last slot.
             channel.publisher_asked();
         }
-        named.insert(name.clone(), channel.clone());
-        drop(named);
-        tracing::debug!(channel = name.as_str(), "channel created");
         Ok(channel)
+    }
+
+    /// The slots taken now (named channels that hold events or that a publisher asked for).
+    pub fn slots(&self) -> usize {
+        self.lock().slots()
     }
 
     /// The channel of that name if it is alive; none is created.
@@ -135,7 +184,7 @@ impl Channels {
             return Some(self.default.clone());
         }
         let name = name.parse::<ChannelName>().ok()?;
-        self.lock().get(&name).cloned()
+        self.lock().map.get(&name).cloned()
     }
 
     /// Every channel, the default first, then by name.
@@ -148,7 +197,7 @@ impl Channels {
     /// Every channel, the default first.
     fn unsorted(&self) -> Vec<Arc<Channel>> {
         std::iter::once(self.default.clone())
-            .chain(self.lock().values().cloned())
+            .chain(self.lock().map.values().cloned())
             .collect()
     }
 
@@ -166,7 +215,7 @@ impl Channels {
                 .map(|channel| channel.heartbeat(every, now))
                 .min()
                 .unwrap_or(now + every);
-            reclaim(&mut self.lock(), now);
+            self.lock().reclaim(now);
             if self.control.is_closing() {
                 return;
             }
@@ -195,6 +244,7 @@ impl Channels {
             events_sent: channels.values().map(|c| c.events_sent).sum(),
             clients_dropped_stalled: self.control.clients_dropped_stalled(),
             requests_refused: self.control.requests_refused(),
+            publishes_refused: self.control.publishes_refused(),
             connections_refused: self.control.connections_refused(),
             history_size: channels.values().map(|c| c.history_size).sum(),
             oldest_id: default.oldest_id.clone(),
@@ -202,42 +252,6 @@ impl Channels {
             uptime_secs: self.control.uptime().as_secs(),
             version: env!("CARGO_PKG_VERSION"),
             channels,
-        }
-    }
-}
-
-/// Drops the channels nobody holds (no stream, no publisher mid-way: only the registry's
-/// reference is left) that are idle.
-fn reclaim(named: &mut HashMap<ChannelName, Arc<Channel>>, now: Instant) {
-    named.retain(|name, channel| {
-        let keep = Arc::strong_count(channel) > 1 || !channel.is_reclaimable(IDLE, now);
-        if !keep {
-            tracing::debug!(channel = name.as_str(), "idle channel reclaimed");
-        }
-        keep
-    });
-}
-
-/// Ends and forgets the oldest channel that yields to a publisher (only readers asked for it,
-/// it received nothing), if any. The oldest, because it has waited longest for an event that
-/// never came: the likeliest made-up name. The newest is likelier a page opened just before
-/// its job starts publishing, the order a deploy runs in; it keeps its place.
-fn make_room_for_publisher(named: &mut HashMap<ChannelName, Arc<Channel>>) {
-    while let Some((name, channel)) = named
-        .iter()
-        .filter(|(_, channel)| channel.yields_to_publisher())
-        .min_by_key(|(_, channel)| channel.id())
-        .map(|(name, channel)| (name.clone(), channel.clone()))
-    {
-        // It may have received an event since it was picked; then it stays, and is no longer
-        // a candidate.
-        if channel.make_room() {
-            named.remove(&name);
-            tracing::info!(
-                channel = name.as_str(),
-                "channel made room for a publisher: only readers asked for it, it received nothing"
-            );
-            return;
         }
     }
 }
@@ -272,28 +286,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn full_registry_reclaims_idle_channels_or_refuses() {
+    async fn publishers_need_slots_and_idle_channels_free_theirs() {
         let channels = channels(2);
         let a = channels.get_or_create(&name("a"), Role::Publisher).unwrap();
         a.publish(|_| Event::new("kept")).await.unwrap();
         drop(a);
-        // "b" is read: never reclaimed while its stream is open.
-        let b = channels.get_or_create(&name("b"), Role::Reader).unwrap();
+        // "b" is read and a publisher asked for it: never reclaimed while its stream is open.
+        let b = channels.get_or_create(&name("b"), Role::Publisher).unwrap();
         let reader = b.subscribe(None).unwrap();
         drop(b);
         assert_eq!(
             channels
-                .get_or_create(&name("c"), Role::Reader)
+                .get_or_create(&name("c"), Role::Publisher)
                 .unwrap_err(),
             Refusal::TooManyChannels,
-            "a sent an event moments ago: it stays"
+            "a sent an event moments ago: it keeps its slot"
         );
-        assert_eq!(channels.control().requests_refused(), 1);
+        assert_eq!(channels.control().publishes_refused(), 1);
         tokio::time::advance(IDLE).await;
-        let c = channels.get_or_create(&name("c"), Role::Reader).unwrap();
-        assert_eq!(channels.all().len(), 3);
+        let c = channels.get_or_create(&name("c"), Role::Publisher).unwrap();
         let names: Vec<String> = channels.all().iter().map(|c| c.name().to_owned()).collect();
         assert_eq!(names, ["default", "b", "c"]);
+        assert_eq!(channels.slots(), 2);
         drop((reader, c));
 
         // A client that comes back to the reclaimed "a" with its last id is told what it missed.
@@ -303,59 +317,68 @@ mod tests {
         assert!(back.notice.is_some(), "a silent gap");
     }
 
-    #[test]
-    fn a_channel_that_never_sent_goes_once_unread() {
-        let channels = channels(1);
-        let a = channels.get_or_create(&name("a"), Role::Reader).unwrap();
-        let reader = a.subscribe(None).unwrap();
-        drop(a);
-        assert!(channels.get_or_create(&name("b"), Role::Reader).is_err());
-        drop(reader);
-        assert!(channels.get_or_create(&name("b"), Role::Reader).is_ok());
-    }
-
     #[tokio::test]
-    async fn a_publisher_takes_the_place_of_the_oldest_channel_only_readers_asked_for() {
-        let channels = channels(2);
-        let open = |text: &str, role| channels.get_or_create(&name(text), role).unwrap();
-        let mut old = open("old", Role::Reader).subscribe(None).unwrap();
-        let new = open("new", Role::Reader).subscribe(None).unwrap();
+    async fn readers_take_no_slot_and_are_never_ended_for_a_publisher() {
+        let channels = channels(1);
+        let open = |text: &str, role| channels.get_or_create(&name(text), role);
+        let mut waiting: Vec<_> = (0..100)
+            .map(|n| open(&format!("user-{n}"), Role::Reader).unwrap())
+            .map(|channel| channel.subscribe(None).unwrap())
+            .collect();
+        assert_eq!(channels.slots(), 0, "readers take no slot");
+        let deploys = open("deploys", Role::Publisher).unwrap();
+        deploys.publish(|_| Event::new("v1")).await.unwrap();
+        // The one slot is taken: a publish to a new channel, or to one readers wait on, is
+        // refused, and the waiting readers' streams stay open.
         assert_eq!(
-            channels
-                .get_or_create(&name("x"), Role::Reader)
-                .unwrap_err(),
-            Refusal::TooManyChannels,
-            "readers still meet --max-channels"
-        );
-        let deploys = open("deploys", Role::Publisher);
-        assert!(old.receiver.recv().await.is_err() && old.receiver.made_room());
-        let names: Vec<String> = channels.all().iter().map(|c| c.name().to_owned()).collect();
-        assert_eq!(names, ["default", "deploys", "new"]);
-        assert!(channels.stats().channels["new"].yields_to_publisher);
-        assert!(!channels.stats().channels["deploys"].yields_to_publisher);
-        // "new" gets an event without a publisher asking here (as through Redis): it stays.
-        channels
-            .get("new")
-            .unwrap()
-            .publish(|_| Event::new("x"))
-            .await
-            .unwrap();
-        assert_eq!(
-            channels
-                .get_or_create(&name("builds"), Role::Publisher)
-                .unwrap_err(),
+            open("builds", Role::Publisher).unwrap_err(),
             Refusal::TooManyChannels
         );
-        drop((new, deploys));
+        assert_eq!(
+            open("user-7", Role::Publisher).unwrap_err(),
+            Refusal::TooManyChannels
+        );
+        for subscription in &mut waiting {
+            assert!(matches!(
+                subscription.receiver.try_recv(),
+                Err(crate::channel::TryRecvError::Empty)
+            ));
+        }
+        assert_eq!(channels.control().publishes_refused(), 2);
+        // An event that reaches a reader-only channel anyway (as through Redis) makes it hold one.
+        let user = channels.get("user-3").unwrap();
+        user.publish(|_| Event::new("hello")).await.unwrap();
+        assert!(user.holds_slot());
+        assert_eq!(
+            waiting[3].receiver.recv().await.unwrap().stamp.unwrap().seq,
+            1
+        );
     }
 
     #[test]
-    fn a_channel_a_publisher_asked_for_keeps_its_place_before_its_first_event() {
+    fn reader_only_channels_nobody_holds_are_swept_as_the_registry_doubles() {
+        let channels = channels(1);
+        for n in 0..10_000 {
+            let channel = channels
+                .get_or_create(&name(&format!("made-up-{n}")), Role::Reader)
+                .unwrap();
+            drop(channel.subscribe(None).unwrap());
+        }
+        assert!(
+            channels.all().len() <= SWEEP_AT_LEAST + 1,
+            "{}",
+            channels.all().len()
+        );
+    }
+
+    #[test]
+    fn a_channel_a_publisher_asked_for_holds_its_slot_before_its_first_event() {
         let channels = channels(1);
         let reader = channels.get_or_create(&name("a"), Role::Reader).unwrap();
         let _stream = reader.subscribe(None).unwrap();
+        assert!(!reader.holds_slot());
         channels.get_or_create(&name("a"), Role::Publisher).unwrap();
         assert!(channels.get_or_create(&name("b"), Role::Publisher).is_err());
-        assert!(!reader.yields_to_publisher());
+        assert!(reader.holds_slot());
     }
 }

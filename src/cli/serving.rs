@@ -115,10 +115,11 @@ pub struct ServingFlags {
     )]
     pub auth: Option<Credentials>,
 
-    /// Named channels alive at once (besides the default one); a request that would create
-    /// another is refused: an EventSource is told when to come back, others get 503 with
-    /// Retry-After. Idle channels that nobody reads make room, and for a publisher so does the
-    /// oldest channel that only readers asked for and that received no event.
+    /// Named channels that hold events at once (besides the default one): their slots. A
+    /// channel only readers wait on takes none (--max-clients bounds readers) and is never
+    /// ended to make room. A publish that needs a slot when none is free is refused: a POST
+    /// gets 503 with Retry-After, a stdin line is skipped with a warning; both are counted.
+    /// Channels nobody reads that got nothing for 5 minutes free their slots.
     #[arg(
         long,
         value_name = "N",

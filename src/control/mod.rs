@@ -23,10 +23,8 @@ pub use client::{Client, Cut, Mark};
 pub enum Refusal {
     /// `--max-clients` streams are open.
     Full,
-    /// `--max-channels` named channels are alive and none can be reclaimed.
+    /// A publish needs a channel slot and `--max-channels` channels hold events.
     TooManyChannels,
-    /// The channel never received an event and gave its place to a publisher's.
-    MadeRoom,
     /// Shutting down.
     Closed,
 }
@@ -35,8 +33,7 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Refusal::Full => "--max-clients streams are open",
-            Refusal::TooManyChannels => "--max-channels named channels are alive",
-            Refusal::MadeRoom => "the channel made room for a publisher's",
+            Refusal::TooManyChannels => "--max-channels channels hold events",
             Refusal::Closed => "shutting down",
         })
     }
@@ -74,6 +71,8 @@ pub struct Control {
     writes: AtomicU64,
     dropped_stalled: AtomicU64,
     refused: AtomicU64,
+    /// Publishes refused because no channel slot was free (`--max-channels`).
+    publishes_refused: AtomicU64,
     /// Connections closed at once for `--max-connections`.
     connections_refused: AtomicU64,
     started: Instant,
@@ -100,6 +99,7 @@ impl Control {
             writes: AtomicU64::new(0),
             dropped_stalled: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            publishes_refused: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             started: Instant::now(),
         }
@@ -149,6 +149,15 @@ impl Control {
     /// Counts a client dropped for stalling (the connection does the dropping).
     pub fn count_stalled_drop(&self) {
         self.dropped_stalled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a publish (a POST, a stdin line) refused for want of a channel slot.
+    pub fn count_publish_refused(&self) {
+        self.publishes_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn publishes_refused(&self) -> u64 {
+        self.publishes_refused.load(Ordering::Relaxed)
     }
 
     /// Counts a refused request (its route answers it).

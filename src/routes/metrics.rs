@@ -1,6 +1,6 @@
 //! `/metrics` in the Prometheus text format, written by the `prometheus-client` crate. Channel
 //! figures are read from the registry at each scrape (a reclaimed channel leaves no stale
-//! series), labelled only once a channel received an event; the publish route's answers are
+//! series), labelled only once a channel holds events; the publish route's answers are
 //! counted here as they happen.
 
 use std::sync::Arc;
@@ -113,6 +113,13 @@ impl Collector for Live {
             None,
             gauge.metric_type(),
         )?)?;
+        let slots = ConstGauge::new(i64::try_from(self.channels.slots()).unwrap_or(i64::MAX));
+        slots.encode(encoder.encode_descriptor(
+            "channel_slots",
+            "Named channels that hold events or that a publisher asked for (--max-channels bounds them)",
+            None,
+            slots.metric_type(),
+        )?)?;
 
         let control = self.channels.control();
         for (name, help, value) in [
@@ -123,8 +130,13 @@ impl Collector for Live {
             ),
             (
                 "requests_refused",
-                "Requests refused for --max-clients or --max-channels",
+                "Streams refused for --max-clients",
                 control.requests_refused(),
+            ),
+            (
+                "publishes_refused",
+                "Publishes (a POST, a stdin line) refused: no channel slot free (--max-channels)",
+                control.publishes_refused(),
             ),
             (
                 "log_lines_dropped",
@@ -192,6 +204,8 @@ mod tests {
             "sse_broadcast_events_total{channel=\"default\"} 0",
             "sse_broadcast_consumers{channel=\"default\"} 0",
             "sse_broadcast_channels 2",
+            "sse_broadcast_channel_slots 1",
+            "sse_broadcast_publishes_refused_total 0",
             "sse_broadcast_publish_requests_total{code=\"200\"} 1",
             "sse_broadcast_clients_dropped_stalled_total 0",
             "sse_broadcast_requests_refused_total 0",

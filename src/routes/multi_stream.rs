@@ -21,13 +21,13 @@ use tokio::time::Sleep;
 use warp::reply::{Reply, Response};
 
 use super::cursor::{self, Cursor};
-use super::refusal::{self, Asker, refuse};
+use super::refusal::{Asker, refuse};
 use super::sse_reply::{self, spread};
 use super::stream::{BATCH_BYTES, TOKEN_EXPIRED, join_prelude};
 use crate::bus::Bus;
 use crate::channel::{Channel, EARLIEST, Frame, Joined, Receiver, Start, TryRecvError};
 use crate::channels::{ChannelName, Channels, Role};
-use crate::control::{Client, Mark, Refusal, StreamSlot};
+use crate::control::{Client, Mark, StreamSlot};
 use crate::event;
 
 /// Opens the stream of `names` (2 to 16 distinct channels) from `last_event_id`.
@@ -123,19 +123,8 @@ struct Member {
     receiver: Receiver,
     /// A frame taken but not sent yet: the one that arrived first goes first.
     ready: Option<Frame>,
+    /// The channel ended (shutdown), and this stream read all it had.
     closed: bool,
-    /// The channel ended to make room for a publisher's (it received nothing, only readers
-    /// asked for it): the whole stream ends with a refusal the client survives, and its
-    /// cursor resumes the other channels when it comes back.
-    made_room: bool,
-}
-
-impl Member {
-    /// The channel ended, and this stream read all it had.
-    fn close(&mut self) {
-        self.closed = true;
-        self.made_room = self.receiver.made_room();
-    }
 }
 
 /// Everything one stream of several channels holds.
@@ -189,7 +178,6 @@ impl MultiStream {
                 receiver: one.receiver,
                 ready: None,
                 closed: false,
-                made_room: false,
             });
         }
         // Each channel's replay is in order; merged, they follow this instance's arrivals.
@@ -228,11 +216,6 @@ impl MultiStream {
             if self.finished {
                 return None;
             }
-            if self.members.iter().any(|member| member.made_room) {
-                self.finished = true;
-                self.members.clear();
-                return Some(refusal::last_words(refusal::reason(Refusal::MadeRoom)));
-            }
             if let Some(batch) = self.batch() {
                 return Some(batch);
             }
@@ -261,7 +244,7 @@ impl MultiStream {
             let member = &mut self.members[index];
             match received {
                 Ok(frame) => member.ready = Some(frame),
-                Err(_closed) => member.close(),
+                Err(_closed) => member.closed = true,
             }
         }
     }
@@ -275,7 +258,7 @@ impl MultiStream {
             match member.receiver.try_recv() {
                 Ok(frame) => member.ready = Some(frame),
                 Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Closed) => member.close(),
+                Err(TryRecvError::Closed) => member.closed = true,
             }
         }
     }

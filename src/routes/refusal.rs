@@ -31,9 +31,6 @@ pub fn reason(refusal: Refusal) -> &'static str {
     match refusal {
         Refusal::Full => "too many clients (--max-clients); try again later",
         Refusal::TooManyChannels => "too many channels (--max-channels); try again later",
-        Refusal::MadeRoom => {
-            "this channel received no event and made room for a publisher (--max-channels); try again later"
-        }
         Refusal::Closed => "shutting down; try again later",
     }
 }
@@ -73,11 +70,10 @@ impl Asker {
 /// with `Retry-After` for others; logged with the peer when it is known.
 pub fn refuse(refusal: Refusal, peer: Option<String>, event_source: bool) -> Response {
     static FULL: SharedThrottle = SharedThrottle::new(WARNING_PERIOD);
-    static TOO_MANY_CHANNELS: SharedThrottle = SharedThrottle::new(WARNING_PERIOD);
     let warning = match refusal {
         Refusal::Full => FULL.note(),
-        Refusal::TooManyChannels => TOO_MANY_CHANNELS.note(),
-        Refusal::MadeRoom | Refusal::Closed => None,
+        // A stream never needs a channel slot (only a publish does); shutting down is no news.
+        Refusal::TooManyChannels | Refusal::Closed => None,
     };
     if let Some(refused) = warning {
         tracing::warn!(
@@ -103,8 +99,7 @@ fn ending_stream(message: &str) -> Response {
 }
 
 /// What a refused EventSource reads before its stream ends: `message` as a comment, then
-/// `retry:` (`RETRY_AFTER` spread per client). Also how an open stream ends when its channel
-/// made room for a publisher's (`stream.rs`).
+/// `retry:` (`RETRY_AFTER` spread per client).
 pub fn last_words(message: &str) -> Bytes {
     [event::comment(message), event::retry(spread(RETRY_AFTER))]
         .concat()

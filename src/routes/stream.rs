@@ -15,9 +15,8 @@ use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::time::Sleep;
 
-use super::refusal;
 use crate::channel::{Channel, Frame, Receiver, Subscription, TryRecvError};
-use crate::control::{Client, Refusal, StreamSlot};
+use crate::control::{Client, StreamSlot};
 
 /// Frames are joined into one chunk up to this size; a larger frame still goes whole.
 pub(super) const BATCH_BYTES: usize = 64 * 1024;
@@ -117,15 +116,11 @@ impl ClientStream {
         Some(batch.freeze())
     }
 
-    /// The stream's end: nothing more, unless its channel made room for a publisher's, which
-    /// the client is told as a refusal it survives (it reconnects after `retry:`). The receiver
-    /// goes first, so only the first call can say it.
+    /// The stream's end: the receiver goes first (input stops waiting for it).
     fn end(&mut self) -> Option<Bytes> {
         self.finished = true;
-        let receiver = self.receiver.take()?;
-        receiver
-            .made_room()
-            .then(|| refusal::last_words(refusal::reason(Refusal::MadeRoom)))
+        self.receiver = None;
+        None
     }
 
     /// Records that live frames up to `position` were taken.

@@ -15,6 +15,7 @@ use crate::bus::{Bus, RUN_BYTES, RUN_EVENTS};
 use crate::channel::Channel;
 use crate::channels::{Channels, Role};
 use crate::event::{Event, EventName};
+use crate::throttle::{Throttle, WARNING_PERIOD};
 
 pub use self::decode::{Format, LineDecoder, Routed};
 pub use self::reader::Piece;
@@ -39,6 +40,9 @@ impl StdinSource {
     ) -> io::Result<()> {
         let mut batches = reader::spawn_reader(self.max_line_bytes, self.tee)?;
         let mut decoder = LineDecoder::new(self.format, self.event, self.max_line_bytes);
+        // Lines for channels that get no slot can come by the thousand: one warning a period
+        // (each is counted in /metrics, `publishes_refused`).
+        let mut refused = Throttle::new(WARNING_PERIOD);
         while let Some(batch) = batches.recv().await {
             let (pieces, error) = batch;
             // Consecutive lines for one channel go out as one run: with --redis, one round trip
@@ -57,10 +61,13 @@ impl StdinSource {
                     Some(name) => match channels.get_or_create(&name, Role::Publisher) {
                         Ok(target) => target,
                         Err(refusal) => {
-                            tracing::warn!(
-                                "line {}: skipped: channel {name} refused: {refusal}",
-                                decoder.line
-                            );
+                            if let Some(lines) = refused.note() {
+                                tracing::warn!(
+                                    lines,
+                                    "line {}: skipped: channel {name} refused: {refusal}",
+                                    decoder.line
+                                );
+                            }
                             continue;
                         }
                     },
