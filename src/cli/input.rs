@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::values::{DurationRange, MILLISECOND, WEEK};
+use super::values::{DurationRange, MILLISECOND, Switch, WEEK};
 use crate::channels::ChannelName;
 use crate::event::EventName;
 use crate::source::stdin::Format;
@@ -37,7 +37,7 @@ pub struct InputFlags {
     pub count: Option<u64>,
 
     /// Read stdin lines as events (with --interval too: both merge).
-    #[arg(long, env = "SSE_BROADCAST_STDIN")]
+    #[arg(long, env = "SSE_BROADCAST_STDIN", value_parser = Switch)]
     pub stdin: bool,
 
     /// Stdin line format. json: one object a line, {"data": string or any JSON value,

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::values::parse_size;
+use super::values::{Switch, parse_size};
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Lifecycle")]
@@ -12,11 +12,11 @@ pub struct LifecycleFlags {
     pub wait_clients: Option<usize>,
 
     /// When input ends, deliver everything to the connected clients, end their streams, exit 0.
-    #[arg(long, env = "SSE_BROADCAST_EXIT_ON_EOF")]
+    #[arg(long, env = "SSE_BROADCAST_EXIT_ON_EOF", value_parser = Switch)]
     pub exit_on_eof: bool,
 
     /// Copy stdin lines to stdout as they are read (a pass-through in a pipeline).
-    #[arg(long, env = "SSE_BROADCAST_TEE")]
+    #[arg(long, env = "SSE_BROADCAST_TEE", value_parser = Switch)]
     pub tee: bool,
 
     /// Stdin lines longer than SIZE go out in pieces of SIZE bytes, each its own event

@@ -2,13 +2,14 @@
 
 use clap::{ArgAction, Args};
 
+use super::values::Switch;
 use crate::logging::{LogConfig, LogFormat};
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Logging")]
 pub struct LoggingFlags {
     /// Only warnings and errors (the `listening on` line is always printed).
-    #[arg(short, long, conflicts_with = "verbose", env = "SSE_BROADCAST_QUIET")]
+    #[arg(short, long, conflicts_with = "verbose", env = "SSE_BROADCAST_QUIET", value_parser = Switch)]
     pub quiet: bool,
 
     /// More detail (-vv for tracing). RUST_LOG overrides both.

@@ -71,7 +71,8 @@ Examples:
 /// With neither --interval nor --stdin, stdin is read when it is not a terminal; otherwise the
 /// ticker sends --message every 2s. The stream is at /events (named channels at /events/NAME),
 /// a live viewer page at /, counters at /stats and /metrics (Prometheus); with --publish-token,
-/// POST /events[/NAME] publishes. Every flag can also be set with SSE_BROADCAST_<FLAG>.
+/// POST /events[/NAME] publishes. Every flag can also be set with SSE_BROADCAST_<FLAG> (a switch
+/// such as --quiet with 1 or 0, true or false, yes or no, on or off).
 #[derive(Debug, Parser)]
 #[command(name = "sse-broadcast", version, after_help = AFTER_HELP)]
 pub struct Cli {

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args};
 
 use super::values::{
-    parse_credentials, parse_events_path, parse_host_name, parse_origin, parse_size, parse_token,
-    secret,
+    Switch, parse_credentials, parse_events_path, parse_host_name, parse_origin, parse_size,
+    parse_token, secret,
 };
 use crate::routes::auth::Credentials;
 use crate::routes::hosts::HostName;
@@ -56,14 +56,14 @@ pub struct ServingFlags {
     #[arg(
         long,
         requires = "static_dir",
-        env = "SSE_BROADCAST_STATIC_FOLLOW_SYMLINKS"
+        env = "SSE_BROADCAST_STATIC_FOLLOW_SYMLINKS", value_parser = Switch
     )]
     pub static_follow_symlinks: bool,
 
     /// Let --static-dir serve hidden files: names that start with '.'.
     ///
     /// Without it a path with any such name in it (.env, .git/config), or a symlink to one, is 404.
-    #[arg(long, requires = "static_dir", env = "SSE_BROADCAST_STATIC_HIDDEN")]
+    #[arg(long, requires = "static_dir", env = "SSE_BROADCAST_STATIC_HIDDEN", value_parser = Switch)]
     pub static_hidden: bool,
 
     /// Path of the event stream.

@@ -5,7 +5,7 @@
 use std::ffi::OsStr;
 use std::time::Duration;
 
-use clap::builder::TypedValueParser;
+use clap::builder::{BoolishValueParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{Arg, Command};
 
@@ -38,6 +38,39 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for SecretParser<T> {
             .to_str()
             .ok_or_else(|| refuse("it is not UTF-8".into()))?;
         (self.0)(text).map_err(refuse)
+    }
+}
+
+/// A switch (a flag without a value) from the environment: `1`/`0`, `true`/`false`, `yes`/`no`,
+/// `on`/`off`, as people write them (clap's `BoolishValueParser` reads them). Anything else is a
+/// usage error naming the variable and the words it takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Switch;
+
+impl TypedValueParser for Switch {
+    type Value = bool;
+
+    fn parse_ref(
+        &self,
+        cmd: &Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<bool, clap::Error> {
+        BoolishValueParser::new()
+            .parse_ref(cmd, arg, value)
+            .map_err(|_| {
+                let variable = arg.and_then(Arg::get_env).map_or_else(
+                    || "a switch".to_owned(),
+                    |name| name.to_string_lossy().into_owned(),
+                );
+                let flag = arg.map_or_else(String::new, |arg| format!(" ('{arg}')"));
+                let message = format!(
+                    "invalid value '{}' for {variable}{flag}: a switch is 1 or 0, true or false, \
+                     yes or no, on or off",
+                    value.to_string_lossy()
+                );
+                cmd.clone().error(ErrorKind::InvalidValue, message)
+            })
     }
 }
 
