@@ -45,13 +45,13 @@ try:
     for i in range(n):
         sock = socket.create_connection(("127.0.0.1", port))
         if mode == "post":
-            sock.sendall(f"POST /events/c{i} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+            sock.sendall(f"POST /events/c{i} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer t\r\n"
                          f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
             answered(sock)
             sock.close()
         else:
             path = {"one": "/events", "pair": f"/events/c{i},d{i}"}.get(mode, f"/events/c{i}")
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
             streams.append(sock)
     for sock in streams:
         answered(sock)

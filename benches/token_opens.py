@@ -75,7 +75,7 @@ def cpu_ticks(pid):
 def open_streams(port, token):
     """Opens streams back to back from `concurrency` sockets for `secs`; returns the count."""
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    request = f"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{auth}\r\n".encode()
+    request = f"GET /events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n{auth}\r\n".encode()
     chooser = selectors.DefaultSelector()
 
     def connect():
