@@ -50,6 +50,15 @@ use tokens::TokenFlags;
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
 
+/// Said at warn when stdin, read because it is not a terminal, ends before its first line.
+const EMPTY_STDIN: &str = "stdin ended before its first line: it is not a terminal (run with &, \
+nohup or a service manager?), so it was read instead of ticking, and nothing will be published; \
+give --interval 2s for the ticker, or --publish-token to publish with POST";
+/// The same when POST publishes.
+const EMPTY_STDIN_PUBLISHING: &str = "stdin ended before its first line: it is not a terminal \
+(run with &, nohup or a service manager?), so it was read instead of ticking; only POST \
+publishes now (give --interval 2s for the ticker as well)";
+
 const AFTER_HELP: &str = "\
 Exit status: 0 clean end (signal, --exit-on-eof), 1 runtime error (port in use, missing
 static dir, ...), 2 usage error.
@@ -227,11 +236,20 @@ impl Cli {
             event: self.input.event.clone(),
             count: self.input.count,
         });
+        let publishing = self.serving.publish_token.is_some() || key.is_some();
+        // Read only because it is not a terminal: in the background (`&`, nohup, a service
+        // manager) that is often /dev/null, which ends at once and would leave the server silent.
+        let implied = read_stdin && !self.input.stdin;
         let stdin = read_stdin.then_some(StdinSource {
             format: self.input.format,
             event: self.input.event,
             max_line_bytes: self.lifecycle.max_line_bytes,
             tee: self.lifecycle.tee,
+            if_empty: implied.then_some(if publishing {
+                EMPTY_STDIN_PUBLISHING
+            } else {
+                EMPTY_STDIN
+            }),
         });
         let tls = match (self.serving.tls_cert, self.serving.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
@@ -251,13 +269,11 @@ impl Cli {
                 retry: self.stream.retry,
                 auth: self.serving.auth,
                 // Tokens publish when their claim allows it, so a key turns POST on.
-                publish: (self.serving.publish_token.is_some() || key.is_some()).then_some(
-                    PublishConfig {
-                        token: (self.serving.publish_token.as_deref())
-                            .map(|token| SecretDigest::of(token.as_bytes())),
-                        max_body: self.serving.max_body,
-                    },
-                ),
+                publish: publishing.then_some(PublishConfig {
+                    token: (self.serving.publish_token.as_deref())
+                        .map(|token| SecretDigest::of(token.as_bytes())),
+                    max_body: self.serving.max_body,
+                }),
                 tokens: key.map(|key| TokenConfig {
                     key,
                     audience: self.tokens.jwt_audience,

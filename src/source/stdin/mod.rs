@@ -27,6 +27,9 @@ pub struct StdinSource {
     pub max_line_bytes: usize,
     /// Copy every line to stdout as it is read.
     pub tee: bool,
+    /// Said at warn when stdin ends before its first line: set when stdin was read only because
+    /// it is not a terminal, as in the background, where /dev/null ends at once.
+    pub if_empty: Option<&'static str>,
 }
 
 impl StdinSource {
@@ -81,11 +84,23 @@ impl StdinSource {
                 return Ok(());
             }
             if let Some(err) = error {
+                // nohup gives a write-only stdin: reading it fails at once, as empty as /dev/null.
+                warn_if_empty(self.if_empty, decoder.line);
                 return Err(err);
             }
         }
         tracing::info!(lines = decoder.line, "stdin ended");
+        warn_if_empty(self.if_empty, decoder.line);
         Ok(())
+    }
+}
+
+/// Says `hint` at warn when stdin ended before its first line.
+fn warn_if_empty(hint: Option<&str>, lines: u64) {
+    if lines == 0
+        && let Some(hint) = hint
+    {
+        tracing::warn!("{hint}");
     }
 }
 
