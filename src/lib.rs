@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! app.rs                 wiring and shutdown order
+//! listen/                `sse-broadcast listen`: a client of any SSE stream; nothing below imports it
 //! cli/                   flags only, one file per help heading; builds each module's config
 //! serving/               accept, TLS, the lean HTTP/1.1 path, hyper for the rest
 //! routes/                the warp filter chain: streams, publish, stats, metrics, page, auth
@@ -47,6 +48,7 @@ pub mod control;
 mod digest;
 mod errors;
 pub mod event;
+pub mod listen;
 pub mod logging;
 mod routes;
 mod serving;

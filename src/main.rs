@@ -3,7 +3,8 @@
 
 use std::process::ExitCode;
 
-use sse_broadcast::{app, cli, logging};
+use sse_broadcast::cli::Run;
+use sse_broadcast::{app, cli, listen, logging};
 
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
@@ -11,7 +12,16 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = cli::Cli::parse_config(); // usage errors: clap prints them and exits 2
+    let config = match cli::Cli::parse_run() {
+        // usage errors: clap prints them and exits 2
+        Run::Serve(config) => *config,
+        Run::Listen(config) => {
+            let log_flush = logging::init(&config.log);
+            let code = listen::run(*config).await;
+            drop(log_flush);
+            return ExitCode::from(code);
+        }
+    };
     let log_flush = logging::init(&config.log);
     #[cfg(not(target_env = "msvc"))]
     purge_freed_memory_while_idle();

@@ -6,6 +6,7 @@
 
 mod input;
 mod lifecycle;
+mod listen;
 mod logging;
 #[cfg(test)]
 mod reference;
@@ -30,6 +31,7 @@ use crate::bus::RedisConfig;
 use crate::channel::ChannelConfig;
 use crate::channels::ChannelName;
 use crate::digest::SecretDigest;
+use crate::listen::ListenConfig;
 use crate::logging::LogConfig;
 use crate::routes::ServeConfig;
 use crate::routes::hosts::AllowedHosts;
@@ -83,7 +85,9 @@ Examples:
 /// POST /events[/NAME] publishes. Every flag can also be set with SSE_BROADCAST_<FLAG> (a switch
 /// such as --quiet with 1 or 0, true or false, yes or no, on or off).
 #[derive(Debug, Parser)]
-#[command(name = "sse-broadcast", version, after_help = AFTER_HELP)]
+// A subcommand (`listen`) takes none of the server's flags, and a bare `sse-broadcast` serves.
+#[command(name = "sse-broadcast", version, after_help = AFTER_HELP,
+          args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(flatten)]
     input: InputFlags,
@@ -104,6 +108,29 @@ pub struct Cli {
     // No heading: clap lists it under "Options" with --help and --version, as before the split.
     #[arg(long, value_name = "SHELL", help_heading = None)]
     completions: Option<Shell>,
+
+    #[command(subcommand)]
+    command: Option<Subcommand>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Subcommand {
+    /// Read a Server-Sent Events stream: print each event, or run a command for it; reconnect
+    /// and resume from the last event id, so nothing is lost across reconnects and restarts.
+    ///
+    /// Exit status: 0 after --count events, on 204 No Content, at the end of the stream with
+    /// --no-reconnect, or on SIGINT/SIGTERM (after the event in hand); 1 runtime error (a 200
+    /// that is not an event stream, a certificate that does not verify, --max-retries reached);
+    /// 2 usage error; 3 refused (401, 403); 4 not there (404, 410); with --exec-failure exit,
+    /// the command's status.
+    Listen(listen::ListenFlags),
+}
+
+/// What the command line asks for: serve (the bare command), or listen to a stream.
+#[derive(Debug)]
+pub enum Run {
+    Serve(Box<Config>),
+    Listen(Box<ListenConfig>),
 }
 
 /// Everything the program needs, settled.
@@ -133,14 +160,24 @@ pub struct Config {
 
 impl Cli {
     /// Parses the command line; usage errors print and exit 2, `--completions` prints and exits 0.
-    pub fn parse_config() -> Config {
+    pub fn parse_run() -> Run {
         let argv: Vec<OsString> = std::env::args_os().collect();
         let matches = Cli::command()
             .try_get_matches_from(&argv)
             .unwrap_or_else(|err| {
                 secret::unquoted_after_secret(err, &mut Cli::command(), &argv).exit()
             });
-        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+        if let Some(Subcommand::Listen(flags)) = cli.command.take() {
+            return match flags.into_config() {
+                Ok(config) => Run::Listen(Box::new(config)),
+                Err((kind, message)) => {
+                    let mut command = Cli::command();
+                    let listen = command.find_subcommand_mut("listen").expect("declared");
+                    listen.error(kind, message).exit()
+                }
+            };
+        }
         if let Some(shell) = cli.completions {
             clap_complete::generate(
                 shell,
@@ -152,7 +189,7 @@ impl Cli {
         }
         let stdin_is_terminal = std::io::stdin().is_terminal();
         match cli.into_config(&matches, stdin_is_terminal) {
-            Ok(config) => config,
+            Ok(config) => Run::Serve(Box::new(config)),
             Err((kind, message)) => Cli::command().error(kind, message).exit(),
         }
     }

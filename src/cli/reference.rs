@@ -1,39 +1,66 @@
 //! The generated references, both from `Cli` so that they cannot drift from `--help`: the man
-//! page (`man/sse-broadcast.1`) and the flag tables of `docs/flags.md`, one per help heading in
-//! the order `--help` shows them. Each test fails when its file is stale and rewrites it when
+//! pages (`man/sse-broadcast.1`, and `man/sse-broadcast-listen.1` for the subcommand, as git and
+//! cargo name theirs) and the flag tables of `docs/flags.md`, one per help heading in the order
+//! `--help` shows them, the server's and then `listen`'s. Each test fails when its file is stale and rewrites it when
 //! asked (`UPDATE_MAN=1 cargo test man_page`, `UPDATE_DOCS=1 cargo test flags_doc`).
 
-use clap::{Arg, ArgAction, CommandFactory};
+use clap::{Arg, ArgAction, Command, CommandFactory};
 
 use super::Cli;
 
 const FLAGS_DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/flags.md");
 const BEGIN: &str = "<!-- flags:begin (generated from the clap definitions: UPDATE_DOCS=1 cargo test flags_doc) -->\n";
 const END: &str = "<!-- flags:end -->\n";
+const LISTEN_BEGIN: &str = "<!-- listen-flags:begin (generated from the clap definitions: UPDATE_DOCS=1 cargo test flags_doc) -->\n";
+const LISTEN_END: &str = "<!-- listen-flags:end -->\n";
+
+/// The `listen` subcommand as a command of its own, for its page and its tables.
+fn listen_command() -> Command {
+    let mut command = Cli::command();
+    command.build();
+    let listen = command.find_subcommand("listen").expect("declared").clone();
+    listen
+        .name("sse-broadcast-listen")
+        .bin_name("sse-broadcast listen")
+}
 
 #[test]
 fn man_page_is_current() {
+    check_man_page(Cli::command(), "sse-broadcast.1");
+    check_man_page(listen_command(), "sse-broadcast-listen.1");
+}
+
+fn check_man_page(command: Command, file: &str) {
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut page)
-        .unwrap();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/man/sse-broadcast.1");
+    clap_mangen::Man::new(command).render(&mut page).unwrap();
+    let path = format!("{}/man/{file}", env!("CARGO_MANIFEST_DIR"));
     if std::env::var_os("UPDATE_MAN").is_some() {
-        std::fs::write(path, &page).unwrap();
+        std::fs::write(&path, &page).unwrap();
     }
     assert!(
-        std::fs::read(path).unwrap_or_default() == page,
-        "man/sse-broadcast.1 is stale: run UPDATE_MAN=1 cargo test man_page"
+        std::fs::read(&path).unwrap_or_default() == page,
+        "man/{file} is stale: run UPDATE_MAN=1 cargo test man_page"
     );
 }
 
 #[test]
 fn flags_doc_is_current() {
-    let doc = std::fs::read_to_string(FLAGS_DOC).unwrap();
-    let (Some(begin), Some(end)) = (doc.find(BEGIN), doc.find(END)) else {
-        panic!("docs/flags.md lacks the markers {BEGIN:?} and {END:?}");
-    };
-    let current = format!("{}{BEGIN}{}{}", &doc[..begin], flag_tables(), &doc[end..]);
+    let mut current = std::fs::read_to_string(FLAGS_DOC).unwrap();
+    for (begin_marker, end_marker, command) in [
+        (BEGIN, END, Cli::command()),
+        (LISTEN_BEGIN, LISTEN_END, listen_command()),
+    ] {
+        let (Some(begin), Some(end)) = (current.find(begin_marker), current.find(end_marker))
+        else {
+            panic!("docs/flags.md lacks the markers {begin_marker:?} and {end_marker:?}");
+        };
+        current = format!(
+            "{}{begin_marker}{}{}",
+            &current[..begin],
+            flag_tables(&command),
+            &current[end..]
+        );
+    }
     if std::env::var_os("UPDATE_DOCS").is_some() {
         std::fs::write(FLAGS_DOC, &current).unwrap();
     }
@@ -44,8 +71,7 @@ fn flags_doc_is_current() {
 }
 
 /// One table per help heading, `--help`'s "Options" (flags without a heading) first.
-fn flag_tables() -> String {
-    let command = Cli::command();
+fn flag_tables(command: &Command) -> String {
     let mut headings: Vec<Option<&str>> = vec![None];
     for arg in command.get_arguments() {
         if !headings.contains(&arg.get_help_heading()) {
@@ -57,7 +83,7 @@ fn flag_tables() -> String {
         out += &format!("\n### {}\n\n", heading.unwrap_or("Options"));
         out += "| flag | environment | default | meaning |\n| --- | --- | --- | --- |\n";
         for arg in command.get_arguments() {
-            if arg.get_help_heading() == heading && !arg.is_hide_set() {
+            if arg.get_help_heading() == heading && !arg.is_hide_set() && !arg.is_positional() {
                 out += &row(arg);
             }
         }

@@ -17,14 +17,20 @@ pub fn unquoted_after_secret(
     cmd: &mut Command,
     argv: &[OsString],
 ) -> clap::Error {
-    if err.kind() != ErrorKind::UnknownArgument {
-        return err;
-    }
-    let Some(ContextValue::String(unexpected)) = err.get(ContextKind::InvalidArg) else {
+    // The word clap quotes: an unknown argument, or a positional value it refused (`listen
+    // --token abc def URL` takes `def` for the URL).
+    let quoted = match err.kind() {
+        ErrorKind::UnknownArgument => err.get(ContextKind::InvalidArg),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => err.get(ContextKind::InvalidValue),
+        _ => None,
+    };
+    let Some(ContextValue::String(unexpected)) = quoted else {
         return err;
     };
+    // The subcommands' flags too (`listen --token`).
     let secret_flags: Vec<String> = cmd
         .get_arguments()
+        .chain(cmd.get_subcommands().flat_map(Command::get_arguments))
         .filter(|arg| arg.is_hide_env_values_set())
         .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
         .collect();

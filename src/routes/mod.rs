@@ -8,7 +8,7 @@
 
 mod access;
 pub mod auth;
-mod cursor;
+pub mod cursor;
 mod denied;
 mod events;
 mod filters;
