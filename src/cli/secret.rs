@@ -1,32 +1,23 @@
-//! The one usage error clap words itself that can still quote a secret: "unexpected argument
-//! 'X' found", where X is the rest of a secret typed with an unquoted space. (A refused value
-//! is never shown: `values::secret`. A value that starts with `-` is taken as the value:
-//! `allow_hyphen_values` on each secret flag, else clap's tip would quote it whole.) A flag is
-//! secret here when its `#[arg]` says `hide_env_values`, as every secret flag's does.
+//! The usage errors clap words itself that can still quote a secret: "unexpected argument 'X'
+//! found", where X is the rest of a secret typed with an unquoted space, or X refused as a
+//! positional value or taken for a subcommand. (A refused value is never shown:
+//! `values::secret`. A value that starts with `-` is taken as the value: `allow_hyphen_values`
+//! on each secret flag, else clap's tip would quote it whole.) A flag is secret here when its
+//! `#[arg]` says `hide_env_values`, as every secret flag's does.
 
 use std::ffi::OsString;
 
 use clap::Command;
-use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::error::ErrorKind;
 
-/// clap's "unexpected argument 'X' found" quotes X. Right after a secret flag's value, X is
-/// likely the rest of the secret (`--auth me my-password`, a token pasted with a space), so
-/// there the error names the flag instead. Every other error passes unchanged.
+/// Right after a secret flag's value, a word is likely the rest of the secret (`--auth me
+/// my-password`, a token pasted with a space): an error that quotes such a word names the flag
+/// instead. Every other error passes unchanged.
 pub fn unquoted_after_secret(
     err: clap::Error,
     cmd: &mut Command,
     argv: &[OsString],
 ) -> clap::Error {
-    // The word clap quotes: an unknown argument, or a positional value it refused (`listen
-    // --token abc def URL` takes `def` for the URL).
-    let quoted = match err.kind() {
-        ErrorKind::UnknownArgument => err.get(ContextKind::InvalidArg),
-        ErrorKind::ValueValidation | ErrorKind::InvalidValue => err.get(ContextKind::InvalidValue),
-        _ => None,
-    };
-    let Some(ContextValue::String(unexpected)) = quoted else {
-        return err;
-    };
     // The subcommands' flags too (`listen --token`).
     let secret_flags: Vec<String> = cmd
         .get_arguments()
@@ -38,8 +29,9 @@ pub fn unquoted_after_secret(
         .iter()
         .map(|word| word.to_str().unwrap_or(""))
         .collect();
+    let text = err.to_string();
     let after_secret = words.iter().enumerate().find_map(|(i, &word)| {
-        if word != unexpected.as_str() || i == 0 {
+        if i == 0 || word.is_empty() || !text.contains(&format!("'{word}'")) {
             return None;
         }
         secret_flags.iter().find(|flag| {
