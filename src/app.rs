@@ -19,6 +19,7 @@ use crate::channels::{Channels, Role};
 use crate::cli::Config;
 use crate::control::Control;
 use crate::errors::describe;
+use crate::panics;
 use crate::routes;
 use crate::routes::token::Tokens;
 use crate::serving::timeouts::{TEST_TIMEOUTS_ENV, Timeouts};
@@ -38,7 +39,8 @@ const SIGNAL_GRACE: Duration = Duration::from_millis(1500);
 const LISTEN_BACKLOG: u32 = 4096;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    exit_on_panic();
+    // A panic ends its connection alone, or the process when the task is one it cannot lose.
+    panics::install(serving::panicking_peer);
     if let Some(dir) = &config.serve.static_dir {
         check_static_dir(dir)?;
     }
@@ -216,17 +218,6 @@ fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
     listen()
         .map_err(|err| anyhow::anyhow!(describe(&err)))
         .with_context(|| format!("cannot listen on {address} (--bind, --port)"))
-}
-
-/// A panic in any task ends the process with a failure status (101, as a panic in `main`).
-/// tokio catches a task's panic and goes on; a server that lost a task (its input, its
-/// heartbeat, its accept loop) would keep serving as if nothing happened and exit 0 later.
-fn exit_on_panic() {
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |panic| {
-        report(panic);
-        std::process::exit(101);
-    }));
 }
 
 /// SIGHUP re-reads the certificate and key (a renewal); a bad new pair leaves the old in use.

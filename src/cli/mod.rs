@@ -63,7 +63,8 @@ publishes now (give --interval 2s for the ticker as well)";
 
 const AFTER_HELP: &str = "\
 Exit status: 0 clean end (signal, --exit-on-eof), 1 runtime error (port in use, missing
-static dir, ...), 2 usage error.
+static dir, ...), 2 usage error, 101 a panic in a task it cannot live without (a panic while
+serving one connection ends that connection alone).
 
 Examples:
   sse-broadcast                                   tick every 2s; open http://127.0.0.1:8080/

@@ -139,6 +139,11 @@ impl Collector for Live {
                 control.publishes_refused(),
             ),
             (
+                "connection_panics",
+                "Connections (or HTTP/2 streams) ended by a panic in their task; the server went on",
+                crate::panics::connection_panics(),
+            ),
+            (
                 "log_lines_dropped",
                 "Log lines dropped because stderr was not read as fast as they came",
                 crate::logging::lines_dropped(),
@@ -210,6 +215,7 @@ mod tests {
             "sse_broadcast_clients_dropped_stalled_total 0",
             "sse_broadcast_requests_refused_total 0",
             "sse_broadcast_log_lines_dropped_total 0",
+            "sse_broadcast_connection_panics_total 0",
             "sse_broadcast_connections_refused_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");

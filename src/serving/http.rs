@@ -88,6 +88,7 @@ pub(super) async fn serve_http<I>(
                 }
                 // On HTTP/2 this runs in the stream's own task, which has a record of its own.
                 let client = H2_STREAM.try_with(Arc::clone).unwrap_or(connection);
+                crate::panics::provoke("request", request.uri().path());
                 request.extensions_mut().insert(client);
                 warp_service.call(request).await
             })
@@ -191,6 +192,11 @@ fn http_builder(
 tokio::task_local! {
     /// The record of the HTTP/2 stream whose task is running (see `StreamExecutor`).
     static H2_STREAM: Arc<Client>;
+}
+
+/// The peer of the HTTP/2 stream the running task serves, if it serves one.
+pub(super) fn h2_stream_peer() -> Option<SocketAddr> {
+    H2_STREAM.try_with(|stream| stream.peer).ok()
 }
 
 /// Runs each HTTP/2 stream on a task of its own with a record of its own, so a stalled stream

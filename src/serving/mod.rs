@@ -70,6 +70,21 @@ pub fn default_max_connections() -> usize {
     limit.saturating_sub((limit / 8).clamp(least, most)).max(1)
 }
 
+tokio::task_local! {
+    /// The peer of the connection a task serves (HTTP/2 streams have a record of their own).
+    static CONNECTION: SocketAddr;
+}
+
+/// Whom the task running now serves: the peer of its connection or HTTP/2 stream, or `None`
+/// for any other task (the accept loop, the input, the heartbeat, the bus). The panic hook
+/// asks (`panics::install`).
+pub fn panicking_peer() -> Option<SocketAddr> {
+    CONNECTION
+        .try_with(|peer| *peer)
+        .ok()
+        .or_else(http::h2_stream_peer)
+}
+
 /// Accepts connections until shutdown begins; each is served on its own task.
 pub async fn accept_loop(listener: TcpListener, serving: Serving) {
     let control = &serving.control;
@@ -98,12 +113,16 @@ pub async fn accept_loop(listener: TcpListener, serving: Serving) {
                 tune(&socket, peer);
                 // Each connection's future is made here and moved in whole: a block that made it
                 // would keep room for its arguments beside it for the connection's life.
+                // Scoped with its peer: a panic in it ends this connection alone (`panics`).
                 let tasks = &serving.tasks;
                 match serving.tls.clone() {
-                    None => tasks.spawn(serve_plain(socket, peer, serving.clone(), counted)),
-                    Some(tls) => {
-                        tasks.spawn(serve_tls(socket, peer, serving.clone(), tls, counted))
-                    }
+                    None => tasks.spawn(
+                        CONNECTION.scope(peer, serve_plain(socket, peer, serving.clone(), counted)),
+                    ),
+                    Some(tls) => tasks.spawn(
+                        CONNECTION
+                            .scope(peer, serve_tls(socket, peer, serving.clone(), tls, counted)),
+                    ),
                 };
             }
             Err(err) if is_out_of_descriptors(&err) => {

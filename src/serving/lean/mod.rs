@@ -93,6 +93,7 @@ where
         }));
     };
     request.extensions_mut().insert(connection.clone());
+    crate::panics::provoke("request", request.uri().path());
     let Ok(response) = warp::service(routes.clone()).call(request).await;
     if !head::is_lean_stream(response.status(), response.headers()) {
         return Some(First::Hyper(Handover {

@@ -59,6 +59,7 @@ impl StdinSource {
                 else {
                     continue;
                 };
+                crate::panics::provoke("stdin", event.data());
                 let target = match name {
                     None => channel.clone(),
                     Some(name) => match channels.get_or_create(&name, Role::Publisher) {
