@@ -16,11 +16,12 @@ use warp::{Filter, Reply};
 
 use super::ServeConfig;
 use super::access::{Access, Gate, access};
+use super::deadline::Deadline;
 use super::filters::{optional_header, stream_channels, with_channels};
 use super::multi_stream;
 use super::refusal::{Asker, accepts_event_stream, refuse};
 use super::sse_reply::{self, spread};
-use super::stream::client_stream;
+use super::stream::{client_stream, token_deadline};
 use crate::bus::Bus;
 use crate::channel::Channel;
 use crate::channels::{ChannelName, Channels, Role};
@@ -59,8 +60,8 @@ pub fn route(
                   channels: Arc<Channels>| {
                 let bus = bus.clone();
                 async move {
-                    let expiry = match access.may_read(&names) {
-                        Ok(grant) => grant.map(|grant| grant.remaining()),
+                    let deadline = match access.may_read(&names) {
+                        Ok(grant) => token_deadline(grant.as_ref()),
                         Err(refused) => return refused.into_response(),
                     };
                     // The header wins: a reconnecting EventSource sends the id it last saw
@@ -82,7 +83,7 @@ pub fn route(
                             names,
                             last_event_id,
                             retry,
-                            expiry,
+                            deadline,
                             asker,
                         ))
                         .await;
@@ -91,7 +92,7 @@ pub fn route(
                         Ok(channel) => {
                             // With --redis: what another instance published is here first.
                             bus.catch_up(&channel, last_event_id.as_deref()).await;
-                            open_stream(channel, last_event_id.as_deref(), retry, expiry, asker)
+                            open_stream(channel, last_event_id.as_deref(), retry, deadline, asker)
                         }
                         Err(refusal) => refuse(refusal, asker.peer(), asker.event_source),
                     }
@@ -105,8 +106,7 @@ fn open_stream(
     channel: Arc<Channel>,
     last_event_id: Option<&str>,
     retry: Option<Duration>,
-    // The token's time left: the stream ends then.
-    expiry: Option<Duration>,
+    deadline: Deadline,
     asker: Asker,
 ) -> Response {
     let subscription = match channel.subscribe(last_event_id) {
@@ -124,7 +124,7 @@ fn open_stream(
         channel,
         subscription,
         prelude,
-        expiry,
+        deadline,
         asker.connection,
     ))
     .into_response();

@@ -9,6 +9,7 @@
 mod access;
 pub mod auth;
 pub mod cursor;
+mod deadline;
 mod denied;
 mod events;
 mod filters;

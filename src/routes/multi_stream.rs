@@ -11,19 +11,18 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
-use tokio::time::Sleep;
 use warp::reply::{Reply, Response};
 
 use super::cursor::{self, Cursor};
+use super::deadline::Deadline;
 use super::refusal::{Asker, refuse};
 use super::sse_reply::{self, spread};
-use super::stream::{BATCH_BYTES, TOKEN_EXPIRED, join_prelude};
+use super::stream::{BATCH_BYTES, join_prelude};
 use crate::bus::Bus;
 use crate::channel::{Channel, EARLIEST, Frame, Joined, Receiver, Start, TryRecvError};
 use crate::channels::{ChannelName, Channels, Role};
@@ -37,8 +36,7 @@ pub async fn open(
     names: Vec<ChannelName>,
     last_event_id: Option<&str>,
     retry: Option<Duration>,
-    // The token's time left: the stream ends then.
-    expiry: Option<Duration>,
+    deadline: Deadline,
     asker: Asker,
 ) -> Response {
     let (starts, unknown) = starts(&names, last_event_id);
@@ -85,7 +83,7 @@ pub async fn open(
         names,
         joined,
         prelude,
-        expiry,
+        deadline,
         asker.connection,
         slot,
     );
@@ -138,9 +136,10 @@ struct MultiStream {
     /// The stream's place in each channel after the first, for the eviction check (the
     /// first's is the connection's own mark).
     marks: Arc<[Mark]>,
-    /// Set when the token expired: the next poll ends the stream.
+    /// Set when the deadline passed: the next poll ends the stream.
     finished: bool,
-    expiry: Option<Pin<Box<Sleep>>>,
+    /// When the stream ends of itself (its token's expiry), checked before each batch.
+    deadline: Deadline,
     /// Held for the stream's life: its one place under `--max-clients`.
     _slot: StreamSlot,
 }
@@ -151,7 +150,7 @@ impl MultiStream {
         names: Vec<ChannelName>,
         joined: Vec<Joined>,
         mut prelude: VecDeque<Bytes>,
-        expiry: Option<Duration>,
+        deadline: Deadline,
         connection: Option<Arc<Client>>,
         slot: StreamSlot,
     ) -> Self {
@@ -193,7 +192,7 @@ impl MultiStream {
             connection,
             marks,
             finished: false,
-            expiry: expiry.map(|after| Box::pin(tokio::time::sleep(after))),
+            deadline,
             _slot: slot,
         }
     }
@@ -209,13 +208,16 @@ impl MultiStream {
     }
 
     async fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.finished {
+            return None;
+        }
+        if let Some(words) = self.deadline.due() {
+            return Some(self.last_words(words));
+        }
         if let Some(first) = self.prelude.pop_front() {
             return Some(join_prelude(&mut self.prelude, first));
         }
         loop {
-            if self.finished {
-                return None;
-            }
             if let Some(batch) = self.batch() {
                 return Some(batch);
             }
@@ -230,16 +232,13 @@ impl MultiStream {
                 .map(|(index, member)| {
                     Box::pin(async move { (index, member.receiver.recv().await) })
                 });
-            let any = futures_util::future::select_all(waits);
-            let (index, received) = match self.expiry.as_mut() {
-                None => any.await.0,
-                Some(expiry) => tokio::select! {
-                    (received, _, _) = any => received,
-                    () = expiry.as_mut() => {
-                        self.finished = true;
-                        return Some(Bytes::from_static(TOKEN_EXPIRED));
-                    }
-                },
+            let woke = tokio::select! {
+                (received, _, _) = futures_util::future::select_all(waits) => Ok(received),
+                words = self.deadline.reached() => Err(words),
+            };
+            let (index, received) = match woke {
+                Ok(received) => received,
+                Err(words) => return Some(self.last_words(words)),
             };
             let member = &mut self.members[index];
             match received {
@@ -247,6 +246,15 @@ impl MultiStream {
                 Err(_closed) => member.closed = true,
             }
         }
+    }
+
+    /// The stream's last chunk; nothing follows (the receivers go at once, so input no longer
+    /// waits for them).
+    fn last_words(&mut self, words: Bytes) -> Bytes {
+        self.finished = true;
+        self.prelude.clear();
+        self.members.clear();
+        words
     }
 
     /// Takes the frame each channel has waiting, if any.

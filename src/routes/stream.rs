@@ -3,25 +3,36 @@
 //!
 //! A client that is behind gets every frame that is ready in one chunk, so one socket write
 //! carries many events instead of one per wake-up. A stream opened with a token ends when the
-//! token expires, after a comment saying so.
+//! token expires, after a comment saying so, however far behind it is (`deadline.rs`).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
-use tokio::time::Sleep;
+use tokio::time::Instant;
 
+use super::deadline::Deadline;
+use super::token::Grant;
 use crate::channel::{Channel, Frame, Receiver, Subscription, TryRecvError};
 use crate::control::{Client, StreamSlot};
 
 /// Frames are joined into one chunk up to this size; a larger frame still goes whole.
 pub(super) const BATCH_BYTES: usize = 64 * 1024;
 /// The last words of a stream whose token expired; its EventSource reconnects with a fresh one.
-pub(super) const TOKEN_EXPIRED: &[u8] = b": token expired\n\n";
+const TOKEN_EXPIRED: &[u8] = b": token expired\n\n";
+
+/// The end of a stream opened with `grant`: when the token stops being valid.
+pub(super) fn token_deadline(grant: Option<&Grant>) -> Deadline {
+    match grant {
+        Some(grant) => Deadline::at(
+            Instant::now() + grant.remaining(),
+            Bytes::from_static(TOKEN_EXPIRED),
+        ),
+        None => Deadline::none(),
+    }
+}
 
 /// Everything one stream holds: the receiver, what is still to be sent before live frames,
 /// and the handle it reports progress to.
@@ -31,22 +42,21 @@ struct ClientStream {
     receiver: Option<Receiver>,
     prelude: VecDeque<Bytes>,
     connection: Option<Arc<Client>>,
-    /// Set when the channel closed or the token expired: the next poll ends the stream.
+    /// Set when the channel closed or the deadline passed: the next poll ends the stream.
     finished: bool,
-    /// When the token's `exp` passes; only streams opened with a token have one (boxed: a
-    /// timer is large, and most streams need none).
-    expiry: Option<Pin<Box<Sleep>>>,
+    /// When the stream ends of itself (its token's expiry), checked before each batch.
+    deadline: Deadline,
     /// Held for the stream's life: its place under `--max-clients`.
     _slot: StreamSlot,
 }
 
 /// The body of one `/events` response. `prelude` goes first (the `retry:` frame, if any); the
-/// stream ends after `expiry`, if given.
+/// stream ends at `deadline`.
 pub fn client_stream(
     channel: Arc<Channel>,
     subscription: Subscription,
     prelude: Option<Bytes>,
-    expiry: Option<Duration>,
+    deadline: Deadline,
     connection: Option<Arc<Client>>,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + Sync + 'static {
     if let Some(connection) = &connection {
@@ -60,7 +70,7 @@ pub fn client_stream(
         prelude: queued,
         connection,
         finished: false,
-        expiry: expiry.map(|after| Box::pin(tokio::time::sleep(after))),
+        deadline,
         _slot: subscription.slot,
     };
     futures_util::stream::unfold(state, |mut state| async move {
@@ -74,6 +84,9 @@ pub fn client_stream(
 
 impl ClientStream {
     async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some(words) = self.deadline.due() {
+            return Some(self.last_words(words));
+        }
         if let Some(first) = self.prelude.pop_front() {
             return Some(join_prelude(&mut self.prelude, first));
         }
@@ -81,15 +94,13 @@ impl ClientStream {
             return self.end();
         }
         let receiver = self.receiver.as_mut()?;
-        let received = match self.expiry.as_mut() {
-            None => receiver.recv().await,
-            Some(expiry) => tokio::select! {
-                received = receiver.recv() => received,
-                () = expiry.as_mut() => {
-                    self.finished = true;
-                    return Some(Bytes::from_static(TOKEN_EXPIRED));
-                }
-            },
+        let woke = tokio::select! {
+            received = receiver.recv() => Ok(received),
+            words = self.deadline.reached() => Err(words),
+        };
+        let received = match woke {
+            Ok(received) => received,
+            Err(words) => return Some(self.last_words(words)),
         };
         // A stream never lags out of its channel's ring (see `channel/ring.rs`): it is read
         // to the end or dropped, never skipped.
@@ -114,6 +125,15 @@ impl ClientStream {
             batch.extend_from_slice(&frame.bytes);
         }
         Some(batch.freeze())
+    }
+
+    /// What the stream says at its deadline; nothing follows (the receiver goes at once, so
+    /// input no longer waits for it).
+    fn last_words(&mut self, words: Bytes) -> Bytes {
+        self.finished = true;
+        self.prelude.clear();
+        self.receiver = None;
+        words
     }
 
     /// The stream's end: the receiver goes first (input stops waiting for it).

@@ -1,0 +1,135 @@
+//! Attacks from outside against the real binary, each one a finding of a security review, each
+//! with what it costs the server read from the process itself (CPU time from /proc/PID/stat,
+//! RSS and peak RSS from /proc/PID/status), never from the wall clock: a loaded machine slows
+//! the test, not the figure. Thresholds are far from both sides: what the fix allows and what
+//! the attack cost before it.
+
+mod common;
+
+use std::io::Write as _;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::tls::{self, Http};
+use common::{Server, TcpClient, WAIT};
+use futures_util::StreamExt;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+
+const SECRET: &str = "a test secret of 32 bytes or more";
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// A token reading every channel that the server takes for `seconds` more (at least; `exp`
+/// is whole), and the instant it stops taking it.
+fn token_valid_for(seconds: u64) -> (String, Instant) {
+    let now = unix_now();
+    let exp = now.ceil() as u64 + seconds;
+    let claims = json!({"exp": exp, "sse_broadcast": {"subscribe": ["*"]}});
+    let key = EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+    (
+        token,
+        Instant::now() + Duration::from_secs_f64(exp as f64 - now),
+    )
+}
+
+/// Feeds `server`'s stdin 200-byte lines as fast as it reads them, until it goes away.
+fn flood_stdin(server: &mut Server) -> std::thread::JoinHandle<()> {
+    let mut stdin = server.take_stdin();
+    std::thread::spawn(move || {
+        let line = format!("{}\n", "x".repeat(199));
+        let block = line.repeat(64);
+        while stdin.write_all(block.as_bytes()).is_ok() {}
+    })
+}
+
+/// A reader of a busy stream slower than its input (4 KiB every 10 ms, as in the review): the
+/// stream must still end with `: token expired` soon after the token stops being valid, on each
+/// path and for one channel or several. Before the fix a stream of several channels never
+/// reached its expiry timer: it always had a batch ready.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_stream_ends_when_its_token_does() {
+    const VALID: u64 = 3;
+    /// From the token's end to the stream's: the kernel's socket buffers drain at the reader's
+    /// pace meanwhile, which takes a few seconds at 400 KB/s.
+    const GRACE: Duration = Duration::from_secs(20);
+    let mut server = Server::piped(&["--jwt-secret", SECRET]);
+    let _flood = flood_stdin(&mut server);
+    let (token, ends) = token_valid_for(VALID);
+    let mut readers = Vec::new();
+    for path in ["/events", "/events/default,x"] {
+        let url = format!("{path}?access_token={token}");
+        let mut lean = TcpClient::get(&server, &url, None);
+        readers.push(tokio::task::spawn_blocking(move || {
+            let mut at_end = None;
+            loop {
+                if at_end.is_none() && Instant::now() >= ends {
+                    at_end = Some(lean.body.len());
+                }
+                assert!(
+                    Instant::now() < ends + GRACE,
+                    "lean {path}: still open {GRACE:?} after the token ended, {} bytes later",
+                    lean.body.len() - at_end.unwrap_or(0)
+                );
+                match lean.read_some(4096) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            let after = lean.body.len() - at_end.unwrap_or(lean.body.len());
+            (
+                format!("lean {path}"),
+                lean.body.ends_with(b": token expired\n\n"),
+                after,
+            )
+        }));
+        let h2c = tls::client(None, Http::H2c);
+        let response = tls::get(&h2c, &server.url(&url), &[]).await;
+        assert_eq!(response.status(), 200, "h2c {path}");
+        readers.push(tokio::spawn(async move {
+            let _client = h2c; // its connection lives as long as it
+            let mut body = response.bytes_stream();
+            let (mut read, mut at_end, mut tail) = (0, None, Vec::new());
+            loop {
+                if at_end.is_none() && Instant::now() >= ends {
+                    at_end = Some(read);
+                }
+                assert!(
+                    Instant::now() < ends + GRACE,
+                    "h2c {path}: still open {GRACE:?} after the token ended, {} bytes later",
+                    read - at_end.unwrap_or(0)
+                );
+                match tokio::time::timeout(WAIT, body.next()).await {
+                    Ok(Some(Ok(chunk))) => {
+                        read += chunk.len();
+                        tail.extend_from_slice(&chunk);
+                        tail.drain(..tail.len().saturating_sub(64));
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Ok(None) => break,
+                    Ok(Some(Err(err))) => panic!("h2c {path}: {err:?}"),
+                    Err(_) => panic!("h2c {path}: nothing for {WAIT:?}"),
+                }
+            }
+            let after = read - at_end.unwrap_or(read);
+            (
+                format!("h2c {path}"),
+                tail.ends_with(b": token expired\n\n"),
+                after,
+            )
+        }));
+    }
+    for reader in readers {
+        let (how, expired, after) = reader.await.unwrap();
+        eprintln!("{how}: {after} bytes after the token ended");
+        assert!(
+            expired,
+            "{how}: the stream did not end with `: token expired`"
+        );
+    }
+}
