@@ -138,3 +138,24 @@ async fn each_flag_works_at_the_top_of_its_range() {
     assert_eq!(client.next().await.data, "still serving");
     assert!(server.is_running(), "{}", server.stderr());
 }
+
+#[test]
+fn test_timeouts_out_of_range_are_one_line_errors_not_panics() {
+    for (value, range) in [
+        ("h2-idle=300000000000y", "out of range: 1ms to 1h"),
+        ("head=0s", "out of range: 1ms to 1h"),
+    ] {
+        let mut cmd = cmd();
+        cmd.env("SSE_BROADCAST_TEST_TIMEOUTS", value);
+        let output = cmd.assert().code(1).stdout("").get_output().clone();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let line = stderr.lines().last().unwrap_or_default();
+        assert!(
+            line.starts_with("sse-broadcast: SSE_BROADCAST_TEST_TIMEOUTS")
+                && line.contains(value)
+                && line.contains(range),
+            "{stderr}"
+        );
+    }
+}

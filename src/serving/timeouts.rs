@@ -12,6 +12,10 @@ use anyhow::{Context as _, bail};
 /// `first-bytes=1s,handshake=2s,head=2s,h2-idle=3s`; names left out keep their default.
 pub const TEST_TIMEOUTS_ENV: &str = "SSE_BROADCAST_TEST_TIMEOUTS";
 
+/// What a value may be, as the duration flags are bounded: the deadlines are `Instant + d`,
+/// which a value such as 300000000000y would overflow (a panic, where the flags say no).
+const RANGE: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(3600));
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// From accept to the first bytes: over TLS the whole ClientHello, on a plain port the
@@ -55,8 +59,8 @@ impl Timeouts {
                 .with_context(|| format!("{TEST_TIMEOUTS_ENV}: {item:?} is not NAME=DURATION"))?;
             let value = humantime::parse_duration(value.trim())
                 .with_context(|| format!("{TEST_TIMEOUTS_ENV}: {item:?}"))?;
-            if value.is_zero() {
-                bail!("{TEST_TIMEOUTS_ENV}: {item:?} must be longer than zero");
+            if !(RANGE.0..=RANGE.1).contains(&value) {
+                bail!("{TEST_TIMEOUTS_ENV}: {item:?} is out of range: 1ms to 1h");
             }
             let field = match name.trim() {
                 "first-bytes" => &mut timeouts.first_bytes,
@@ -88,7 +92,13 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_read() {
-        for spec in ["head", "head=soon", "idle=1s", "head=0s"] {
+        for spec in [
+            "head",
+            "head=soon",
+            "idle=1s",
+            "head=0s",
+            "h2-idle=300000000000y",
+        ] {
             assert!(Timeouts::overridden(spec).is_err(), "{spec}");
         }
     }
