@@ -254,3 +254,26 @@ fn children(pid: u32) -> Vec<u32> {
         .filter_map(|p| p.parse().ok())
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_self_signed_pair_recipe_serves_https_with_a_password() {
+    // Its port comes from the environment (SSE_BROADCAST_PORT), as the block names none.
+    let recipe = Recipe::containing("docs/security.md", "sh", "openssl req -x509");
+    let server = Script::start(&recipe, &[("SSE_BROADCAST_PORT", "0")]);
+    let base = wait_for_line(&server, "listening on ").trim().to_owned();
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    let cert = std::fs::read_to_string(server.file("cert.pem")).unwrap();
+    let http = common::tls::client(Some(&cert), common::tls::Http::Alpn);
+    let url = format!("{base}/events");
+    let opened = http
+        .get(&url)
+        .basic_auth("me", Some("a long password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200, "{}", server.log());
+    assert_eq!(opened.version(), reqwest::Version::HTTP_2);
+    assert_eq!(opened.headers()["content-type"], "text/event-stream");
+    let refused = http.get(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+}
