@@ -21,6 +21,7 @@ mod page;
 pub mod pattern;
 pub mod publish;
 mod refusal;
+mod same_origin;
 mod sse_reply;
 pub mod static_dir;
 mod stats;
@@ -116,7 +117,8 @@ pub fn routes(
 /// same application needs to read a private channel. `*` allows any origin to read, but without
 /// credentials: echoing every origin with credentials allowed would let any site a reader visits
 /// read that reader's private channels. The allowed origin is echoed, never `*` (browsers refuse
-/// `*` with credentials), so every answer varies by `Origin` and says so to caches.
+/// `*` with credentials), so every answer varies by `Origin` and says so to caches. A request
+/// from a page of this server is same-origin, not CORS, whatever the list.
 fn with_cors(routes: BoxedFilter<(Response,)>, origins: &[String]) -> BoxedFilter<(Response,)> {
     if origins.is_empty() {
         return routes;
@@ -137,9 +139,12 @@ fn with_cors(routes: BoxedFilter<(Response,)>, origins: &[String]) -> BoxedFilte
             "authorization",
             "content-type",
         ]);
-    routes
-        .with(cors)
-        .map(Reply::into_response)
+    // A page of this server is no other site: its requests skip CORS (`same_origin.rs`).
+    let same_origin = same_origin::when(true).and(routes.clone());
+    let cross_origin = same_origin::when(false).and(routes.with(cors).map(Reply::into_response));
+    same_origin
+        .or(cross_origin)
+        .unify()
         .map(|mut response: Response| {
             response
                 .headers_mut()
