@@ -11,8 +11,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::TokioTimer;
-use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
@@ -28,8 +29,8 @@ const H2_SEND_BUFFER: usize = 16 * 1024;
 /// An HTTP/2 connection quiet this long is pinged, and closed if no answer comes in time.
 const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
-/// The largest HTTP/1.1 request head served; the lean path reads at most 16 KiB of a first
-/// head itself and leaves a longer one to hyper, which applies this.
+/// The largest request head served (HTTP/2: header list); the lean path reads at most 16 KiB of
+/// a first head itself and leaves a longer one to hyper, which applies this.
 const MAX_HEAD: usize = 64 * 1024;
 /// After its GOAWAY, an idle HTTP/2 connection gets this long to close itself, then is dropped.
 const H2_IDLE_CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -71,7 +72,6 @@ pub(super) async fn serve_http<I>(
         tasks,
         open_streams: Arc::new(open_streams),
     };
-    let builder = http_builder(executor, protocols, &timeouts);
     let warp_service = warp::service(routes);
     let answered = std::sync::Mutex::new(answered);
     let service = {
@@ -94,17 +94,35 @@ pub(super) async fn serve_http<I>(
             })
         })
     };
-    let serving = builder.serve_connection(io, service);
-    tokio::pin!(serving);
-    let evicted = connection.evicted(&control, Cut::Connection);
-    tokio::pin!(evicted);
-    let idle = async {
-        match protocols {
-            Protocols::Http2 => no_stream_for(streams, timeouts.h2_idle).await,
+    match protocols {
+        Protocols::Http1 => {
+            let serving = http1_builder(&timeouts).serve_connection(io, service);
             // HTTP/1.1 has hyper's `header_read_timeout` between requests.
-            Protocols::Http1 => std::future::pending().await,
+            drive(serving, std::future::pending(), &connection, &control).await;
         }
-    };
+        Protocols::Http2 => {
+            let serving = http2_builder(executor).serve_connection(io, service);
+            let idle = no_stream_for(streams, timeouts.h2_idle);
+            drive(serving, idle, &connection, &control).await;
+        }
+    }
+}
+
+/// Runs `serving` until it ends, its client is evicted, or it has closed after shutdown began
+/// or after `idle` (HTTP/2's time-out with no stream open).
+async fn drive<C>(
+    serving: C,
+    idle: impl Future<Output = ()>,
+    connection: &Arc<Client>,
+    control: &Control,
+) where
+    C: GracefulConnection,
+    C::Error: std::fmt::Display,
+{
+    let peer = connection.peer;
+    tokio::pin!(serving);
+    let evicted = connection.evicted(control, Cut::Connection);
+    tokio::pin!(evicted);
     tokio::pin!(idle);
     let mut closing = false;
     let give_up = tokio::time::sleep(Duration::MAX);
@@ -154,25 +172,30 @@ async fn no_stream_for(mut streams: watch::Receiver<usize>, period: Duration) {
     }
 }
 
-/// HTTP/1 and HTTP/2 settings, chosen for streams that never end.
-fn http_builder(
-    executor: StreamExecutor,
-    protocols: Protocols,
-    timeouts: &Timeouts,
-) -> auto::Builder<StreamExecutor> {
-    let mut builder = auto::Builder::new(executor);
+/// HTTP/1.1 settings, chosen for streams that never end.
+fn http1_builder(timeouts: &Timeouts) -> http1::Builder {
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.head)
+        // A head longer than this is answered 431, however it arrives: whole in one read, or in
+        // pieces (hyper counts the head itself, not its read buffer, which one read can overfill).
+        .max_header_size(MAX_HEAD)
         // A head must fit hyper's read buffer, ~400 KiB by default: that much per connection,
-        // before any auth. A head that outgrows this one is answered 431. (The buffer bounds
-        // queued writes too, which only means a flush sooner; HTTP/2 heads have hyper's 16 KiB
-        // header-list limit.)
+        // before any auth. (The buffer bounds queued writes too, which only means a flush sooner.)
         .max_buf_size(MAX_HEAD);
     builder
-        .http2()
+}
+
+/// HTTP/2 settings, chosen for streams that never end.
+fn http2_builder(executor: StreamExecutor) -> http2::Builder<StreamExecutor> {
+    let mut builder = http2::Builder::new(executor);
+    builder
         .timer(TokioTimer::new())
+        // As HTTP/1.1's heads, counted as HTTP/2 counts a header list: each field's name and
+        // value and 32 bytes. A longer list is answered 431 (hyper's default is 16 KiB). h2
+        // refuses a list that reaches its setting, so one byte more serves 64 KiB itself.
+        .max_header_list_size(MAX_HEAD as u32 + 1)
         // Every tab of a browser shares one connection per origin; nginx allows 128 streams.
         // Each stream still counts against --max-clients.
         .max_concurrent_streams(H2_MAX_STREAMS)
@@ -183,10 +206,7 @@ fn http_builder(
         // that TCP retries for minutes.
         .keep_alive_interval(H2_PING_INTERVAL)
         .keep_alive_timeout(H2_PING_TIMEOUT);
-    match protocols {
-        Protocols::Http1 => builder.http1_only(),
-        Protocols::Http2 => builder.http2_only(),
-    }
+    builder
 }
 
 tokio::task_local! {
