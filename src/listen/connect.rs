@@ -169,16 +169,13 @@ fn rustls_error(err: &reqwest::Error) -> Option<&rustls::Error> {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-        {
-            if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-                return Some(tls);
-            }
-            next = inner.source();
-            continue;
-        }
-        next = err.source();
+        next = match err.downcast_ref::<std::io::Error>() {
+            // An io::Error may wrap another: each is opened in turn.
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     None
 }

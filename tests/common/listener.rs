@@ -23,20 +23,23 @@ impl Listener {
     /// Starts `sse-broadcast listen ARGS` (stdin at /dev/null, logs plain).
     pub fn start(args: &[&str]) -> Listener {
         let mut command = Command::new(BIN);
-        command.arg("listen").args(args);
+        command
+            .arg("listen")
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("SSE_BROADCAST_LISTEN_TOKEN")
+            .env_remove("SSE_BROADCAST_LISTEN_USER");
         Listener::spawn(command)
     }
 
-    /// Starts a command whose stdout and stderr are captured (`sh -c '... | ...'`).
+    /// Starts a command whose stdout and stderr are captured (`sh -c '... | ...'`), with the
+    /// environment the test gave it.
     pub fn spawn(mut command: Command) -> Listener {
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .env_remove("SSE_BROADCAST_LISTEN_TOKEN")
-            .env_remove("SSE_BROADCAST_LISTEN_USER");
+            .env("NO_COLOR", "1");
         for proxy in [
             "http_proxy",
             "https_proxy",
