@@ -293,8 +293,10 @@ async fn ends_expired(response: reqwest::Response) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_ends_when_its_token_expires_however_it_is_served() {
     let key = EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+    // Taken for `seconds` more: `exp` plus the 30 s of leeway.
     let soon = |seconds: u64| {
-        let claims = json!({"exp": now() + seconds, "sse_broadcast": {"subscribe": ["live"]}});
+        let exp = now() + seconds - 30;
+        let claims = json!({"exp": exp, "sse_broadcast": {"subscribe": ["live"]}});
         bearer(&sign(&claims, Algorithm::HS256, &key))
     };
     let plain = private_server(&[]);
@@ -338,6 +340,57 @@ async fn a_stream_ends_when_its_token_expires_however_it_is_served() {
     let mut plain = plain;
     plain.write(b"{\"data\": \"still here\", \"channel\": \"live\"}\n");
     lasting.next_is("still here").await;
+}
+
+/// One rule of time (RFC 7519 NumericDates, fractions allowed): a token is taken from `nbf`
+/// − 30 s to `exp` + 30 s, and a stream it opened ends then; after that it is refused. Before,
+/// a token 10 s past `exp` was taken and its stream ended at once, so an EventSource
+/// reconnected in a loop; a fractional `exp` was refused as malformed.
+#[tokio::test]
+async fn a_token_is_taken_as_long_as_its_streams_last() {
+    let key = EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+    // `exp` and `nbf` in seconds from now, as the token is made.
+    let with = |exp: f64, nbf: Option<f64>| {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let mut claims = json!({"exp": unix + exp, "sse_broadcast": {"subscribe": ["live"]}});
+        if let Some(nbf) = nbf {
+            claims["nbf"] = json!(unix + nbf);
+        }
+        bearer(&sign(&claims, Algorithm::HS256, &key))
+    };
+    let mut server = private_server(&[]);
+    for (exp, nbf) in [(-31.0, None), (600.0, Some(40.5))] {
+        let token = with(exp, nbf);
+        let (status, challenge, _) =
+            refused(&server, "/events/live", &[("authorization", &token)]).await;
+        assert_eq!(
+            (status, challenge.as_str()),
+            (StatusCode::UNAUTHORIZED, INVALID)
+        );
+    }
+    let late = with(-10.0, None);
+    let mut late = server
+        .events_with("/events/live", &[("authorization", &late)])
+        .await;
+    let fractions = with(60.5, Some(20.25));
+    let mut fractions = server
+        .events_with("/events/live", &[("authorization", &fractions)])
+        .await;
+    server.write(b"{\"data\": \"still taken\", \"channel\": \"live\"}\n");
+    late.next_is("still taken").await;
+    fractions.next_is("still taken").await;
+    // Its stream ends when the leeway does, not at `exp`.
+    let response = reqwest::Client::new()
+        .get(server.url("/events/live"))
+        .header("authorization", with(-27.5, None))
+        .send()
+        .await
+        .unwrap();
+    let body = ends_expired(response).await;
+    assert!(body.ends_with(": token expired\n\n"), "{body:?}");
 }
 
 /// Writes `pem` to a file in `dir` and returns its path.

@@ -19,6 +19,7 @@ mod metrics;
 mod multi_stream;
 mod page;
 pub mod pattern;
+mod public_key;
 pub mod publish;
 mod refusal;
 mod same_origin;

@@ -3,20 +3,24 @@
 //! must carry, and the channel patterns it grants. No HTTP here: `access.rs` takes the token off
 //! a request and answers refusals.
 //!
-//! Signatures, `exp`, `nbf` and `aud` are checked by `jsonwebtoken`; this file only chooses what
-//! it accepts: the key's one algorithm (so neither `alg: none` nor an HS256 token signed with a
-//! public key passes), `exp` required, 30 s of leeway for clocks that disagree.
+//! Signatures and `aud` are checked by `jsonwebtoken`; this file chooses what it accepts: the
+//! key's one algorithm (so neither `alg: none` nor an HS256 token signed with a public key
+//! passes), and checks `exp` (required) and `nbf` itself, as RFC 7519 NumericDates, which may
+//! have a fraction (`jsonwebtoken` takes whole seconds only). One rule of time: a token is valid
+//! from `nbf` − `LEEWAY` to `exp` + `LEEWAY`, and a stream it opened ends at the end of that
+//! (`Grant::remaining`): no token is taken for a stream that would be over already.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use super::pattern::Pattern;
+use super::public_key::public_key;
 use crate::channels::ChannelName;
 use crate::errors::describe;
 
@@ -24,8 +28,6 @@ use crate::errors::describe;
 pub const LEEWAY: Duration = Duration::from_secs(30);
 /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash, 256 bits.
 pub const MIN_SECRET_BYTES: usize = 32;
-/// An uncompressed P-256 point (`04 || x || y`), the public key ES256 verifies with.
-const P256_POINT_BYTES: usize = 65;
 
 /// The HS256 secret. `Debug` hides it; nothing prints it.
 #[derive(Clone)]
@@ -104,15 +106,19 @@ impl Tokens {
             }
         };
         let mut validation = Validation::new(algorithm);
-        validation.leeway = LEEWAY.as_secs();
-        validation.validate_nbf = true;
+        // `exp` and `nbf` are checked in `verify`, fractions and all.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         match &config.audience {
             Some(audience) => {
                 validation.set_audience(&[audience]);
-                validation.set_required_spec_claims(&["exp", "aud"]);
+                validation.set_required_spec_claims(&["aud"]);
             }
             // No audience asked: a token's `aud` is not this server's business.
-            None => validation.validate_aud = false,
+            None => {
+                validation.validate_aud = false;
+                validation.set_required_spec_claims::<&str>(&[]);
+            }
         }
         Ok(Tokens {
             key,
@@ -127,8 +133,18 @@ impl Tokens {
         let data = jsonwebtoken::decode::<Claims>(token.trim(), &self.key, &self.validation)
             .map_err(|err| Invalid::from(err.kind()))?;
         let claims = data.claims;
+        let exp = claims.exp.ok_or(Invalid::NoExpiry)?;
+        let now = unix_seconds(SystemTime::now());
+        let leeway = LEEWAY.as_secs_f64();
+        if now > exp + leeway {
+            return Err(Invalid::Expired);
+        }
+        if claims.nbf.is_some_and(|nbf| now < nbf - leeway) {
+            return Err(Invalid::NotYetValid);
+        }
         Ok(Grant {
-            expires: UNIX_EPOCH + Duration::from_secs_f64(claims.exp.clamp(0.0, 1e12)),
+            // Within the bounds `SystemTime` holds everywhere: year 33658 at most.
+            expires: UNIX_EPOCH + Duration::from_secs_f64((exp + leeway).clamp(0.0, 1e12)),
             subscribe: claims.sse_broadcast.subscribe,
             publish: claims.sse_broadcast.publish,
         })
@@ -140,39 +156,19 @@ impl Tokens {
     }
 }
 
-/// The PEM public key in `pem` and the one algorithm its tokens use.
-fn public_key(pem: &[u8], path: &Path) -> anyhow::Result<(DecodingKey, Algorithm)> {
-    let text = String::from_utf8_lossy(pem);
-    let file = path.display();
-    if text.contains("PRIVATE KEY-----") {
-        bail!(
-            "{file} (--jwt-key) holds a private key; give its public key (`openssl pkey -in {file} -pubout`)"
-        );
-    }
-    if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
-        return Ok((key, Algorithm::RS256));
-    }
-    if let Ok(key) = DecodingKey::from_ed_pem(pem) {
-        return Ok((key, Algorithm::EdDSA));
-    }
-    if let Ok(key) = DecodingKey::from_ec_pem(pem) {
-        match key.kind() {
-            DecodingKeyKind::SecretOrDer(point) if point.len() == P256_POINT_BYTES => {
-                return Ok((key, Algorithm::ES256));
-            }
-            _ => bail!("{file} (--jwt-key): only P-256 EC keys (ES256) are taken"),
-        }
-    }
-    bail!("{file} (--jwt-key) holds no PEM public key (RSA, EC P-256 or Ed25519)")
+/// Seconds since the epoch, with their fraction (a clock set before 1970 reads as 0).
+fn unix_seconds(time: SystemTime) -> f64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64())
 }
 
-/// The claims this server reads; `jsonwebtoken` checks `exp`, `nbf` and `aud` itself.
+/// The claims this server reads; `jsonwebtoken` checks `aud` itself.
 #[derive(Deserialize)]
 struct Claims {
-    /// A NumericDate may have a fraction (RFC 7519 §2). Defaulted so that a token without one
-    /// is refused by the check for required claims (`NoExpiry`), not as malformed.
-    #[serde(default)]
-    exp: f64,
+    /// NumericDates: seconds since the epoch, which may have a fraction (RFC 7519 §2). A value
+    /// that is not a number makes the token malformed.
+    exp: Option<f64>,
+    nbf: Option<f64>,
     #[serde(default)]
     sse_broadcast: Rights,
 }
@@ -209,7 +205,8 @@ impl Grant {
         self.subscribe.contains(&Pattern::Prefix(String::new()))
     }
 
-    /// How long the token still holds, from now (zero once `exp` passed).
+    /// How long the token still holds, from now: until `exp` + `LEEWAY` (zero once that
+    /// passed).
     pub fn remaining(&self) -> Duration {
         self.expires
             .duration_since(SystemTime::now())
@@ -235,9 +232,7 @@ impl From<&ErrorKind> for Invalid {
         match kind {
             ErrorKind::InvalidSignature => Invalid::BadSignature,
             ErrorKind::InvalidAlgorithm | ErrorKind::UnsupportedAlgorithm => Invalid::Algorithm,
-            ErrorKind::ExpiredSignature => Invalid::Expired,
-            ErrorKind::ImmatureSignature => Invalid::NotYetValid,
-            ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => Invalid::NoExpiry,
+            // The only claim it requires is `aud`; `exp` and `nbf` are `verify`'s.
             ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidAudience => Invalid::Audience,
             _ => Invalid::Malformed,
         }
@@ -322,8 +317,15 @@ mod tests {
             Invalid::NotYetValid
         );
         assert_eq!(refused(json!({"nbf": now()})), Invalid::NoExpiry);
-        // Within the leeway: accepted.
-        assert!(tokens.verify(&mint(json!({"exp": now() - 5}))).is_ok());
+        // Within the leeway: accepted, until the leeway's end.
+        let late = tokens.verify(&mint(json!({"exp": now() - 5}))).unwrap();
+        assert!((Duration::from_secs(20)..=LEEWAY).contains(&late.remaining()));
+        assert!(
+            tokens
+                .verify(&mint(json!({"exp": now() + 60, "nbf": now() + 25})))
+                .is_ok()
+        );
+        assert_eq!(refused(json!({"exp": "soon"})), Invalid::Malformed);
         let good = mint(json!({"exp": now() + 60}));
         let (head, _) = good.rsplit_once('.').unwrap();
         assert_eq!(
@@ -347,6 +349,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(tokens.verify(&hs384).unwrap_err(), Invalid::Algorithm);
+    }
+
+    #[test]
+    fn numeric_dates_may_have_a_fraction() {
+        let tokens = tokens(None);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let grant = tokens
+            .verify(&mint(json!({"exp": now + 60.5, "nbf": now - 0.25})))
+            .unwrap();
+        let left = grant.remaining().as_secs_f64();
+        assert!((80.0..=90.5).contains(&left), "{left}");
+        assert_eq!(
+            tokens
+                .verify(&mint(json!({"exp": now - 30.5})))
+                .unwrap_err(),
+            Invalid::Expired
+        );
+        assert_eq!(
+            tokens
+                .verify(&mint(json!({"exp": now + 60.0, "nbf": now + 30.5})))
+                .unwrap_err(),
+            Invalid::NotYetValid
+        );
     }
 
     #[test]
