@@ -4,17 +4,13 @@
 //! the channel's ring (`ring.rs`).
 
 use bytes::Bytes;
-use serde::Serialize;
 
 use super::ring::{Ring, Slot};
 use super::{Channel, Sent, State};
 use crate::event::{self, Event};
 
-/// An event's id as clients see it: the channel's number, or the one its source gave. In a
-/// POST's answer the number is a JSON number (`last_id - first_id + 1 == events` when no line
-/// gave its own id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
+/// An event's id as clients see it: the channel's number, or the one its source gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireId {
     Seq(u64),
     Given(String),

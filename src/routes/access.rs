@@ -125,7 +125,13 @@ impl Access {
         if grant.subscribes_to_all() {
             Ok(())
         } else {
-            Err(self.insufficient("reading every channel (subscribe: [\"*\"])"))
+            // Not a warning: the viewer page asks for /stats with whatever token its reader
+            // holds, and a valid token for some channels is no attack (a forged or missing one
+            // still warns, above).
+            tracing::debug!("refused /stats or /metrics to a token without subscribe: [\"*\"]");
+            Err(Denied::insufficient_scope(
+                "the token does not allow reading every channel (subscribe: [\"*\"])",
+            ))
         }
     }
 
@@ -154,7 +160,15 @@ impl Access {
                 "missing or wrong token: send Authorization: Bearer <--publish-token>",
             ));
         };
-        let grant = self.verify(tokens, self.header.as_deref())?;
+        // Only the header publishes, so a refusal names only the header: a POST that carried
+        // the cookie or the query was told to use what it had already sent.
+        let Some(token) = self.header.as_deref() else {
+            self.warn("refused a POST without a token in Authorization");
+            return Err(Denied::invalid_token(
+                "a token is required to publish, in Authorization: Bearer (a cookie or ?access_token= never publishes)",
+            ));
+        };
+        let grant = self.verify(tokens, Some(token))?;
         if grant.may_publish(channel) {
             Ok(())
         } else {

@@ -20,7 +20,6 @@ use super::guessing::{self, Guesses, Penalty};
 use super::metrics::Metrics;
 use super::refusal::{reason, retry_after};
 use crate::bus::{Bus, NotSent};
-use crate::channel::WireId;
 use crate::channels::{ChannelName, Channels, Role};
 use crate::control::Refusal;
 use crate::digest::SecretDigest;
@@ -47,8 +46,10 @@ struct PublishQuery {
 struct Published {
     channel: String,
     events: usize,
-    first_id: WireId,
-    last_id: WireId,
+    /// Strings, as `/stats` and the streams give ids: a number past 2^53 would lose digits in
+    /// JavaScript, and a line's own id may be any text.
+    first_id: String,
+    last_id: String,
     /// Streams the last event was queued for.
     consumers: usize,
 }
@@ -178,8 +179,8 @@ async fn publish<B: Buf>(
     Ok(Published {
         channel: request.name.to_string(),
         events: count,
-        first_id: first.id,
-        last_id: last.id,
+        first_id: first.id.to_string(),
+        last_id: last.id.to_string(),
         consumers: last.consumers,
     })
 }
