@@ -144,13 +144,15 @@ pub fn checked_id(text: &str) -> Option<u64> {
 /// One channel's keys: `PREFIX:{CHANNEL}:seq` (the counter), `:stream` (the history), `:bytes`
 /// (what the stream's entries hold, kept beside it for `--history-bytes`) and `:epoch`. They begin with the prefix, so an ACL (`~PREFIX:*`) or `SCAN MATCH PREFIX:*`
 /// scopes them, and the channel's name is their hash tag, so a Redis Cluster keeps the three
-/// on one node (the scripts touch them all at once).
+/// on one node (the scripts touch them all at once). In a cluster, `:events` is the channel's
+/// shard channel: in the same slot, so the publish script may `SPUBLISH` to it.
 #[derive(Debug)]
 pub struct Keys {
     pub counter: String,
     pub stream: String,
     pub bytes: String,
     pub epoch: String,
+    pub events: String,
 }
 
 impl Keys {
@@ -161,7 +163,16 @@ impl Keys {
             stream: format!("{tag}:stream"),
             bytes: format!("{tag}:bytes"),
             epoch: format!("{tag}:epoch"),
+            events: format!("{tag}:events"),
         }
+    }
+
+    /// The channel's name in its shard channel `PREFIX:{CHANNEL}:events`.
+    pub fn channel_of_events<'a>(prefix: &str, shard: &'a str) -> Option<&'a str> {
+        shard
+            .strip_prefix(prefix)?
+            .strip_prefix(":{")?
+            .strip_suffix("}:events")
     }
 }
 
@@ -187,6 +198,9 @@ mod tests {
         assert_eq!(keys.stream, "sse:{build}:stream");
         assert_eq!(keys.bytes, "sse:{build}:bytes");
         assert_eq!(keys.epoch, "sse:{build}:epoch");
+        assert_eq!(keys.events, "sse:{build}:events");
+        assert_eq!(Keys::channel_of_events("sse", &keys.events), Some("build"));
+        assert_eq!(Keys::channel_of_events("ss", &keys.events), None);
     }
 
     #[test]

@@ -9,7 +9,8 @@ use super::values::{RedisUrl, parse_redis_prefix};
 pub struct ScaleOutFlags {
     /// Redis shared by several instances, which then act as one broadcast: same events, same
     /// ids, replay on any of them (redis:// or rediss://; through Sentinel:
-    /// redis-sentinel://[:PASSWORD@]HOST[:PORT][,HOST[:PORT]...][/DB]#MASTER).
+    /// redis-sentinel://[:PASSWORD@]HOST[:PORT][,HOST[:PORT]...][/DB]#MASTER; a Redis Cluster:
+    /// redis-cluster://[:PASSWORD@]HOST:PORT[,HOST:PORT...], rediss-cluster:// for TLS).
     #[arg(long, value_name = "URL", value_parser = RedisUrl,
           env = "SSE_BROADCAST_REDIS", hide_env_values = true)]
     pub redis: Option<String>,

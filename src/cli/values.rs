@@ -94,7 +94,7 @@ pub fn parse_pattern(text: &str) -> Result<Pattern, String> {
     text.parse()
 }
 
-/// `--redis`: a `redis://`, `rediss://` or `redis-sentinel://` URL (checked here, reached at
+/// `--redis`: a `redis://`, `rediss://`, `redis-sentinel://` or `redis-cluster://` URL (checked here, reached at
 /// start). Not a plain function: clap's own refusal repeats the value, and with it a password;
 /// this one shows the URL with the password masked.
 #[derive(Debug, Clone, Copy)]

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod cli;
+pub mod cluster;
 pub mod listener;
 pub mod page;
 pub mod recipe;

@@ -22,8 +22,10 @@ impl RedisBus {
     /// round trips: a request waits for the catch-up in flight, and one that started after it
     /// arrived (which has read what it needs) serves it; otherwise it runs the next one, for
     /// everyone waiting by then. A reconnect storm on one channel costs Redis little.
+    /// In a cluster, a channel this instance does not follow yet is subscribed (on the node
+    /// of its slot) and then caught up.
     pub async fn catch_up(&self, channel: &Channel, last_event_id: Option<&str>) {
-        if !*self.up.borrow() {
+        if !*self.up.borrow() || self.follow_shard(channel).await {
             return;
         }
         let newest = channel.numbered_input().await.newest();

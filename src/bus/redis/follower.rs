@@ -66,17 +66,14 @@ impl RedisBus {
         }
     }
 
-    /// One Pub/Sub message: an event for a channel this instance has (others are left to the
-    /// instances that have them; a channel created later catches up from the stream), queued
-    /// on that channel's feed.
-    fn receive(self: &Arc<Self>, payload: &[u8], feeds: &mut Feeds) {
+    /// One Pub/Sub message (classic, or sharded in a cluster): an event for a channel this
+    /// instance has (others are left to the instances that have them; a channel created later
+    /// catches up from the stream), queued on that channel's feed.
+    pub(super) fn receive(self: &Arc<Self>, payload: &[u8], feeds: &mut Feeds) {
         let message = match serde_json::from_slice::<Message>(payload) {
             Ok(message) => message,
             Err(err) => {
-                tracing::warn!(
-                    "skipped a message on {} that is not an event: {err}",
-                    self.topic
-                );
+                tracing::warn!("skipped a Pub/Sub message that is not an event: {err}");
                 return;
             }
         };

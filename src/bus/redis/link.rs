@@ -1,27 +1,28 @@
 //! The link to the Redis in use: a client, the multiplexed commands connection and the
 //! master's address. With one server the link is reopened on the same address after an
 //! outage; through Sentinel each reopening first asks the Sentinels for the master, so a
-//! failover is followed as an outage is (§7): reconnect, catch up, go on.
+//! failover is followed as an outage is (§7): reconnect, catch up, go on. A Redis Cluster's
+//! link is opened once: the crate's cluster connection follows the cluster itself
+//! (`cluster.rs`).
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::cluster_async::ClusterConnection;
 use redis::sentinel::SentinelClient;
-use redis::{Client, RedisResult};
+use redis::{Client, Cmd, ErrorKind, Pipeline, RedisFuture, RedisResult, Value};
 use tokio::sync::Mutex;
 
-use super::url::{Sentinels, Target};
-
-/// A connection attempt that takes longer has failed.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// A command's answer (scripts and XRANGE are quick; none blocks): past this, Redis is lost.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+use super::url::{ClusterNodes, Sentinels, Target};
+use super::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 
 /// How the master is found.
 pub enum Finder {
     Direct(Box<Client>),
     /// The crate's Sentinel client asks the Sentinels in turn (it needs `&mut`).
     Sentinel(Box<(Mutex<SentinelClient>, Sentinels)>),
+    /// A Redis Cluster's seed nodes.
+    Cluster(Box<ClusterNodes>),
 }
 
 impl std::fmt::Debug for Finder {
@@ -37,16 +38,59 @@ impl std::fmt::Debug for Finder {
                     sentinels.master, sentinels.addresses
                 )
             }
+            Finder::Cluster(nodes) => write!(f, "Finder::Cluster({:?})", nodes.addresses),
         }
     }
 }
 
 /// One opened link.
 pub struct Link {
-    pub client: Client,
-    pub commands: ConnectionManager,
-    /// `host:port` of the server in use (the master, through Sentinel); no password.
+    /// The client Pub/Sub connections are opened with; none in a cluster, whose sharded
+    /// subscriptions go over a cluster connection (`cluster.rs`).
+    client: Option<Client>,
+    pub commands: Commands,
+    /// `host:port` of the server in use (the master, through Sentinel; the seed nodes of a
+    /// cluster); no password.
     pub master: String,
+}
+
+/// The connection commands go over: multiplexed to one server, or the crate's cluster
+/// connection, which sends each command to the master of its keys' slot and follows `MOVED`
+/// and `ASK`. Both are cheap to clone (a clone shares the connection).
+#[derive(Clone)]
+pub enum Commands {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Commands {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Commands::Single(connection) => connection.req_packed_command(cmd),
+            Commands::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Commands::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Commands::Cluster(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Commands::Single(connection) => connection.get_db(),
+            Commands::Cluster(connection) => connection.get_db(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Link {
@@ -62,7 +106,16 @@ impl Finder {
             Target::Sentinel(sentinels) => {
                 Finder::Sentinel(Box::new((Mutex::new(sentinels.client()?), sentinels)))
             }
+            Target::Cluster(nodes) => Finder::Cluster(Box::new(nodes)),
         })
+    }
+
+    /// The seed nodes, for a Redis Cluster.
+    pub fn cluster(&self) -> Option<&ClusterNodes> {
+        match self {
+            Finder::Cluster(nodes) => Some(nodes),
+            _ => None,
+        }
     }
 
     pub fn is_sentinel(&self) -> bool {
@@ -73,6 +126,19 @@ impl Finder {
     /// and opens the commands connection to it.
     pub async fn open(&self) -> RedisResult<Link> {
         let client = match self {
+            Finder::Cluster(nodes) => {
+                let commands = super::cluster::commands(nodes).await?;
+                let seeds: Vec<String> = nodes
+                    .addresses
+                    .iter()
+                    .map(|(host, port)| format!("{host}:{port}"))
+                    .collect();
+                return Ok(Link {
+                    client: None,
+                    commands: Commands::Cluster(commands),
+                    master: seeds.join(","),
+                });
+            }
             Finder::Direct(client) => Client::clone(client),
             Finder::Sentinel(sentinel) => {
                 let mut sentinel = sentinel.0.lock().await;
@@ -90,8 +156,8 @@ impl Finder {
         let commands = client.get_connection_manager_with_config(settings).await?;
         let master = client.get_connection_info().addr().to_string();
         Ok(Link {
-            client,
-            commands,
+            client: Some(client),
+            commands: Commands::Single(commands),
             master,
         })
     }
@@ -100,7 +166,10 @@ impl Finder {
 impl Link {
     /// A Pub/Sub connection of its own, subscribed to `topic`.
     pub async fn subscribe(&self, topic: &str) -> RedisResult<PubSub> {
-        let mut pubsub = tokio::time::timeout(CONNECT_TIMEOUT, self.client.get_async_pubsub())
+        let Some(client) = &self.client else {
+            return Err((ErrorKind::Client, "a cluster has no classic Pub/Sub link").into());
+        };
+        let mut pubsub = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub())
             .await
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
         pubsub.subscribe(topic).await?;

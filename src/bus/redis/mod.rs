@@ -9,16 +9,22 @@
 //! epoch kept beside the counter tells when Redis lost its data, and numbering then resumes
 //! above the highest id seen.
 //!
+//! In a Redis Cluster (`cluster.rs`, `shards.rs`) the script `SPUBLISH`es to the channel's
+//! shard channel instead, and each instance `SSUBSCRIBE`s only to the channels its readers
+//! follow; the crate's cluster connection follows the cluster's own failovers and slot moves.
+//!
 //! This file holds the bus itself: its configuration, the connection, the link's state and
 //! figures.
 
 mod catch_up;
+mod cluster;
 mod entries;
 mod feed;
 mod follower;
 mod link;
 mod old_keys;
 mod script;
+mod shards;
 mod url;
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -29,13 +35,14 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use redis::aio::ConnectionManager;
 use redis::{RedisError, Script};
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
 
 use self::catch_up::CatchUps;
-use self::link::{Finder, Link};
+use self::cluster::Node;
+use self::link::{Commands, Finder, Link};
+use self::shards::Shards;
 use crate::channels::Channels;
 use crate::errors::describe;
 
@@ -46,6 +53,11 @@ pub use self::url::redacted;
 /// second of its end.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 const SENTINEL_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// A connection attempt that takes longer has failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A command's answer (scripts and XRANGE are quick; none blocks): past this, Redis is lost.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `--redis` and `--redis-prefix`.
 #[derive(Clone)]
@@ -79,11 +91,18 @@ pub fn check_url(url: &str) -> Result<(), String> {
 #[derive(Debug, Serialize)]
 pub struct RedisStats {
     pub up: bool,
-    /// `host:port` of the server in use: the master, through Sentinel.
+    /// `host:port` of the server in use: the master, through Sentinel; the seed nodes of a
+    /// cluster.
     pub master: String,
+    /// A cluster's live nodes, each with its role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<Node>>,
     pub reconnects: u64,
-    /// Times the link came back on another master than before (Sentinel failovers followed).
+    /// Times the link came back on another master than before (Sentinel failovers followed),
+    /// or a cluster's master was replaced by its replica.
     pub failovers: u64,
+    /// Subscriptions a cluster moved to another node (a slot moved), followed.
+    pub redirections: u64,
     pub events_received: u64,
     /// Times a channel's epoch changed: Redis had lost its data.
     pub resets: u64,
@@ -99,8 +118,10 @@ pub struct RedisBus {
     /// Replaced as a whole when the link is reopened (on another master after a failover).
     link: RwLock<Arc<Link>>,
     prefix: String,
-    /// The Pub/Sub channel every instance of this prefix listens on.
+    /// The Pub/Sub channel every instance of this prefix listens on (not in a cluster).
     topic: String,
+    /// In a cluster: the sharded subscriptions.
+    shards: Option<Shards>,
     history: usize,
     history_bytes: usize,
     channels: Arc<Channels>,
@@ -117,6 +138,7 @@ pub struct RedisBus {
     master: Family<[(&'static str, String); 1], Gauge>,
     reconnects: Counter,
     failovers: Counter,
+    redirections: Counter,
     received: Counter,
     resets: Counter,
     errors: Counter,
@@ -141,11 +163,22 @@ impl RedisBus {
             .map_err(|err| anyhow::anyhow!(describe(&err)))
             .with_context(unreachable)?;
         let topic = format!("{}:events", config.prefix);
-        let pubsub = link
-            .subscribe(&topic)
-            .await
+        let (pubsub, shards) = match finder.cluster() {
+            None => (Some(link.subscribe(&topic).await), None),
+            Some(nodes) => (None, Some(cluster::subscriptions(nodes).await)),
+        };
+        let pubsub = pubsub
+            .transpose()
             .map_err(|err| anyhow::anyhow!(describe(&err)))
             .with_context(unreachable)?;
+        let (shards, pushes) = match shards
+            .transpose()
+            .map_err(|err| anyhow::anyhow!(describe(&err)))
+            .with_context(unreachable)?
+        {
+            Some((connection, pushes)) => (Some(Shards::new(connection)), Some(pushes)),
+            None => (None, None),
+        };
         let bus = Arc::new(RedisBus {
             finder,
             link: RwLock::new(Arc::new(link)),
@@ -169,21 +202,33 @@ impl RedisBus {
             master: Family::default(),
             reconnects: Counter::default(),
             failovers: Counter::default(),
+            redirections: Counter::default(),
             received: Counter::default(),
             resets: Counter::default(),
             errors: Counter::default(),
             topic,
+            shards,
         });
-        bus.master
-            .get_or_create(&[("address", bus.master())])
-            .set(1);
         tracing::info!(master = bus.master(), "linked to Redis");
         for channel in bus.channels.all() {
             bus.sync(&channel, false).await;
         }
         bus.set_up(true);
-        tokio::spawn(bus.clone().follow(pubsub));
-        tokio::spawn(bus.clone().warn_of_old_keys());
+        match (pubsub, pushes) {
+            (Some(pubsub), _) => {
+                bus.master
+                    .get_or_create(&[("address", bus.master())])
+                    .set(1);
+                tokio::spawn(bus.clone().follow(pubsub));
+                tokio::spawn(bus.clone().warn_of_old_keys());
+            }
+            // The masters are named once `CLUSTER NODES` is read. No old keys to look for:
+            // earlier versions did not run on a cluster.
+            (None, Some(pushes)) => {
+                tokio::spawn(bus.clone().follow_shards(pushes));
+            }
+            (None, None) => {}
+        }
         Ok(bus)
     }
 
@@ -197,7 +242,7 @@ impl RedisBus {
     }
 
     /// The commands connection of the link in use (a clone shares the connection).
-    fn commands(&self) -> ConnectionManager {
+    fn commands(&self) -> Commands {
         self.link().commands.clone()
     }
 
@@ -263,8 +308,16 @@ impl RedisBus {
         RedisStats {
             up: *self.up.borrow(),
             master: self.master(),
+            nodes: self.shards.as_ref().map(|shards| {
+                shards
+                    .nodes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()
+            }),
             reconnects: self.reconnects.get(),
             failovers: self.failovers.get(),
+            redirections: self.redirections.get(),
             events_received: self.received.get(),
             resets: self.resets.get(),
             errors: self.errors.get(),
@@ -285,7 +338,7 @@ impl RedisBus {
         );
         registry.register(
             "redis_master",
-            "The Redis server in use (host:port; the master, through Sentinel): always 1",
+            "The Redis server in use (host:port; the master, through Sentinel; each live master of a cluster): always 1",
             self.master.clone(),
         );
         registry.register(
@@ -295,8 +348,13 @@ impl RedisBus {
         );
         registry.register(
             "redis_failovers",
-            "Times the link came back on another master (Sentinel failovers followed)",
+            "Times the link came back on another master (Sentinel failovers followed), or a cluster's master was replaced by its replica",
             self.failovers.clone(),
+        );
+        registry.register(
+            "redis_redirections",
+            "Subscriptions a Redis Cluster moved to another node (a slot moved), followed",
+            self.redirections.clone(),
         );
         registry.register(
             "redis_events_received",

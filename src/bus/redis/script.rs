@@ -13,8 +13,9 @@ use crate::errors::describe;
 impl RedisBus {
     /// `after_outage`: the channel may have missed events the stream no longer keeps; numbering
     /// moves past them (announced). Otherwise that happens only for a channel that has nothing
-    /// yet: a live one would skip an event still on its way through Pub/Sub.
-    pub(super) async fn sync(&self, channel: &Channel, after_outage: bool) {
+    /// yet: a live one would skip an event still on its way through Pub/Sub. False when Redis
+    /// could not be asked.
+    pub(super) async fn sync(&self, channel: &Channel, after_outage: bool) -> bool {
         let keys = Keys::new(&self.prefix, channel.name());
         let mut input = channel.numbered_input().await;
         let newest = input.newest();
@@ -34,7 +35,7 @@ impl RedisBus {
             }
             Err(err) => {
                 self.failed(&format!("catching up channel {}", channel.name()), &err);
-                return;
+                return false;
             }
         };
         if let Some(epoch) = &epoch {
@@ -49,7 +50,7 @@ impl RedisBus {
                     "the channel's counter in Redis is not an id; left as it is"
                 );
             }
-            return;
+            return true;
         };
         let newest = input.newest();
         if counter > newest && (newest == 0 || after_outage) {
@@ -61,6 +62,7 @@ impl RedisBus {
             }
             input.skip_through(counter);
         }
+        true
     }
 
     /// Publishes `drafts` as one run of consecutive ids, then delivers them to the local
@@ -76,6 +78,12 @@ impl RedisBus {
             ));
         }
         let keys = Keys::new(&self.prefix, channel.name());
+        // Classic Pub/Sub on one topic for every channel; in a cluster, sharded Pub/Sub on the
+        // channel's own shard channel.
+        let (publish, topic) = match self.shards {
+            None => ("PUBLISH", self.topic.as_str()),
+            Some(_) => ("SPUBLISH", keys.events.as_str()),
+        };
         let floor = channel.numbered_input().await.newest();
         let json: Vec<String> = drafts.iter().map(Draft::to_json).collect();
         let (epoch, first): (String, String) = self
@@ -85,11 +93,12 @@ impl RedisBus {
             .key(&keys.epoch)
             .key(&keys.bytes)
             .arg(self.history)
-            .arg(&self.topic)
+            .arg(topic)
             .arg(channel.name())
             .arg(floor)
             .arg(new_epoch())
             .arg(self.history_bytes)
+            .arg(publish)
             .arg(json)
             .invoke_async(&mut self.commands())
             .await

@@ -1,15 +1,20 @@
 //! What `--redis` names: one server (`redis://`, `rediss://`, taken by the redis crate as it
-//! is), or a master found through Sentinel:
+//! is), a master found through Sentinel:
 //! `redis-sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...][/DB]#MASTER` (port 26379
-//! by default; `rediss-sentinel://` speaks TLS to the Sentinels and the master). The password
-//! is the master's (`requirepass`; Sentinels are asked without one). Written here, not in
-//! `cli`, so that the check at parse time and the connection at start read it alike.
+//! by default; `rediss-sentinel://` speaks TLS to the Sentinels and the master), or a Redis
+//! Cluster through seed nodes: `redis-cluster://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]`
+//! (port 6379 by default; `rediss-cluster://` for TLS). The password is the master's
+//! (`requirepass`; Sentinels are asked without one), or every cluster node's. Written here, not
+//! in `cli`, so that the check at parse time and the connection at start read it alike.
 
+use redis::cluster::ClusterClientBuilder;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{ConnectionAddr, TlsMode};
 
 /// The port Sentinels listen on unless the URL says otherwise.
 const SENTINEL_PORT: u16 = 26379;
+/// The port cluster nodes listen on unless the URL says otherwise.
+const NODE_PORT: u16 = 6379;
 
 /// A parsed `--redis` value.
 pub enum Target {
@@ -17,6 +22,8 @@ pub enum Target {
     Direct(redis::Client),
     /// A master named by Sentinels.
     Sentinel(Sentinels),
+    /// A Redis Cluster, found through its seed nodes.
+    Cluster(ClusterNodes),
 }
 
 /// The Sentinel form of the URL, parsed. No `Debug`: it holds the password.
@@ -36,9 +43,13 @@ impl Target {
         if let Some((tls, rest)) = strip_sentinel_scheme(url) {
             return Sentinels::parse(rest, tls).map(Target::Sentinel);
         }
+        if let Some((tls, rest)) = strip_cluster_scheme(url) {
+            return ClusterNodes::parse(rest, tls).map(Target::Cluster);
+        }
         if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
             return Err("expected redis://HOST[:PORT][/DB], rediss://..., \
-                 or redis-sentinel://HOST[:PORT][,HOST[:PORT]...]#MASTER"
+                 redis-sentinel://HOST[:PORT][,HOST[:PORT]...]#MASTER \
+                 or redis-cluster://HOST:PORT[,HOST:PORT...]"
                 .into());
         }
         redis::Client::open(url)
@@ -53,6 +64,80 @@ fn strip_sentinel_scheme(url: &str) -> Option<(bool, &str)> {
     }
     url.strip_prefix("rediss-sentinel://")
         .map(|rest| (true, rest))
+}
+
+fn strip_cluster_scheme(url: &str) -> Option<(bool, &str)> {
+    if let Some(rest) = url.strip_prefix("redis-cluster://") {
+        return Some((false, rest));
+    }
+    url.strip_prefix("rediss-cluster://")
+        .map(|rest| (true, rest))
+}
+
+/// The Cluster form of the URL, parsed. No `Debug`: it holds the password.
+pub struct ClusterNodes {
+    /// The seed nodes: any of them tells the client the rest of the cluster.
+    pub addresses: Vec<(String, u16)>,
+    username: Option<String>,
+    password: Option<String>,
+    tls: bool,
+}
+
+impl ClusterNodes {
+    fn parse(rest: &str, tls: bool) -> Result<ClusterNodes, String> {
+        if rest.contains(['/', '?', '#']) {
+            return Err("a Cluster URL names only nodes (a cluster has database 0 alone)".into());
+        }
+        let (credentials, hosts) = match rest.rsplit_once('@') {
+            Some((credentials, hosts)) => (Some(credentials), hosts),
+            None => (None, rest),
+        };
+        let (username, password) = match credentials {
+            None => (None, None),
+            Some(credentials) => {
+                let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+                let given = |text: &str| -> Result<Option<String>, String> {
+                    let text = percent_decoded(text)?;
+                    Ok((!text.is_empty()).then_some(text))
+                };
+                (given(user)?, given(password)?)
+            }
+        };
+        let addresses = hosts
+            .split(',')
+            .map(|node| host_and_port(node, NODE_PORT, "cluster node"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ClusterNodes {
+            addresses,
+            username,
+            password,
+            tls,
+        })
+    }
+
+    /// The crate's cluster client builder for these nodes, with the password (every node's).
+    pub fn builder(&self) -> ClusterClientBuilder {
+        let nodes = self.addresses.iter().map(|(host, port)| match self.tls {
+            false => ConnectionAddr::Tcp(host.clone(), *port),
+            true => ConnectionAddr::TcpTls {
+                host: host.clone(),
+                port: *port,
+                insecure: false,
+                tls_params: None,
+            },
+        });
+        let mut builder = ClusterClientBuilder::new(nodes);
+        if let Some(username) = &self.username {
+            builder = builder.username(username);
+        }
+        if let Some(password) = &self.password {
+            builder = builder.password(password);
+        }
+        if self.tls {
+            builder = builder.tls(TlsMode::Secure);
+        }
+        builder
+    }
 }
 
 impl Sentinels {
@@ -92,7 +177,7 @@ impl Sentinels {
         };
         let addresses = hosts
             .split(',')
-            .map(host_and_port)
+            .map(|sentinel| host_and_port(sentinel, SENTINEL_PORT, "Sentinel"))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Sentinels {
             addresses,
@@ -133,8 +218,9 @@ impl Sentinels {
     }
 }
 
-/// `HOST[:PORT]` (`[V6]:PORT` for an IPv6 address).
-fn host_and_port(text: &str) -> Result<(String, u16), String> {
+/// `HOST[:PORT]` (`[V6]:PORT` for an IPv6 address), `default` when it names no port; `what`
+/// names the host in a refusal.
+fn host_and_port(text: &str, default: u16, what: &str) -> Result<(String, u16), String> {
     let (host, port) = if let Some(v6) = text.strip_prefix('[') {
         let (host, after) = v6.split_once(']').ok_or("an IPv6 address lacks its ]")?;
         (host, after.strip_prefix(':'))
@@ -145,15 +231,15 @@ fn host_and_port(text: &str) -> Result<(String, u16), String> {
         }
     };
     if host.is_empty() {
-        return Err("a Sentinel's host is empty".into());
+        return Err(format!("a {what}'s host is empty"));
     }
     let port = match port {
-        None => SENTINEL_PORT,
+        None => default,
         Some(port) => port
             .parse::<u16>()
             .ok()
             .filter(|port| *port > 0)
-            .ok_or_else(|| format!("the port of Sentinel {host} is not a port number"))?,
+            .ok_or_else(|| format!("the port of {what} {host} is not a port number"))?,
     };
     Ok((host.to_owned(), port))
 }
@@ -196,7 +282,7 @@ mod tests {
     fn sentinels(url: &str) -> Sentinels {
         match Target::parse(url) {
             Ok(Target::Sentinel(sentinels)) => sentinels,
-            Ok(Target::Direct(_)) => panic!("{url} is not a Sentinel URL"),
+            Ok(_) => panic!("{url} is not a Sentinel URL"),
             Err(err) => panic!("{url}: {err}"),
         }
     }
@@ -250,6 +336,44 @@ mod tests {
     }
 
     #[test]
+    fn cluster_urls_name_the_seed_nodes_and_the_password() {
+        let Ok(Target::Cluster(nodes)) =
+            Target::parse("redis-cluster://:p%40ss@a:7000,b,[::1]:7001")
+        else {
+            panic!("not parsed as a Cluster URL");
+        };
+        assert_eq!(
+            nodes.addresses,
+            [
+                ("a".to_owned(), 7000),
+                ("b".to_owned(), 6379),
+                ("::1".to_owned(), 7001)
+            ]
+        );
+        assert_eq!(nodes.password.as_deref(), Some("p@ss"));
+        assert!(!nodes.tls);
+        let Ok(Target::Cluster(nodes)) = Target::parse("rediss-cluster://user:pw@h:7000") else {
+            panic!("not parsed as a Cluster URL");
+        };
+        assert!(nodes.tls && nodes.username.as_deref() == Some("user"));
+        if let Err(err) = nodes.builder().build() {
+            panic!("{err}");
+        }
+        for (url, why) in [
+            ("redis-cluster://:secret@h:x", "port"),
+            ("redis-cluster://:secret@h:1,", "host is empty"),
+            ("redis-cluster://:secret@h:1/0", "database 0"),
+            ("redis-cluster://:se%zzcret@h:1", "escape"),
+        ] {
+            let err = Target::parse(url)
+                .err()
+                .unwrap_or_else(|| panic!("{url} passed"));
+            assert!(err.contains(why), "{url}: {err}");
+            assert!(!err.contains("secret"), "{err}");
+        }
+    }
+
+    #[test]
     fn a_password_stays_out_of_messages() {
         assert_eq!(
             redacted("rediss://user:secret@cache.internal:6380/2"),
@@ -258,6 +382,10 @@ mod tests {
         assert_eq!(
             redacted("redis-sentinel://:secret@a,b#m"),
             "redis-sentinel://…@a,b#m"
+        );
+        assert_eq!(
+            redacted("redis-cluster://:secret@a:7000,b:7001"),
+            "redis-cluster://…@a:7000,b:7001"
         );
         assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert_eq!(redacted("secret@h:6379"), "…@h:6379");
