@@ -2,13 +2,17 @@
 //! (3 masters, 3 replicas, `common::cluster`), with channels on every master: three instances
 //! deliver every event with the same ids, over sharded Pub/Sub (seen on the nodes with `PUBSUB
 //! SHARDCHANNELS`; no classic channel); a multi-channel cursor means the same on every
-//! instance; the password shows nowhere; bad URLs are usage errors without the password.
+//! instance; the password shows nowhere; bad URLs are usage errors without the password; and
+//! the Cluster recipe of `docs/scale-out.md` runs as written (`common::recipe`).
 
 mod common;
 
+use std::net::TcpListener;
+
 use common::cluster::Cluster;
-use common::redis::{AUTH, instance_at};
-use common::{BIN, Server, data, ids};
+use common::recipe::{Recipe, Script};
+use common::redis::{AUTH, free_port, instance_at};
+use common::{BIN, Client, Server, data, ids};
 
 const PASSWORD: &str = "cluster-pw-5e1d";
 
@@ -179,4 +183,84 @@ fn no_cluster_node_reachable_at_start_exits_1_naming_the_flag() {
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+/// A free port whose cluster bus port (+10000, as the recipe leaves it) is free too.
+fn node_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cluster_recipe_runs_as_written() {
+    let mut nodes: Vec<u16> = Vec::new();
+    while nodes.len() < 6 {
+        let port = node_port();
+        if !nodes
+            .iter()
+            .any(|n| n.abs_diff(port) == 10_000 || *n == port)
+        {
+            nodes.push(port);
+        }
+    }
+    let instances = [free_port(), free_port(), free_port()];
+    let mut recipe = Recipe::containing("docs/scale-out.md", "sh", "--cluster create");
+    for (from, to) in (7001..).zip(&nodes) {
+        recipe = recipe.port(from, *to);
+    }
+    for (from, to) in (8081..).zip(instances) {
+        recipe = recipe.port(from, to);
+    }
+    let mut script = Script::start(&recipe, &[]);
+    for port in instances {
+        script.wait_for_port(port);
+    }
+    let urls: Vec<String> = instances
+        .iter()
+        .map(|port| format!("http://127.0.0.1:{port}/events/deploys"))
+        .collect();
+    let mut readers = Vec::new();
+    for url in &urls {
+        let reader = Client::connect(url, &[]).await;
+        assert_eq!(reader.status, 200, "{}", script.log());
+        readers.push(reader);
+    }
+    let answer = reqwest::Client::new()
+        .post(&urls[1])
+        .bearer_auth("s3cret")
+        .body("v2 is out")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{}", script.log());
+    for reader in &mut readers {
+        let event = reader.next_is("v2 is out").await;
+        assert_eq!(event.id, "1");
+    }
+    // Sharded Pub/Sub on the channel's master, one subscription per instance.
+    let cli = |port: u16, args: &[&str]| {
+        let output = std::process::Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "--no-auth-warning", "-a", "s3cret"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let counts: Vec<String> = nodes
+        .iter()
+        .map(|port| {
+            cli(
+                *port,
+                &["PUBSUB", "SHARDNUMSUB", "sse-broadcast:{deploys}:events"],
+            )
+        })
+        .collect();
+    assert!(
+        counts.iter().any(|count| count.ends_with("\n3\n")),
+        "{counts:?}"
+    );
 }

@@ -5,11 +5,11 @@
 //! slots. Optionally with a password (`requirepass` and `masterauth` on every node). Nothing
 //! is persisted; every node is killed on drop, `kill` is `kill -9`.
 
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::WAIT;
-use super::redis::free_port;
 
 pub struct Cluster {
     dir: tempfile::TempDir,
@@ -50,12 +50,20 @@ impl Cluster {
             password: password.map(str::to_owned),
             nodes: Vec::new(),
         };
-        for _ in 0..6 {
-            let port = free_port();
-            let child = cluster.server(port);
+        // Twelve ports (six nodes, six buses) held at once, so none is handed out twice.
+        let held: Vec<TcpListener> = (0..12)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+            .collect();
+        let ports: Vec<u16> = held
+            .iter()
+            .map(|listener| listener.local_addr().unwrap().port())
+            .collect();
+        drop(held);
+        for pair in ports.chunks(2) {
+            let child = cluster.server(pair[0], pair[1]);
             cluster.nodes.push(Node {
                 child: Some(child),
-                port,
+                port: pair[0],
             });
         }
         for node in &cluster.nodes {
@@ -90,12 +98,12 @@ impl Cluster {
         cluster
     }
 
-    fn server(&self, port: u16) -> Child {
+    fn server(&self, port: u16, bus: u16) -> Child {
         let mut command = Command::new("redis-server");
         command.arg("--dir").arg(self.dir.path());
         command.args(["--port", &port.to_string(), "--bind", "127.0.0.1"]);
         command.args(["--cluster-enabled", "yes"]);
-        command.args(["--cluster-port", &free_port().to_string()]);
+        command.args(["--cluster-port", &bus.to_string()]);
         command.args(["--cluster-config-file", &format!("nodes-{port}.conf")]);
         command.args(["--cluster-node-timeout", "1000"]);
         command.args(["--cluster-require-full-coverage", "no"]);
