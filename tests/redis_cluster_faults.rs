@@ -222,6 +222,23 @@ async fn a_slot_moved_during_a_steady_publish() {
     let told = setup.check_readers().await;
     assert!(!told, "a slot move loses nothing: no missed-events comment");
     wait_for_count(&setup.instances, "redirections", 1).await;
+    // Every instance subscribed again, on the slot's new owner, and nowhere else.
+    let shard = format!("sse-broadcast:{{{}}}:events", setup.channels[0]);
+    setup
+        .cluster
+        .wait_until("every instance subscribes on the new owner", |cluster| {
+            let count = cluster.cli(to, &["PUBSUB", "SHARDNUMSUB", &shard]);
+            count.lines().nth(1) == Some("3")
+        });
+    let from_others: Vec<String> = setup
+        .cluster
+        .live_ports()
+        .into_iter()
+        .filter(|port| *port != to)
+        .map(|port| setup.cluster.cli(port, &["PUBSUB", "SHARDNUMSUB", &shard]))
+        .filter(|count| count.lines().nth(1) != Some("0"))
+        .collect();
+    assert!(from_others.is_empty(), "{from_others:?}");
 }
 
 /// Waits until every instance's /stats counts `key` at least `count` times.
