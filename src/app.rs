@@ -21,7 +21,9 @@ use crate::control::Control;
 use crate::errors::describe;
 use crate::panics;
 use crate::routes;
+use crate::routes::hosts::AllowedHosts;
 use crate::routes::token::Tokens;
+use crate::serving::activation;
 use crate::serving::timeouts::{TEST_TIMEOUTS_ENV, Timeouts};
 use crate::serving::tls::Tls;
 use crate::serving::{self, Serving};
@@ -56,7 +58,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(tokens) => Some(Tokens::load(tokens)?),
         None => None,
     };
-    let control = Arc::new(Control::new(config.max_clients));
+    let control = Arc::new(Control::with_peer_limit(
+        config.max_clients,
+        config.max_streams_per_peer,
+    ));
     let channels = Arc::new(Channels::new(
         control.clone(),
         config.channels.clone(),
@@ -75,32 +80,52 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(redis) => Bus::Redis(RedisBus::connect(redis, channels.clone()).await?),
         None => Bus::Local,
     };
-    let listener = bind(config.listen)?;
-    let address = listener.local_addr()?;
+    let mut serve = config.serve;
+    let listeners = match activation::inherited()? {
+        Some(listeners) => {
+            tracing::info!(
+                sockets = listeners.len(),
+                "serving on the sockets systemd passed (LISTEN_FDS); --bind and --port are not used"
+            );
+            listeners
+        }
+        None => vec![bind(config.listen)?],
+    };
     let shutdown = shutdown_signal();
-    // Printed even under -q: it is how a script learns the port of `--port 0`.
     let scheme = if tls.is_some() { "https" } else { "http" };
-    eprintln!("listening on {scheme}://{address}");
-    let guarded = config.serve.auth.is_some() || config.serve.tokens.is_some();
-    if !guarded && !address.ip().is_loopback() {
-        tracing::warn!(
-            "serving {address} without --auth or tokens: anyone who can reach this port reads the stream"
-        );
+    let guarded = serve.auth.is_some() || serve.tokens.is_some();
+    for listener in &listeners {
+        let address = listener.local_addr()?;
+        // Printed even under -q: it is how a script learns the port of `--port 0`.
+        eprintln!("listening on {scheme}://{address}");
+        if !guarded && !address.ip().is_loopback() {
+            tracing::warn!(
+                "serving {address} without --auth or tokens: anyone who can reach this port reads the stream"
+            );
+        }
     }
-    if let Some(tls) = &tls {
-        tokio::spawn(reload_on_hangup(tls.clone()));
-    }
+    // The Host check follows where the server really listens: a socket systemd passed may be
+    // open to the network whatever --bind says.
+    let loopback_only = listeners
+        .iter()
+        .all(|listener| listener.local_addr().is_ok_and(|a| a.ip().is_loopback()));
+    serve.allowed_hosts = match serve.allowed_hosts.take() {
+        Some(hosts) if hosts.is_empty() && !loopback_only => None,
+        None if loopback_only => Some(AllowedHosts::default()),
+        hosts => hosts,
+    };
+    tokio::spawn(reload_on_hangup(tls.clone()));
 
     let connections = TaskTracker::new();
     let serving = Serving {
-        routes: routes::routes(channels.clone(), bus.clone(), &config.serve, tokens),
+        routes: routes::routes(channels.clone(), bus.clone(), &serve, tokens),
         control: control.clone(),
         tls,
         tasks: connections.clone(),
         timeouts,
         max_connections: config.max_connections,
     };
-    tokio::spawn(serving::accept_loop(listener, serving));
+    serving::accept_all(listeners, serving);
     if let Some(every) = config.keep_alive {
         let channels = channels.clone();
         tokio::spawn(async move { channels.run_heartbeat(every).await });
@@ -221,14 +246,20 @@ fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// SIGHUP re-reads the certificate and key (a renewal); a bad new pair leaves the old in use.
+/// Without TLS there is nothing to reload, and SIGHUP is only logged: its default action would
+/// end the process, and a service manager's reload (`ExecReload`) sends it whatever the flags.
 #[cfg(unix)]
-async fn reload_on_hangup(tls: Arc<Tls>) {
+async fn reload_on_hangup(tls: Option<Arc<Tls>>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot listen for SIGHUP; the certificate will not be reloaded");
         return;
     };
     while hangups.recv().await.is_some() {
+        let Some(tls) = &tls else {
+            tracing::info!("SIGHUP: nothing to reload (no --tls-cert)");
+            continue;
+        };
         match tls.reload() {
             Ok(()) => tracing::info!("SIGHUP: reloaded the TLS certificate and key"),
             Err(err) => tracing::error!("SIGHUP: keeping the current certificate: {err:#}"),
@@ -237,7 +268,7 @@ async fn reload_on_hangup(tls: Arc<Tls>) {
 }
 
 #[cfg(not(unix))]
-async fn reload_on_hangup(_tls: Arc<Tls>) {}
+async fn reload_on_hangup(_tls: Option<Arc<Tls>>) {}
 
 /// Ctrl-C, or SIGTERM on Unix. Listened for from the call, not from the first poll: `run` calls
 /// it before the `listening on` line, so a signal sent as soon as the port is known (by a

@@ -145,6 +145,14 @@ impl Bus {
         }
     }
 
+    /// Whether the link to Redis is up; `None` alone (no `--redis`).
+    pub fn redis_up(&self) -> Option<bool> {
+        match self {
+            Bus::Local => None,
+            Bus::Redis(redis) => Some(redis.is_up()),
+        }
+    }
+
     /// The Redis link's figures, with `--redis`.
     pub fn redis_stats(&self) -> Option<RedisStats> {
         match self {

@@ -34,6 +34,7 @@ use crate::digest::SecretDigest;
 use crate::listen::ListenConfig;
 use crate::logging::LogConfig;
 use crate::routes::ServeConfig;
+use crate::routes::forwarded::TrustedProxies;
 use crate::routes::hosts::AllowedHosts;
 use crate::routes::publish::PublishConfig;
 use crate::routes::static_dir::StaticAccess;
@@ -144,6 +145,8 @@ pub struct Config {
     pub channels: ChannelConfig,
     /// `--max-clients`: streams allowed at once over all channels.
     pub max_clients: Option<usize>,
+    /// `--max-streams-per-peer`: streams one client address may hold.
+    pub max_streams_per_peer: Option<usize>,
     /// `--max-connections`, or its default from the descriptor limit.
     pub max_connections: usize,
     /// Where the ticker and stdin publish.
@@ -319,6 +322,7 @@ impl Cli {
                 }),
                 // Off a loopback bind the server is meant to be reached under names it cannot
                 // know, and it warns when nothing guards it; --allowed-host lists them.
+                trusted_proxies: TrustedProxies::new(self.serving.trusted_proxy),
                 allowed_hosts: (self.serving.bind.is_loopback()
                     || !self.serving.allowed_host.is_empty())
                 .then(|| AllowedHosts::new(self.serving.allowed_host)),
@@ -330,6 +334,10 @@ impl Cli {
                 stall_timeout: self.stream.stall_timeout,
             },
             max_clients: self.stream.max_clients,
+            max_streams_per_peer: self
+                .stream
+                .max_streams_per_peer
+                .map(|max| usize::try_from(max).unwrap_or(usize::MAX)),
             max_connections: self
                 .serving
                 .max_connections

@@ -5,10 +5,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args};
+use ipnet::IpNet;
 
 use super::values::{
-    Switch, parse_credentials, parse_events_path, parse_host_name, parse_origin, parse_size,
-    parse_token, secret,
+    Switch, parse_cidr, parse_credentials, parse_events_path, parse_host_name, parse_origin,
+    parse_size, parse_token, secret,
 };
 use crate::routes::auth::Credentials;
 use crate::routes::hosts::HostName;
@@ -39,6 +40,16 @@ pub struct ServingFlags {
     #[arg(long, value_name = "NAME", value_parser = parse_host_name, action = ArgAction::Append,
           env = "SSE_BROADCAST_ALLOWED_HOST", value_delimiter = ',')]
     pub allowed_host: Vec<HostName>,
+
+    /// Connections from CIDR (repeatable; 10.0.0.0/8, ::1/128, or one address) come from a
+    /// proxy: the client's address is taken from their X-Forwarded-For (or, without it,
+    /// Forwarded) header, the right-most address there that is not itself a trusted proxy.
+    ///
+    /// It names the client in logs, and is what the wrong-credential pacing and
+    /// --max-streams-per-peer count by. Without this flag those headers are ignored.
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr, action = ArgAction::Append,
+          env = "SSE_BROADCAST_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<IpNet>,
 
     /// Serve DIR at / instead of the built-in viewer page (index.html for /).
     #[arg(

@@ -62,4 +62,11 @@ pub struct StreamFlags {
     /// with retry:), other /events requests get 503 with Retry-After.
     #[arg(long, value_name = "N", env = "SSE_BROADCAST_MAX_CLIENTS")]
     pub max_clients: Option<usize>,
+
+    /// Streams one client address may hold open at once (an IPv6 one counts by its /64); a
+    /// further EventSource is told when to come back, as past --max-clients. Behind a proxy,
+    /// give --trusted-proxy, or every client has the proxy's address.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
+          env = "SSE_BROADCAST_MAX_STREAMS_PER_PEER")]
+    pub max_streams_per_peer: Option<u64>,
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::builder::{BoolishValueParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{Arg, Command};
+use ipnet::IpNet;
 
 use crate::routes::auth::Credentials;
 use crate::routes::hosts::HostName;
@@ -87,6 +88,17 @@ pub fn parse_jwt_secret(text: &str) -> Result<Secret, String> {
 /// `--allowed-host`: a host name or IP address, without a port.
 pub fn parse_host_name(text: &str) -> Result<HostName, String> {
     text.parse()
+}
+
+/// `--trusted-proxy`: a range (`10.0.0.0/8`, `fd00::/8`) or one address (its /32 or /128).
+pub fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map(|range| range.trunc())
+        .map_err(|_| {
+            format!("`{text}` is not an address range like 10.0.0.0/8, fd00::/8 or 127.0.0.1")
+        })
 }
 
 /// `--public`: a channel name or a prefix ending in `*`.
@@ -228,10 +240,10 @@ pub fn parse_token(text: &str) -> Result<String, String> {
 pub fn parse_events_path(text: &str) -> Result<String, String> {
     if !text.starts_with('/')
         || text.contains(['?', '#'])
-        || ["/", "/stats", "/metrics"].contains(&text)
+        || ["/", "/stats", "/metrics", "/healthz", "/readyz"].contains(&text)
     {
         return Err(format!(
-            "`{text}` must start with / and not be /, /stats or /metrics, without ? or #"
+            "`{text}` must start with / and not be /, /stats, /metrics, /healthz or /readyz, without ? or #"
         ));
     }
     Ok(text.to_owned())

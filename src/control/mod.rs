@@ -9,8 +9,10 @@
 
 mod client;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -23,6 +25,8 @@ pub use client::{Client, Cut, Mark};
 pub enum Refusal {
     /// `--max-clients` streams are open.
     Full,
+    /// `--max-streams-per-peer` streams are open from this client's address.
+    PeerFull,
     /// A publish needs a channel slot and `--max-channels` channels hold events.
     TooManyChannels,
     /// Shutting down.
@@ -33,6 +37,7 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Refusal::Full => "--max-clients streams are open",
+            Refusal::PeerFull => "--max-streams-per-peer streams are open from this address",
             Refusal::TooManyChannels => "--max-channels channels hold events",
             Refusal::Closed => "shutting down",
         })
@@ -60,6 +65,9 @@ pub struct Control {
     max_clients: Option<usize>,
     /// Streams open over all channels.
     streams: AtomicUsize,
+    /// `--max-streams-per-peer`, and the streams open per client address (only while it is set).
+    max_per_peer: Option<usize>,
+    per_peer: Mutex<HashMap<IpAddr, usize>>,
     /// Counts the waits for room: a connection marks each write with the current value.
     wait_epoch: AtomicU64,
     /// The newest eviction order (see `Eviction`); connections wait on it.
@@ -78,21 +86,59 @@ pub struct Control {
     started: Instant,
 }
 
-/// An open stream's place under `--max-clients`, given back when it is dropped.
+/// An open stream's place under `--max-clients`, given back when it is dropped, with its place
+/// under `--max-streams-per-peer` when that is set (boxed: most servers set no such limit, and
+/// every stream holds its slot).
 #[derive(Debug)]
-pub struct StreamSlot(Arc<Control>);
+pub struct StreamSlot {
+    control: Arc<Control>,
+    _peer: Option<Box<PeerSlot>>,
+}
+
+impl StreamSlot {
+    /// The stream holds `peer` too, for its life.
+    pub fn hold(&mut self, peer: Option<PeerSlot>) {
+        self._peer = peer.map(Box::new);
+    }
+}
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        self.0.streams.fetch_sub(1, Ordering::AcqRel);
+        self.control.streams.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An open stream's place under `--max-streams-per-peer`, given back when it is dropped.
+#[derive(Debug)]
+pub struct PeerSlot {
+    control: Arc<Control>,
+    peer: IpAddr,
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.control.lock_per_peer();
+        if let Some(count) = open.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.peer);
+            }
+        }
     }
 }
 
 impl Control {
     pub fn new(max_clients: Option<usize>) -> Self {
+        Control::with_peer_limit(max_clients, None)
+    }
+
+    /// With `--max-streams-per-peer` too.
+    pub fn with_peer_limit(max_clients: Option<usize>, max_per_peer: Option<usize>) -> Self {
         Control {
             max_clients,
             streams: AtomicUsize::new(0),
+            max_per_peer,
+            per_peer: Mutex::new(HashMap::new()),
             wait_epoch: AtomicU64::new(0),
             evictions: watch::Sender::new(None),
             closing: CancellationToken::new(),
@@ -113,12 +159,47 @@ impl Control {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
                 (open < max).then_some(open + 1)
             }) {
-            Ok(_) => Ok(StreamSlot(self.clone())),
+            Ok(_) => Ok(StreamSlot {
+                control: self.clone(),
+                _peer: None,
+            }),
             Err(_) => {
                 self.count_refusal();
                 Err(Refusal::Full)
             }
         }
+    }
+
+    /// Takes a place for a new stream from `peer` (the client's address, as `--trusted-proxy`
+    /// makes it out; an IPv6 one by its /64), or refuses past `--max-streams-per-peer`
+    /// (counted). `None` when no limit is set: nothing is counted.
+    pub fn open_peer_stream(self: &Arc<Self>, peer: IpAddr) -> Result<Option<PeerSlot>, Refusal> {
+        let Some(max) = self.max_per_peer else {
+            return Ok(None);
+        };
+        let mut open = self.lock_per_peer();
+        let count = open.entry(peer).or_insert(0);
+        if *count >= max {
+            drop(open);
+            self.count_refusal();
+            return Err(Refusal::PeerFull);
+        }
+        *count += 1;
+        Ok(Some(PeerSlot {
+            control: self.clone(),
+            peer,
+        }))
+    }
+
+    fn lock_per_peer(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        // Nothing panics while holding it; recover the counts rather than cascade a panic.
+        self.per_peer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `--max-clients` streams are open: a new one would be refused.
+    pub fn is_full(&self) -> bool {
+        self.max_clients
+            .is_some_and(|max| self.streams.load(Ordering::Acquire) >= max)
     }
 
     /// Starts a wait for room; returns its mark (see `Eviction`).
@@ -187,6 +268,11 @@ impl Control {
         self.closing.is_cancelled()
     }
 
+    /// Whether shutdown began: new streams are refused and readiness is 503.
+    pub fn is_draining(&self) -> bool {
+        self.is_closing()
+    }
+
     pub fn clients_dropped_stalled(&self) -> u64 {
         self.dropped_stalled.load(Ordering::Relaxed)
     }
@@ -221,5 +307,23 @@ mod tests {
         assert_eq!(control.requests_refused(), 1);
         drop(first);
         assert!(control.open_stream().is_ok());
+    }
+
+    #[test]
+    fn refuses_past_max_streams_per_peer_and_frees_the_slot_on_drop() {
+        let control = Arc::new(Control::with_peer_limit(None, Some(2)));
+        let peer: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let first = control.open_peer_stream(peer).unwrap();
+        let _second = control.open_peer_stream(peer).unwrap();
+        assert_eq!(
+            control.open_peer_stream(peer).unwrap_err(),
+            Refusal::PeerFull
+        );
+        assert!(control.open_peer_stream(other).unwrap().is_some());
+        drop(first);
+        assert!(control.open_peer_stream(peer).is_ok());
+        let unlimited = Arc::new(Control::new(None));
+        assert!(unlimited.open_peer_stream(peer).unwrap().is_none());
     }
 }

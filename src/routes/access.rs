@@ -8,7 +8,6 @@
 //! A publisher's token counts only in the `Authorization` header: a cookie rides along with any
 //! request a browser makes, so a page on another site could publish in a reader's name.
 
-use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,13 +15,13 @@ use std::time::Duration;
 use headers::authorization::Bearer;
 use serde::Deserialize;
 use warp::http::HeaderValue;
-use warp::{Filter, filters};
+use warp::{Filter, Rejection, filters};
 
 use super::denied::Denied;
 use super::filters::{authorization, optional_header};
+use super::forwarded::{self, Peer, TrustedProxies};
 use super::token::{Grant, Tokens};
 use crate::channels::ChannelName;
-use crate::control::Client;
 use crate::digest::SecretDigest;
 use crate::throttle::Throttle;
 
@@ -31,19 +30,22 @@ pub const COOKIE: &str = "sse_broadcast_token";
 /// At most one warning about refused tokens per this period.
 const WARNING_PERIOD: Duration = Duration::from_secs(5);
 
-/// The tokens' rules, shared by every route, with the one throttle of their warnings.
+/// The tokens' rules, shared by every route, with the one throttle of their warnings, and the
+/// proxies whose word on the client's address counts.
 #[derive(Debug)]
 pub struct Gate {
     /// `None`: no key is set, and reading needs no token.
     tokens: Option<Tokens>,
     warnings: Mutex<Throttle>,
+    proxies: Arc<TrustedProxies>,
 }
 
 impl Gate {
-    pub fn new(tokens: Option<Tokens>) -> Arc<Self> {
+    pub fn new(tokens: Option<Tokens>, proxies: Arc<TrustedProxies>) -> Arc<Self> {
         Arc::new(Gate {
             tokens,
             warnings: Mutex::new(Throttle::new(WARNING_PERIOD)),
+            proxies,
         })
     }
 }
@@ -62,23 +64,24 @@ pub struct Access {
     header: Option<String>,
     /// From the first carrier present: the header, the cookie, then the query.
     carried: Option<String>,
-    connection: Option<Arc<Client>>,
+    /// The client (`forwarded.rs`); only unit tests lack one.
+    peer: Option<Peer>,
 }
 
 /// Each request's `Access`. It never rejects: routes decide what their channel needs.
-pub fn access(gate: Arc<Gate>) -> impl Filter<Extract = (Access,), Error = Infallible> + Clone {
+pub fn access(gate: Arc<Gate>) -> impl Filter<Extract = (Access,), Error = Rejection> + Clone {
     let query = warp::query::<TokenQuery>()
         .or(warp::any().map(TokenQuery::default))
         .unify();
     optional_header("authorization")
         .and(filters::cookie::optional::<String>(COOKIE))
         .and(query)
-        .and(warp::ext::optional::<Arc<Client>>())
+        .and(forwarded::peer(gate.proxies.clone()))
         .map(
             move |bearer: Option<HeaderValue>,
                   cookie: Option<String>,
                   query: TokenQuery,
-                  connection: Option<Arc<Client>>| {
+                  peer: Option<Peer>| {
                 let header = bearer
                     .as_ref()
                     .and_then(authorization::<Bearer>)
@@ -88,7 +91,7 @@ pub fn access(gate: Arc<Gate>) -> impl Filter<Extract = (Access,), Error = Infal
                     gate: gate.clone(),
                     header,
                     carried,
-                    connection,
+                    peer,
                 }
             },
         )
@@ -135,10 +138,14 @@ impl Access {
         }
     }
 
+    /// The request's client.
+    pub fn peer(&self) -> Option<Peer> {
+        self.peer
+    }
+
     /// The peer of a request with a bearer token in its header: refused, it was a guess.
     pub fn bearer_peer(&self) -> Option<IpAddr> {
-        let connection = self.header.as_ref().and(self.connection.as_ref())?;
-        Some(connection.peer.ip())
+        self.header.as_ref().and(self.peer).map(|peer| peer.ip)
     }
 
     /// Whether a POST may publish to `channel`: its bearer is `--publish-token` (compared as
@@ -203,11 +210,9 @@ impl Access {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .note();
         if let Some(attempts) = due {
-            // Every served request carries its connection; only unit tests lack one.
             let peer = self
-                .connection
-                .as_ref()
-                .map_or_else(|| "?".into(), |c| c.peer.to_string());
+                .peer
+                .map_or_else(|| "?".into(), |peer| peer.to_string());
             tracing::warn!(%peer, attempts, "{what}");
         }
     }
@@ -228,14 +233,17 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn gate(with_tokens: bool) -> Arc<Gate> {
-        Gate::new(with_tokens.then(|| {
-            Tokens::load(&TokenConfig {
-                key: KeySource::Secret(Secret::new(SECRET.to_vec()).unwrap()),
-                audience: None,
-                public: vec!["news".parse().unwrap()],
-            })
-            .unwrap()
-        }))
+        Gate::new(
+            with_tokens.then(|| {
+                Tokens::load(&TokenConfig {
+                    key: KeySource::Secret(Secret::new(SECRET.to_vec()).unwrap()),
+                    audience: None,
+                    public: vec!["news".parse().unwrap()],
+                })
+                .unwrap()
+            }),
+            Arc::default(),
+        )
     }
 
     fn mint(rights: serde_json::Value) -> String {

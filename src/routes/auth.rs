@@ -17,8 +17,8 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::filters::{authorization, optional_header};
+use super::forwarded::{self, Peer, TrustedProxies};
 use super::guessing::{self, Guesses, Penalty};
-use crate::control::Client;
 use crate::digest::SecretDigest;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
@@ -98,15 +98,16 @@ fn has_scheme(value: &HeaderValue, scheme: &str) -> bool {
 pub fn guard(
     credentials: Credentials,
     guesses: Arc<Guesses>,
+    proxies: Arc<TrustedProxies>,
     routes: BoxedFilter<(Response,)>,
 ) -> BoxedFilter<(Response,)> {
     let credentials = Arc::new(credentials);
     let warning = Arc::new(SharedThrottle::new(WARNING_PERIOD));
     let refused = warp::method()
         .and(optional_header("authorization"))
-        .and(warp::ext::optional::<Arc<Client>>())
+        .and(forwarded::peer(proxies))
         .and_then(
-            move |method: Method, header: Option<HeaderValue>, connection: Option<Arc<Client>>| {
+            move |method: Method, header: Option<HeaderValue>, peer: Option<Peer>| {
                 let verdict = match header {
                     // A publisher's POST carries the --publish-token instead (one request has
                     // one Authorization header); the publish route checks it.
@@ -118,7 +119,6 @@ pub fn guard(
                     Some(value) => credentials.admit(&value),
                     None => Verdict::Missing,
                 };
-                let peer = connection.as_ref().map(|c| c.peer);
                 if verdict == Verdict::Wrong
                     && let Some(attempts) = warning.note()
                 {
@@ -127,7 +127,7 @@ pub fn guard(
                     tracing::warn!(%peer, attempts, "refused wrong credentials (--auth)");
                 }
                 let penalty = match verdict {
-                    Verdict::Wrong => guesses.failed(peer.map(|peer| peer.ip())),
+                    Verdict::Wrong => guesses.failed(peer.map(|peer| peer.ip)),
                     Verdict::Admitted | Verdict::Missing => Penalty::None,
                 };
                 async move {

@@ -25,7 +25,7 @@ use super::stream::{client_stream, token_deadline};
 use crate::bus::Bus;
 use crate::channel::Channel;
 use crate::channels::{ChannelName, Channels, Role};
-use crate::control::Client;
+use crate::control::{Client, Control};
 use crate::event;
 
 /// `?lastEventId=K`, for clients that can't set the `Last-Event-ID` header.
@@ -72,6 +72,7 @@ pub fn route(
                     let asker = Asker {
                         event_source: accepts_event_stream(accept.as_ref()),
                         connection,
+                        client: access.peer(),
                     };
                     let [name] = &names[..] else {
                         let last_event_id = last_event_id.as_deref();
@@ -92,7 +93,14 @@ pub fn route(
                         Ok(channel) => {
                             // With --redis: what another instance published is here first.
                             bus.catch_up(&channel, last_event_id.as_deref()).await;
-                            open_stream(channel, last_event_id.as_deref(), retry, deadline, asker)
+                            open_stream(
+                                channel,
+                                channels.control(),
+                                last_event_id.as_deref(),
+                                retry,
+                                deadline,
+                                asker,
+                            )
                         }
                         Err(refusal) => refuse(refusal, asker.peer(), asker.event_source),
                     }
@@ -104,13 +112,21 @@ pub fn route(
 
 fn open_stream(
     channel: Arc<Channel>,
+    control: &Arc<Control>,
     last_event_id: Option<&str>,
     retry: Option<Duration>,
     deadline: Deadline,
     asker: Asker,
 ) -> Response {
-    let subscription = match channel.subscribe(last_event_id) {
-        Ok(subscription) => subscription,
+    // The client's place first: a subscription has effects (`--wait-clients` counts it).
+    let opened = asker
+        .open_peer_stream(control)
+        .and_then(|peer| Ok((peer, channel.subscribe(last_event_id)?)));
+    let subscription = match opened {
+        Ok((peer, mut subscription)) => {
+            subscription.slot.hold(peer);
+            subscription
+        }
         Err(refusal) => return refuse(refusal, asker.peer(), asker.event_source),
     };
     tracing::debug!(

@@ -2,7 +2,8 @@
 //! POST's bearer token: `publish.rs`), its further failures are answered late, each later than
 //! the last, and past a bound at once with 429 and `Retry-After`. Right credentials are never
 //! held, and other peers are not touched. A peer is its address (an IPv6 one by its /64, which
-//! one host commonly holds whole); behind a proxy every client shares the proxy's.
+//! one host commonly holds whole); behind a proxy, the client's as `--trusted-proxy` makes it
+//! out (`forwarded.rs`).
 //!
 //! The failures of a peer are paced as a leaky bucket (GCRA): `BURST` are answered at once,
 //! then one per `INTERVAL`; one that would wait longer than `MAX_DELAY` is refused instead, so a
@@ -81,7 +82,7 @@ impl Guesses {
 }
 
 /// The address that stands for a peer: an IPv6 address by its /64.
-fn key(peer: IpAddr) -> IpAddr {
+pub fn key(peer: IpAddr) -> IpAddr {
     match peer {
         IpAddr::V4(_) => peer,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -18,7 +18,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use crate::control::Client;
+use super::forwarded::{self, Peer, TrustedProxies};
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// The 403's body: what was refused and why, for the person who reads it in a browser.
@@ -58,6 +58,11 @@ impl AllowedHosts {
         AllowedHosts { names }
     }
 
+    /// No `--allowed-host` was given: only loopback's names are served.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
     /// Whether a request addressed to `authority` is served.
     fn admits(&self, authority: &Authority) -> bool {
         if authority.as_str().contains('@') {
@@ -88,7 +93,11 @@ fn names_loopback(host: &str) -> bool {
 }
 
 /// `routes` for requests addressed to an allowed name; every other request gets the 403.
-pub fn guard(hosts: AllowedHosts, routes: BoxedFilter<(Response,)>) -> BoxedFilter<(Response,)> {
+pub fn guard(
+    hosts: AllowedHosts,
+    proxies: Arc<TrustedProxies>,
+    routes: BoxedFilter<(Response,)>,
+) -> BoxedFilter<(Response,)> {
     static WARNING: SharedThrottle = SharedThrottle::new(WARNING_PERIOD);
     let hosts = Arc::new(hosts);
     // warp's `host::optional` compares the header with the target's authority and rejects a
@@ -98,16 +107,16 @@ pub fn guard(hosts: AllowedHosts, routes: BoxedFilter<(Response,)>) -> BoxedFilt
         .or(warp::any().map(|| Err(())))
         .unify();
     let refused = authority
-        .and(warp::ext::optional::<Arc<Client>>())
+        .and(forwarded::peer(proxies))
         .and_then(
-            move |authority: Result<Option<Authority>, ()>, connection: Option<Arc<Client>>| {
+            move |authority: Result<Option<Authority>, ()>, peer: Option<Peer>| {
                 let admitted = match &authority {
                     Ok(None) => true,
                     Ok(Some(authority)) => hosts.admits(authority),
                     Err(()) => false,
                 };
                 if !admitted && let Some(requests) = WARNING.note() {
-                    let peer = connection.map_or_else(|| "?".into(), |c| c.peer.to_string());
+                    let peer = peer.map_or_else(|| "?".into(), |peer| peer.to_string());
                     let host = authority.ok().flatten().map(|a| a.to_string());
                     tracing::warn!(%peer, ?host, requests, "refused a Host that is not loopback (--allowed-host adds names)");
                 }
@@ -194,7 +203,7 @@ mod tests {
             .map(|| "served")
             .map(Reply::into_response)
             .boxed();
-        let guarded = guard(AllowedHosts::default(), routes);
+        let guarded = guard(AllowedHosts::default(), Arc::default(), routes);
         let answer = |host: Option<&'static str>| {
             let request = warp::test::request().path("/stats");
             let request = match host {

@@ -12,6 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use super::probes::Readiness;
 use crate::bus::Bus;
 use crate::channel::DEFAULT_NAME;
 use crate::channels::Channels;
@@ -30,7 +31,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(channels: Arc<Channels>, bus: &Bus) -> Self {
+    pub fn new(channels: Arc<Channels>, bus: &Bus, readiness: Arc<Readiness>) -> Self {
         let mut registry = Registry::with_prefix(PREFIX);
         let publish_requests = Family::default();
         registry.register(
@@ -38,7 +39,10 @@ impl Metrics {
             "POST publish requests answered, by HTTP status code",
             publish_requests.clone(),
         );
-        registry.register_collector(Box::new(Live { channels }));
+        registry.register_collector(Box::new(Live {
+            channels,
+            readiness,
+        }));
         if let Bus::Redis(redis) = bus {
             redis.register_metrics(&mut registry);
         }
@@ -68,6 +72,7 @@ impl Metrics {
 #[derive(Debug)]
 struct Live {
     channels: Arc<Channels>,
+    readiness: Arc<Readiness>,
 }
 
 impl Collector for Live {
@@ -163,6 +168,14 @@ impl Collector for Live {
             )?)?;
         }
 
+        let ready = ConstGauge::new(i64::from(self.readiness.not_ready().is_none()));
+        ready.encode(encoder.encode_descriptor(
+            "ready",
+            "Whether /readyz answers 200 (1) or 503 (0): new streams are taken",
+            None,
+            ready.metric_type(),
+        )?)?;
+
         let info = ConstGauge::new(1i64);
         let mut family = encoder.encode_descriptor(
             "build_info",
@@ -200,7 +213,8 @@ mod tests {
             .unwrap();
         // Read, but no event yet: counted, not labelled.
         let _reader = open("made-up", Role::Reader).unwrap().subscribe(None);
-        let metrics = Metrics::new(channels, &Bus::Local);
+        let readiness = Readiness::new(channels.control().clone(), Bus::Local);
+        let metrics = Metrics::new(channels, &Bus::Local, Arc::new(readiness));
         metrics.count_publish(200);
         let text = metrics.encode();
         for line in [
@@ -217,6 +231,7 @@ mod tests {
             "sse_broadcast_log_lines_dropped_total 0",
             "sse_broadcast_connection_panics_total 0",
             "sse_broadcast_connections_refused_total 0",
+            "sse_broadcast_ready 1",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

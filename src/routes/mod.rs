@@ -13,12 +13,14 @@ mod deadline;
 mod denied;
 mod events;
 mod filters;
+pub mod forwarded;
 mod guessing;
 pub mod hosts;
 mod metrics;
 mod multi_stream;
 mod page;
 pub mod pattern;
+mod probes;
 mod public_key;
 pub mod publish;
 mod refusal;
@@ -42,8 +44,10 @@ use crate::bus::Bus;
 use crate::channels::Channels;
 use access::Gate;
 use auth::Credentials;
+use forwarded::TrustedProxies;
 use hosts::AllowedHosts;
 use metrics::Metrics;
+use probes::Readiness;
 use publish::PublishConfig;
 use static_dir::StaticAccess;
 use token::{TokenConfig, Tokens};
@@ -66,6 +70,8 @@ pub struct ServeConfig {
     pub tokens: Option<TokenConfig>,
     /// POST publishing, when `--publish-token` or a token key is given.
     pub publish: Option<PublishConfig>,
+    /// `--trusted-proxy`: whose forwarding headers name the client.
+    pub trusted_proxies: TrustedProxies,
     /// The `Host` names served (loopback's and `--allowed-host`'s); `None`: any.
     pub allowed_hosts: Option<AllowedHosts>,
 }
@@ -77,8 +83,10 @@ pub fn routes(
     config: &ServeConfig,
     tokens: Option<Tokens>,
 ) -> BoxedFilter<(Response,)> {
-    let gate = Gate::new(tokens);
-    let metrics = Arc::new(Metrics::new(channels.clone(), &bus));
+    let proxies = Arc::new(config.trusted_proxies.clone());
+    let gate = Gate::new(tokens, proxies.clone());
+    let readiness = Arc::new(Readiness::new(channels.control().clone(), bus.clone()));
+    let metrics = Arc::new(Metrics::new(channels.clone(), &bus, readiness.clone()));
     let guesses = Arc::new(guessing::Guesses::default());
     let publish = publish::route(
         channels.clone(),
@@ -100,15 +108,17 @@ pub fn routes(
         .unify()
         .boxed();
     let routes = match &config.auth {
-        Some(credentials) => auth::guard(credentials.clone(), guesses, routes),
+        Some(credentials) => auth::guard(credentials.clone(), guesses, proxies.clone(), routes),
         None => routes,
     };
     let routes = with_cors(routes, &config.cors);
-    // Outermost: a rebinding page gets nothing, not even a CORS preflight's answer.
-    match &config.allowed_hosts {
-        Some(hosts) => hosts::guard(hosts.clone(), routes),
+    // A rebinding page gets nothing, not even a CORS preflight's answer.
+    let routes = match &config.allowed_hosts {
+        Some(hosts) => hosts::guard(hosts.clone(), proxies, routes),
         None => routes,
-    }
+    };
+    // Outermost: the probes carry no data, and a prober knows no credentials or host name.
+    probes::route(readiness).or(routes).unify().boxed()
 }
 
 /// `routes` with CORS headers for `origins`; as they are when none is given.
@@ -180,6 +190,7 @@ mod tests {
                 retry: None,
                 auth: None,
                 tokens: None,
+                trusted_proxies: TrustedProxies::default(),
                 allowed_hosts: None,
                 publish: None,
             },

@@ -56,8 +56,15 @@ pub async fn open(
             Err(refusal) => return refuse(refusal, asker.peer(), asker.event_source),
         }
     }
-    let slot = match channels.control().open_stream() {
-        Ok(slot) => slot,
+    let control = channels.control();
+    let taken = asker
+        .open_peer_stream(control)
+        .and_then(|peer| Ok((peer, control.open_stream()?)));
+    let slot = match taken {
+        Ok((peer, mut slot)) => {
+            slot.hold(peer);
+            slot
+        }
         Err(refusal) => return refuse(refusal, asker.peer(), asker.event_source),
     };
     let mut joined = Vec::with_capacity(opened.len());

@@ -13,8 +13,10 @@ use bytes::Bytes;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
 
+use super::forwarded::Peer;
+use super::guessing;
 use super::sse_reply::{self, spread};
-use crate::control::{Client, Refusal};
+use crate::control::{Client, Control, PeerSlot, Refusal};
 use crate::event;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
@@ -30,6 +32,9 @@ pub fn retry_after() -> HeaderValue {
 pub fn reason(refusal: Refusal) -> &'static str {
     match refusal {
         Refusal::Full => "too many clients (--max-clients); try again later",
+        Refusal::PeerFull => {
+            "too many streams from your address (--max-streams-per-peer); try again later"
+        }
         Refusal::TooManyChannels => "too many channels (--max-channels); try again later",
         Refusal::Closed => "shutting down; try again later",
     }
@@ -52,17 +57,29 @@ pub fn accepts_event_stream(accept: Option<&HeaderValue>) -> bool {
     })
 }
 
-/// Who asks for a stream: its connection, and whether it is an EventSource (it accepts
-/// `text/event-stream`), which decides how a refusal is put to it.
+/// Who asks for a stream: its connection, its client (behind a proxy: `forwarded.rs`), and
+/// whether it is an EventSource (it accepts `text/event-stream`), which decides how a refusal
+/// is put to it.
 pub struct Asker {
     pub event_source: bool,
     /// Every served request carries its connection; only unit tests lack one.
     pub connection: Option<Arc<Client>>,
+    pub client: Option<Peer>,
 }
 
 impl Asker {
+    /// The client, for logs.
     pub fn peer(&self) -> Option<String> {
-        self.connection.as_ref().map(|c| c.peer.to_string())
+        self.client.map(|client| client.to_string())
+    }
+
+    /// A place for one more stream from this client under `--max-streams-per-peer` (an IPv6
+    /// client counts by its /64, as in `guessing.rs`).
+    pub fn open_peer_stream(&self, control: &Arc<Control>) -> Result<Option<PeerSlot>, Refusal> {
+        match self.client {
+            Some(client) => control.open_peer_stream(guessing::key(client.ip)),
+            None => Ok(None),
+        }
     }
 }
 
@@ -70,8 +87,10 @@ impl Asker {
 /// with `Retry-After` for others; logged with the peer when it is known.
 pub fn refuse(refusal: Refusal, peer: Option<String>, event_source: bool) -> Response {
     static FULL: SharedThrottle = SharedThrottle::new(WARNING_PERIOD);
+    static PEER_FULL: SharedThrottle = SharedThrottle::new(WARNING_PERIOD);
     let warning = match refusal {
         Refusal::Full => FULL.note(),
+        Refusal::PeerFull => PEER_FULL.note(),
         // A stream never needs a channel slot (only a publish does); shutting down is no news.
         Refusal::TooManyChannels | Refusal::Closed => None,
     };

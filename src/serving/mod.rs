@@ -9,6 +9,7 @@
 //! handshake (in line, `tls/`), its first request head or HTTP/2 start (`preface.rs`), and
 //! over HTTP/2 some stream open; one that does not is closed.
 
+pub mod activation;
 mod http;
 pub mod lean;
 mod preface;
@@ -85,12 +86,20 @@ pub fn panicking_peer() -> Option<SocketAddr> {
         .or_else(http::h2_stream_peer)
 }
 
-/// Accepts connections until shutdown begins; each is served on its own task.
-pub async fn accept_loop(listener: TcpListener, serving: Serving) {
+/// Accepts connections on every listener until shutdown begins; each is served on its own
+/// task, and all count against one `--max-connections`.
+pub fn accept_all(listeners: Vec<TcpListener>, serving: Serving) {
+    let open = Arc::new(AtomicUsize::new(0));
+    for listener in listeners {
+        tokio::spawn(accept_loop(listener, serving.clone(), open.clone()));
+    }
+}
+
+/// Accepts connections on one listener; `open` counts the connections of every listener.
+async fn accept_loop(listener: TcpListener, serving: Serving, open: Arc<AtomicUsize>) {
     let control = &serving.control;
     let mut fd_warning = Throttle::new(WARNING_PERIOD);
     let mut full_warning = Throttle::new(WARNING_PERIOD);
-    let open = Arc::new(AtomicUsize::new(0));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

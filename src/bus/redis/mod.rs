@@ -304,9 +304,14 @@ impl RedisBus {
         }
     }
 
+    /// Whether the link is up now (the follower sets it down as soon as it is lost).
+    pub fn is_up(&self) -> bool {
+        *self.up.borrow()
+    }
+
     pub fn stats(&self) -> RedisStats {
         RedisStats {
-            up: *self.up.borrow(),
+            up: self.is_up(),
             master: self.master(),
             nodes: self.shards.as_ref().map(|shards| {
                 shards
