@@ -149,6 +149,29 @@ fn a_bad_redis_url_is_shown_with_its_password_masked() {
     }
 }
 
+/// A Sentinel URL is split at its last `@` first: what a password holds (`#`, `:`, `/`) is
+/// never read as a host, a port or the master, so no error quotes it. Before, the URL was cut
+/// at its first `#`, and `the port of Sentinel :PASSWORD is not a port number` showed it.
+#[test]
+fn a_sentinel_password_holding_url_delimiters_stays_hidden() {
+    for password in [
+        format!("{SECRET}:x#y"),
+        format!("{SECRET}#y"),
+        format!("{SECRET}/2#m"),
+        format!("x:{SECRET}#y"),
+    ] {
+        let url = format!("redis-sentinel://:{password}@s1:port#m");
+        for command in [
+            with_args(&["--redis", &url]),
+            with_env("SSE_BROADCAST_REDIS", &url),
+        ] {
+            let stderr = refused_without_the_secret(command);
+            assert!(stderr.contains("port"), "{stderr}");
+            assert!(!stderr.contains("#y") && !stderr.contains("/2"), "{stderr}");
+        }
+    }
+}
+
 #[test]
 fn help_prints_no_secret_variable() {
     let output = cmd()

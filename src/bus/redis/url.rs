@@ -85,24 +85,10 @@ pub struct ClusterNodes {
 
 impl ClusterNodes {
     fn parse(rest: &str, tls: bool) -> Result<ClusterNodes, String> {
-        if rest.contains(['/', '?', '#']) {
+        let (username, password, hosts) = credentials(rest)?;
+        if hosts.contains(['/', '?', '#']) {
             return Err("a Cluster URL names only nodes (a cluster has database 0 alone)".into());
         }
-        let (credentials, hosts) = match rest.rsplit_once('@') {
-            Some((credentials, hosts)) => (Some(credentials), hosts),
-            None => (None, rest),
-        };
-        let (username, password) = match credentials {
-            None => (None, None),
-            Some(credentials) => {
-                let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
-                let given = |text: &str| -> Result<Option<String>, String> {
-                    let text = percent_decoded(text)?;
-                    Ok((!text.is_empty()).then_some(text))
-                };
-                (given(user)?, given(password)?)
-            }
-        };
         let addresses = hosts
             .split(',')
             .map(|node| host_and_port(node, NODE_PORT, "cluster node"))
@@ -142,6 +128,7 @@ impl ClusterNodes {
 
 impl Sentinels {
     fn parse(rest: &str, tls: bool) -> Result<Sentinels, String> {
+        let (username, password, rest) = credentials(rest)?;
         let (rest, master) = rest
             .split_once('#')
             .ok_or("a Sentinel URL ends with #MASTER, the name the Sentinels know the master by")?;
@@ -160,22 +147,7 @@ impl Sentinels {
                     .ok_or("the database after / is not a number")?,
             ),
         };
-        let (credentials, hosts) = match rest.rsplit_once('@') {
-            Some((credentials, hosts)) => (Some(credentials), hosts),
-            None => (None, rest),
-        };
-        let (username, password) = match credentials {
-            None => (None, None),
-            Some(credentials) => {
-                let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
-                let given = |text: &str| -> Result<Option<String>, String> {
-                    let text = percent_decoded(text)?;
-                    Ok((!text.is_empty()).then_some(text))
-                };
-                (given(user)?, given(password)?)
-            }
-        };
-        let addresses = hosts
+        let addresses = rest
             .split(',')
             .map(|sentinel| host_and_port(sentinel, SENTINEL_PORT, "Sentinel"))
             .collect::<Result<Vec<_>, _>>()?;
@@ -220,6 +192,22 @@ impl Sentinels {
 
 /// `HOST[:PORT]` (`[V6]:PORT` for an IPv6 address), `default` when it names no port; `what`
 /// names the host in a refusal.
+/// The `[USER]:PASSWORD@` before the hosts, decoded, and what follows it. Split first, at the
+/// last `@`: whatever the password holds (`#`, `/`, `,`, `:`) is the password's, so nothing
+/// after is read from where a password may stand, and no error quotes any of it.
+fn credentials(rest: &str) -> Result<(Option<String>, Option<String>, &str), String> {
+    let Some((credentials, after)) = rest.rsplit_once('@') else {
+        return Ok((None, None, rest));
+    };
+    let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+    let given = |text: &str| -> Result<Option<String>, String> {
+        let text =
+            percent_decoded(text).map_err(|why| format!("in the user or password: {why}"))?;
+        Ok((!text.is_empty()).then_some(text))
+    };
+    Ok((given(user)?, given(password)?, after))
+}
+
 fn host_and_port(text: &str, default: u16, what: &str) -> Result<(String, u16), String> {
     let (host, port) = if let Some(v6) = text.strip_prefix('[') {
         let (host, after) = v6.split_once(']').ok_or("an IPv6 address lacks its ]")?;
@@ -239,7 +227,8 @@ fn host_and_port(text: &str, default: u16, what: &str) -> Result<(String, u16), 
             .parse::<u16>()
             .ok()
             .filter(|port| *port > 0)
-            .ok_or_else(|| format!("the port of {what} {host} is not a port number"))?,
+            // The host is not quoted: a URL missing its `@` has its password there.
+            .ok_or_else(|| format!("the port of a {what} is not a port number (1 to 65535)"))?,
     };
     Ok((host.to_owned(), port))
 }
@@ -303,6 +292,11 @@ mod tests {
         assert_eq!(parsed.username, None);
         assert_eq!(parsed.db, 2);
         assert!(!parsed.tls);
+        // What a password holds unescaped is the password's: `#`, `/`, `:`, `,`, `@`.
+        let parsed = sentinels("redis-sentinel://:hunter2:x#y/z,w@@s1#m");
+        assert_eq!(parsed.password.as_deref(), Some("hunter2:x#y/z,w@"));
+        assert_eq!(parsed.addresses, [("s1".to_owned(), 26379)]);
+        assert_eq!(parsed.master, "m");
         let parsed = sentinels("rediss-sentinel://user:pw@h#m");
         assert!(parsed.tls);
         assert_eq!(parsed.username.as_deref(), Some("user"));
@@ -321,13 +315,17 @@ mod tests {
             ("redis-sentinel://:secret@,h#m", "host is empty"),
             ("redis-sentinel://h/x#m", "database"),
             ("redis-sentinel://:se%zzcret@h#m", "escape"),
+            ("redis-sentinel://:secret:x#y@h:x#m", "port"),
+            ("redis-sentinel://secret:x#m", "port"),
+            ("redis-cluster://:se#cret@h:x", "port"),
+            ("redis://:se#cret@h", ""),
             ("http://h", "expected redis://"),
         ] {
             let err = Target::parse(url)
                 .err()
                 .unwrap_or_else(|| panic!("{url} passed"));
             assert!(err.contains(why), "{url}: {err}");
-            assert!(!err.contains("secret"), "{err}");
+            assert!(!err.contains("cret"), "{url}: {err}");
         }
         assert!(matches!(
             Target::parse("redis://h:1/0"),
