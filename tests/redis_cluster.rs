@@ -2,8 +2,9 @@
 //! (3 masters, 3 replicas, `common::cluster`), with channels on every master: three instances
 //! deliver every event with the same ids, over sharded Pub/Sub (seen on the nodes with `PUBSUB
 //! SHARDCHANNELS`; no classic channel); a multi-channel cursor means the same on every
-//! instance; the password shows nowhere; bad URLs are usage errors without the password; and
-//! the Cluster recipe of `docs/scale-out.md` runs as written (`common::recipe`).
+//! instance; a channel nobody reads any more is unsubscribed; the password shows nowhere; bad
+//! URLs are usage errors without the password; and the Cluster recipe of `docs/scale-out.md`
+//! runs as written (`common::recipe`).
 
 mod common;
 
@@ -147,6 +148,26 @@ async fn a_cursor_over_channels_on_different_masters_resumes_on_another_instance
     assert_eq!(stream.next_is("a3").await.id, format!("{a}:3,{b}:2,{c}:2"));
     post(&one, b, "b3").await;
     assert_eq!(stream.next_is("b3").await.id, format!("{b}:3,{a}:3,{c}:2"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_channel_nobody_reads_any_more_is_unsubscribed_and_followed_again_when_read() {
+    let cluster = Cluster::start(None);
+    let x = instance_at(&cluster.url(), &["--keep-alive", "300ms"]);
+    let shard = "sse-broadcast:{passing}:events".to_owned();
+    let reader = x.events("/events/passing").await;
+    assert_eq!(cluster.shard_channels(), std::slice::from_ref(&shard));
+    // Its last reader gone, the channel (it never got an event) leaves the registry at the
+    // next heartbeat, and its subscription goes with it.
+    drop(reader);
+    cluster.wait_until("the channel is unsubscribed", |cluster| {
+        cluster.shard_channels().is_empty()
+    });
+    let mut reader = x.events("/events/passing").await;
+    assert_eq!(cluster.shard_channels(), [shard]);
+    let y = instance_at(&cluster.url(), &[]);
+    post(&y, "passing", "back").await;
+    assert_eq!(reader.next_is("back").await.id, "1");
 }
 
 #[test]
