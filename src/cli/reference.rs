@@ -5,6 +5,7 @@
 //! asked (`UPDATE_MAN=1 cargo test man_page`, `UPDATE_DOCS=1 cargo test flags_doc`).
 
 use clap::{Arg, ArgAction, Command, CommandFactory};
+use clap_mangen::roff::{Roff, roman};
 
 use super::Cli;
 
@@ -31,8 +32,7 @@ fn man_page_is_current() {
 }
 
 fn check_man_page(command: Command, file: &str) {
-    let mut page = Vec::new();
-    clap_mangen::Man::new(command).render(&mut page).unwrap();
+    let page = man_page(command);
     let path = format!("{}/man/{file}", env!("CARGO_MANIFEST_DIR"));
     if std::env::var_os("UPDATE_MAN").is_some() {
         std::fs::write(&path, &page).unwrap();
@@ -41,6 +41,72 @@ fn check_man_page(command: Command, file: &str) {
         std::fs::read(&path).unwrap_or_default() == page,
         "man/{file} is stale: run UPDATE_MAN=1 cargo test man_page"
     );
+}
+
+/// The page clap_mangen writes, but for what `--help` shows after the flags: that text is laid
+/// out for a terminal, and a man page fills and justifies it, so a copied command broke
+/// (`curl   -H   "Authorization: ...`, flags wrapped onto the next line, words hyphenated).
+/// Prose stays prose; examples go in no-fill blocks (`.EX`/`.EE`). The server's page shows the
+/// README's examples, so a command copied from either is the same (tests/man_page.rs compares
+/// them as `man` renders them).
+fn man_page(command: Command) -> Vec<u8> {
+    let after_help = command
+        .get_after_help()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let is_server = command.get_name() == "sse-broadcast";
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command.after_help(None::<&str>))
+        .render(&mut page)
+        .unwrap();
+    let page = String::from_utf8(page).unwrap();
+    let (prose, examples) = after_help
+        .split_once("Examples:\n")
+        .unwrap_or((&after_help, ""));
+    let mut tail = Roff::new();
+    if let Some(status) = prose.trim().strip_prefix("Exit status: ") {
+        let status = status.split_whitespace().collect::<Vec<_>>().join(" ");
+        tail.control("SH", ["EXIT STATUS"]).text([roman(status)]);
+    }
+    tail.control("SH", ["EXAMPLES"]);
+    if is_server {
+        no_fill(&mut tail, &readme_block("## Examples"));
+        tail.control("PP", []).text([roman(
+            "Publishing with POST (the token from the environment: argv is visible in ps):",
+        )]);
+        no_fill(&mut tail, &readme_block("## Publish from anywhere"));
+    } else {
+        // `--help`'s columns, without their indent.
+        let lines: Vec<String> = examples
+            .lines()
+            .map(|line| line.strip_prefix("  ").unwrap_or(line).to_owned())
+            .collect();
+        no_fill(&mut tail, &lines);
+    }
+    let tail = tail.render();
+    let page = match page.find(".SH VERSION") {
+        Some(at) => format!("{}{tail}{}", &page[..at], &page[at..]),
+        None => page + &tail,
+    };
+    page.into_bytes()
+}
+
+/// `lines` as one no-fill example block: shown as written, never filled, wrapped or hyphenated.
+fn no_fill(roff: &mut Roff, lines: &[String]) {
+    roff.control("EX", []);
+    for line in lines {
+        roff.text([roman(line.as_str())]);
+    }
+    roff.control("EE", []);
+}
+
+/// The lines of the first `sh` block under `heading` in README.md.
+pub(super) fn readme_block(heading: &str) -> Vec<String> {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find(heading).expect("the README's heading")..];
+    let block = &section[section.find("```sh\n").expect("an sh block") + "```sh\n".len()..];
+    let block = &block[..block.find("```").expect("the block's end")];
+    block.lines().map(str::to_owned).collect()
 }
 
 #[test]
