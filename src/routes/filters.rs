@@ -50,8 +50,13 @@ pub fn stream_channels(
     })
 }
 
-/// `a,b,c` as names: 1 to 16, each valid, none twice.
+/// `a,b,c` as names: 1 to 16, each valid, none twice. A longer list is refused before any
+/// name is read: the path is the client's, sent before any token is checked, and its work
+/// must not grow faster than its length (the distinct check is quadratic in the count).
 fn name_list(list: &str) -> Option<Vec<ChannelName>> {
+    if list.split(',').nth(MAX_CHANNELS).is_some() {
+        return None;
+    }
     let names = list
         .split(',')
         .map(str::parse)
@@ -61,7 +66,7 @@ fn name_list(list: &str) -> Option<Vec<ChannelName>> {
         .iter()
         .enumerate()
         .all(|(index, name)| !names[..index].contains(name));
-    (names.len() <= MAX_CHANNELS && distinct).then_some(names)
+    distinct.then_some(names)
 }
 
 /// A header as sent (its bytes need not be UTF-8), if present. warp's `header::optional`
@@ -80,4 +85,30 @@ pub fn optional_header(
 /// `None` when it uses another scheme or is malformed.
 pub fn authorization<C: Credentials>(value: &HeaderValue) -> Option<Authorization<C>> {
     Authorization::<C>::decode(&mut std::iter::once(value)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_list_holds_1_to_16_distinct_names() {
+        let list = |count: usize| {
+            (0..count)
+                .map(|n| format!("c{n}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(name_list("a").map(|names| names.len()), Some(1));
+        assert_eq!(name_list(&list(16)).map(|names| names.len()), Some(16));
+        for refused in [
+            list(17),
+            list(15_000),
+            "a,b,a".into(),
+            "a,,b".into(),
+            "a,".into(),
+        ] {
+            assert_eq!(name_list(&refused), None, "{refused:.40}");
+        }
+    }
 }

@@ -87,6 +87,17 @@ pub fn parse(bytes: &[u8]) -> Parsed {
     Parsed::Lean(Asked { request, close })
 }
 
+/// Whether the bytes read after the first `before` hold the blank line that ends a head
+/// (`\r\n\r\n`, or bare `\n` line ends, which httparse takes too): only then can a head that
+/// was partial be complete. The last three bytes read before are looked at again, since the
+/// blank line may straddle two reads.
+pub fn ends_head(bytes: &[u8], before: usize) -> bool {
+    let new = &bytes[before.saturating_sub(3)..];
+    new.windows(2)
+        .enumerate()
+        .any(|(at, pair)| pair == b"\n\n" || (pair == b"\n\r" && new.get(at + 2) == Some(&b'\n')))
+}
+
 /// A comma-separated header value holds `token` (case-insensitive), as in `Connection: close`.
 fn has_token(value: &HeaderValue, token: &str) -> bool {
     value
@@ -141,6 +152,17 @@ pub fn encode_stream_head(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_ends_at_its_blank_line_even_across_reads() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        for before in 1..head.len() {
+            assert!(ends_head(head, before), "{before}");
+        }
+        assert!(!ends_head(&head[..head.len() - 1], 3));
+        assert!(ends_head(b"GET / HTTP/1.1\nHost: a\n\n", 20));
+        assert!(!ends_head(b"GET / HTTP/1.1\r\nHost: a\r\n", 1));
+    }
     use std::time::{Duration, UNIX_EPOCH};
 
     fn lean(bytes: &str) -> Asked {

@@ -118,6 +118,7 @@ where
     let mut read = BytesMut::new();
     let reading = async {
         loop {
+            let before = read.len();
             read.reserve(READ_SIZE);
             match io.read_buf(&mut read).await {
                 // The client closed mid-head: hyper answers what it sent as it would.
@@ -125,6 +126,12 @@ where
                 Ok(0) => return Some((read.split().freeze(), None)),
                 Ok(_) => {}
                 Err(_) => return None,
+            }
+            // Parsed again only once the new bytes end a head, as hyper does: a head sent a
+            // byte at a time would otherwise be parsed whole on every read, a cost that grows
+            // with the square of its length.
+            if before > 0 && read.len() < HEAD_LIMIT && !head::ends_head(&read, before) {
+                continue;
             }
             match head::parse(&read) {
                 Parsed::Partial if read.len() < HEAD_LIMIT => {}
