@@ -173,3 +173,57 @@ async fn a_stream_of_several_channels_names_each_events_channel() {
     }
     assert_eq!(lines[2]["event"], "done");
 }
+
+#[test]
+fn help_completions_and_a_bare_server_know_the_subcommand() {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(common::BIN)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let help = run(&["--help"]);
+    assert!(
+        help.contains("listen") && help.contains("--interval"),
+        "{help}"
+    );
+    let listen_help = run(&["listen", "--help"]);
+    for flag in [
+        "--output",
+        "--null",
+        "--event",
+        "--count",
+        "--exec",
+        "--exec-failure",
+        "--since",
+        "--cursor-file",
+        "--no-reconnect",
+        "--max-retries",
+        "--header",
+        "--token",
+        "--user",
+        "--cacert",
+        "SSE_BROADCAST_LISTEN_TOKEN",
+        "SSE_BROADCAST_LISTEN_USER",
+    ] {
+        assert!(
+            listen_help.contains(flag),
+            "{flag} missing from listen --help"
+        );
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let script = run(&["--completions", shell]);
+        assert!(
+            script.contains("listen") && script.contains("cursor-file"),
+            "{shell}"
+        );
+    }
+    // A server flag after the subcommand is a usage error, not silently taken.
+    let output = std::process::Command::new(common::BIN)
+        .args(["listen", "--port", "9", "http://127.0.0.1:1/"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
