@@ -110,7 +110,9 @@ async fn a_slow_command_is_evicted_and_every_event_is_still_handled_once() {
     feeding.join().unwrap();
     assert_eq!(ids, numbers(1..=EVENTS), "each once, in order");
     let stats = server.stats().await;
-    assert_eq!(stats["clients_dropped_stalled"], 1, "{stats}");
+    // At least the stall the test made (a loaded machine may make another: each is replayed).
+    let dropped = stats["clients_dropped_stalled"].as_u64().unwrap_or(0);
+    assert!(dropped >= 1, "{stats}");
     let log = listener.stderr();
     assert!(
         log.matches(" connected ").count() >= 2,
