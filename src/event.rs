@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 /// One event as a source produces it. `event` and `id` are validated on the way in
 /// ([`Event::with_event`], [`Event::with_id`]), so encoding can never fail.
@@ -148,14 +148,16 @@ pub fn comment(text: &str) -> Bytes {
     Bytes::from(out)
 }
 
-/// `frame` (as `Event::encode` wrote it, maybe after comment frames) with its `id:` field set
-/// to `id`: a stream of several channels gives each event its own cursor as id. Every other
-/// byte stays as encoded; a frame without an `id:` line before its data gets one in front.
-pub fn with_id(frame: &[u8], id: &str) -> Bytes {
+/// Appends `frame` (as `Event::encode` wrote it, maybe after comment frames) to `out` with its
+/// `id:` field set to `id`: a stream of several channels gives each event its own cursor as
+/// id. Every other byte stays as encoded; a frame without an `id:` line before its data gets
+/// one in front. Written straight into the stream's batch: the stored frame is shared, never
+/// copied whole to change one line.
+pub fn put_with_id(out: &mut BytesMut, frame: &[u8], id: &str) {
     // Lines before the data are comments, blank lines ending them, `event:` and `id:`; a data
     // line can never be taken for the id, since the search stops at the first one.
     let mut start = 0;
-    let mut insert_at = None;
+    let (mut before, mut after) = (frame.len(), frame.len());
     while start < frame.len() {
         let end = frame[start..]
             .iter()
@@ -163,26 +165,21 @@ pub fn with_id(frame: &[u8], id: &str) -> Bytes {
             .map_or(frame.len(), |i| start + i + 1);
         let line = &frame[start..end];
         if line.starts_with(b"id: ") {
-            return [
-                &frame[..start],
-                b"id: ",
-                id.as_bytes(),
-                b"\n",
-                &frame[end..],
-            ]
-            .concat()
-            .into();
+            (before, after) = (start, end);
+            break;
         }
         if line.starts_with(b"data: ") || line.starts_with(b"retry: ") {
-            insert_at = Some(start);
+            (before, after) = (start, start);
             break;
         }
         start = end;
     }
-    let at = insert_at.unwrap_or(frame.len());
-    [&frame[..at], b"id: ", id.as_bytes(), b"\n", &frame[at..]]
-        .concat()
-        .into()
+    out.reserve(frame.len() + id.len() + 5);
+    out.extend_from_slice(&frame[..before]);
+    out.extend_from_slice(b"id: ");
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b"\n");
+    out.extend_from_slice(&frame[after..]);
 }
 
 /// The heartbeat: an empty comment. It keeps proxies from closing a quiet stream and dispatches
@@ -288,8 +285,11 @@ mod tests {
             ),
             (b"data: x\n\n", "id: a:7,b:0\ndata: x\n\n"),
         ];
+        let mut out = BytesMut::from(&b"before\n"[..]);
         for (frame, wire) in table {
-            assert_eq!(&with_id(frame, "a:7,b:0")[..], wire.as_bytes());
+            out.truncate(7);
+            put_with_id(&mut out, frame, "a:7,b:0");
+            assert_eq!(&out[7..], wire.as_bytes());
         }
     }
 

@@ -32,7 +32,7 @@
 //!    stream's eviction (`channel/backpressure.rs`).
 //! 4. Each stream's body (`routes/stream.rs`, opened by `routes/events.rs`) forwards those bytes;
 //!    a stream of several channels (`routes/multi_stream.rs`) merges theirs in arrival order and
-//!    gives each event the stream's cursor as its id (`routes/cursor.rs`, `event::with_id`).
+//!    gives each event the stream's cursor as its id (`routes/cursor.rs`, `event::put_with_id`).
 //! 5. To the socket: on an HTTP/1.1 connection, plain or over TLS (rustls's unbuffered API,
 //!    `serving/tls/unbuffered.rs`), the lean path (`serving/lean/`) writes the chunks itself from
 //!    the connection's task; over HTTP/2 (and for every other request) hyper does

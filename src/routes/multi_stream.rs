@@ -24,7 +24,7 @@ use super::refusal::{Asker, refuse};
 use super::sse_reply::{self, spread};
 use super::stream::{BATCH_BYTES, join_prelude};
 use crate::bus::Bus;
-use crate::channel::{Channel, EARLIEST, Frame, Joined, Receiver, Start, TryRecvError};
+use crate::channel::{Channel, EARLIEST, Frame, Joined, Receiver, Stamp, Start, TryRecvError};
 use crate::channels::{ChannelName, Channels, Role};
 use crate::control::{Client, Mark, StreamSlot};
 use crate::event;
@@ -125,6 +125,9 @@ fn starts(names: &[ChannelName], last_event_id: Option<&str>) -> (Vec<Start>, Op
 
 /// One channel of the stream.
 struct Member {
+    /// Its kept events still to replay, oldest first: the frames the channel stores, shared,
+    /// each given its id as it goes into a batch.
+    replay: VecDeque<(Stamp, Bytes)>,
     receiver: Receiver,
     /// A frame taken but not sent yet: the one that arrived first goes first.
     ready: Option<Frame>,
@@ -170,27 +173,16 @@ impl MultiStream {
             connection.stream_started(channels[0].id(), joined[0].position);
             connection.also_reads(marks.clone());
         }
-        let mut cursor = Cursor::new(names, joined.iter().map(|one| one.stands_at).collect());
-        let mut replay = Vec::new();
+        let cursor = Cursor::new(names, joined.iter().map(|one| one.stands_at).collect());
         let mut members = Vec::with_capacity(joined.len());
-        for (index, one) in joined.into_iter().enumerate() {
+        for one in joined {
             prelude.extend(one.notice);
-            replay.extend(
-                one.replay
-                    .into_iter()
-                    .map(|(stamp, bytes)| (index, stamp, bytes)),
-            );
             members.push(Member {
+                replay: one.replay.into(),
                 receiver: one.receiver,
                 ready: None,
                 closed: false,
             });
-        }
-        // Each channel's replay is in order; merged, they follow this instance's arrivals.
-        replay.sort_by_key(|(_, stamp, _)| stamp.arrival);
-        for (index, stamp, bytes) in replay {
-            cursor.advance(index, stamp.seq);
-            prelude.push_back(event::with_id(&bytes, &cursor.id(index)));
         }
         MultiStream {
             members,
@@ -223,6 +215,9 @@ impl MultiStream {
         }
         if let Some(first) = self.prelude.pop_front() {
             return Some(join_prelude(&mut self.prelude, first));
+        }
+        if let Some(batch) = self.replay_batch() {
+            return Some(batch);
         }
         loop {
             if let Some(batch) = self.batch() {
@@ -264,6 +259,33 @@ impl MultiStream {
         words
     }
 
+    /// The next kept events to replay, merged in the order this instance received them (each
+    /// channel's are in order), each with the cursor as its id, up to `BATCH_BYTES` (a larger
+    /// event goes alone); `None` once the replay is over. Only this batch is ever copied.
+    fn replay_batch(&mut self) -> Option<Bytes> {
+        let mut batch = BytesMut::new();
+        loop {
+            let next = self
+                .members
+                .iter()
+                .enumerate()
+                .filter_map(|(index, member)| Some((index, member.replay.front()?)))
+                .min_by_key(|(_, (stamp, _))| stamp.arrival);
+            let Some((index, (_, bytes))) = next else {
+                break;
+            };
+            if !batch.is_empty() && batch.len() + bytes.len() > BATCH_BYTES {
+                break;
+            }
+            let Some((stamp, bytes)) = self.members[index].replay.pop_front() else {
+                break;
+            };
+            self.cursor.advance(index, stamp.seq);
+            event::put_with_id(&mut batch, &bytes, &self.cursor.id(index));
+        }
+        (!batch.is_empty()).then(|| batch.freeze())
+    }
+
     /// Takes the frame each channel has waiting, if any.
     fn take_ready(&mut self) {
         for member in &mut self.members {
@@ -302,7 +324,7 @@ impl MultiStream {
             match frame.stamp {
                 Some(stamp) => {
                     self.cursor.advance(index, stamp.seq);
-                    batch.extend_from_slice(&event::with_id(&frame.bytes, &self.cursor.id(index)));
+                    event::put_with_id(&mut batch, &frame.bytes, &self.cursor.id(index));
                 }
                 None if index == 0 => batch.extend_from_slice(&frame.bytes),
                 None => {}
