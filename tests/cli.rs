@@ -49,6 +49,7 @@ const FLAGS: &[(&str, Option<&str>)] = &[
     ("--history-bytes", Some("SSE_BROADCAST_HISTORY_BYTES")),
     ("--client-buffer", Some("SSE_BROADCAST_CLIENT_BUFFER")),
     ("--stall-timeout", Some("SSE_BROADCAST_STALL_TIMEOUT")),
+    ("--max-stream-age", Some("SSE_BROADCAST_MAX_STREAM_AGE")),
     ("--max-clients", Some("SSE_BROADCAST_MAX_CLIENTS")),
     (
         "--max-streams-per-peer",

@@ -308,6 +308,7 @@ impl Cli {
                 },
                 cors: self.serving.cors,
                 retry: self.stream.retry,
+                max_stream_age: self.stream.max_stream_age,
                 auth: self.serving.auth,
                 // Tokens publish when their claim allows it, so a key turns POST on.
                 publish: publishing.then_some(PublishConfig {

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::values::{DAY, DurationRange, HOUR, MILLISECOND, parse_size};
+use super::values::{DAY, DurationRange, HOUR, MILLISECOND, WEEK, parse_size};
 
 /// A heartbeat is for proxies whose idle timeouts are seconds to minutes: none waits an hour.
 const KEEP_ALIVE: DurationRange = DurationRange::new(MILLISECOND, HOUR).or_off();
 /// A client told to wait more than a day before reconnecting might as well be told to stay away.
 const RETRY: DurationRange = DurationRange::new(MILLISECOND, DAY);
+/// A stream's life: below a second it would spend itself reconnecting; past a week, say off.
+const MAX_STREAM_AGE: DurationRange = DurationRange::new(Duration::from_secs(1), WEEK);
 /// Input waits this long for a stalled client: a day already means "never evict".
 const STALL_TIMEOUT: DurationRange = DurationRange::new(MILLISECOND, DAY);
 
@@ -29,6 +31,13 @@ pub struct StreamFlags {
     #[arg(long, value_name = "DURATION", value_parser = RETRY.parser(),
           env = "SSE_BROADCAST_RETRY")]
     pub retry: Option<Duration>,
+
+    /// End each stream after DURATION (±10 %, drawn per stream), with retry: so its client
+    /// reconnects (1s to 7 days). Clients spread onto instances added since, and a token is
+    /// read anew; an EventSource resumes with Last-Event-ID and misses nothing.
+    #[arg(long, value_name = "DURATION", value_parser = MAX_STREAM_AGE.parser(),
+          env = "SSE_BROADCAST_MAX_STREAM_AGE")]
+    pub max_stream_age: Option<Duration>,
 
     /// Events kept for Last-Event-ID replay; 0 disables replay.
     #[arg(

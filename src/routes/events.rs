@@ -21,7 +21,7 @@ use super::filters::{optional_header, stream_channels, with_channels};
 use super::multi_stream;
 use super::refusal::{Asker, accepts_event_stream, refuse};
 use super::sse_reply::{self, spread};
-use super::stream::{client_stream, token_deadline};
+use super::stream::{age_limit, client_stream, token_deadline};
 use crate::bus::Bus;
 use crate::channel::Channel;
 use crate::channels::{ChannelName, Channels, Role};
@@ -42,6 +42,7 @@ pub fn route(
     gate: Arc<Gate>,
 ) -> BoxedFilter<(Response,)> {
     let retry = config.retry;
+    let max_age = config.max_stream_age;
     stream_channels(config.events_path.clone())
         .and(warp::get())
         .and(access(gate))
@@ -60,10 +61,13 @@ pub fn route(
                   channels: Arc<Channels>| {
                 let bus = bus.clone();
                 async move {
-                    let deadline = match access.may_read(&names) {
+                    let mut deadline = match access.may_read(&names) {
                         Ok(grant) => token_deadline(grant.as_ref()),
                         Err(refused) => return refused.into_response(),
                     };
+                    if let Some(age) = max_age {
+                        age_limit(&mut deadline, age, retry);
+                    }
                     // The header wins: a reconnecting EventSource sends the id it last saw
                     // there, while the query still holds what the page first asked for.
                     let header =

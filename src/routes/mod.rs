@@ -63,6 +63,8 @@ pub struct ServeConfig {
     pub cors: Vec<String>,
     /// Reconnection delay sent at the start of each stream, spread over [R, 1.5 R].
     pub retry: Option<Duration>,
+    /// `--max-stream-age`: each stream ends after about this long, told `retry:`.
+    pub max_stream_age: Option<Duration>,
     /// `--auth`: every route needs these Basic credentials (publishing has its own token).
     pub auth: Option<Credentials>,
     /// `--jwt-secret` or `--jwt-key`: streams of private channels, `/stats` and `/metrics` need
@@ -188,6 +190,7 @@ mod tests {
                 static_access: StaticAccess::default(),
                 cors: cors.iter().map(|s| s.to_string()).collect(),
                 retry: None,
+                max_stream_age: None,
                 auth: None,
                 tokens: None,
                 trusted_proxies: TrustedProxies::default(),

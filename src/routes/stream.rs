@@ -8,15 +8,18 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::time::Instant;
 
 use super::deadline::Deadline;
+use super::sse_reply::spread;
 use super::token::Grant;
 use crate::channel::{Channel, Frame, Receiver, Subscription, TryRecvError};
 use crate::control::{Client, StreamSlot};
+use crate::event;
 
 /// Frames are joined into one chunk up to this size; a larger frame still goes whole.
 pub(super) const BATCH_BYTES: usize = 64 * 1024;
@@ -32,6 +35,28 @@ pub(super) fn token_deadline(grant: Option<&Grant>) -> Deadline {
         ),
         None => Deadline::none(),
     }
+}
+
+/// A stream's reconnection delay after `--max-stream-age` when `--retry` gives none: soon,
+/// as the client is not refused, only moved (the ages' spread already spreads the reconnects).
+const AGE_RETRY: Duration = Duration::from_secs(1);
+
+/// Ends the stream after `age` (`--max-stream-age`), drawn per stream within ±10 % so that the
+/// streams opened in one burst do not all end in one, with `retry:` (`--retry`'s spread, or
+/// `AGE_RETRY`'s) so its client comes back, to this instance or another, and resumes with its
+/// `Last-Event-ID`; a token that expires first ends it first.
+pub(super) fn age_limit(deadline: &mut Deadline, age: Duration, retry: Option<Duration>) {
+    let words = [
+        event::comment("this stream reached its age (--max-stream-age); reconnect"),
+        event::retry(spread(retry.unwrap_or(AGE_RETRY))),
+    ]
+    .concat();
+    deadline.sooner(Instant::now() + lifetime(age), words.into());
+}
+
+/// `age` within ±10 %, drawn anew for each stream.
+fn lifetime(age: Duration) -> Duration {
+    age.mul_f64(0.9 + 0.2 * fastrand::f64())
 }
 
 /// Everything one stream holds: the receiver, what is still to be sent before live frames,
@@ -188,5 +213,20 @@ impl Drop for ClientStream {
         if let Some(connection) = &self.connection {
             connection.stream_ended();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_spread_within_ten_percent() {
+        let age = Duration::from_secs(100);
+        let drawn: Vec<Duration> = (0..1000).map(|_| lifetime(age)).collect();
+        let (least, most) = (drawn.iter().min().unwrap(), drawn.iter().max().unwrap());
+        assert!(*least >= Duration::from_secs(90) && *most <= Duration::from_secs(110));
+        // Spread over the range, not bunched: a thousand draws reach both outer fifths.
+        assert!(*least < Duration::from_secs(94) && *most > Duration::from_secs(106));
     }
 }
