@@ -6,6 +6,7 @@
 mod engine;
 mod redis;
 
+use std::iter::Peekable;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -38,41 +39,44 @@ pub enum NotSent {
 pub const RUN_EVENTS: usize = 512;
 pub const RUN_BYTES: usize = 1 << 20;
 
-/// `events` cut into runs of at most `RUN_EVENTS` events and `RUN_BYTES` of data (an event
-/// larger than that is a run of its own).
-fn runs(events: &[Event]) -> Vec<&[Event]> {
-    let mut runs = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (index, event) in events.iter().enumerate() {
-        let size = event.data().len();
-        if index > start && (index - start == RUN_EVENTS || bytes + size > RUN_BYTES) {
-            runs.push(&events[start..index]);
-            (start, bytes) = (index, 0);
-        }
+/// The next run of `events`: at most `RUN_EVENTS` events and `RUN_BYTES` of data (an event
+/// larger than that is a run of its own). Empty once `events` is.
+fn next_run(events: &mut Peekable<impl Iterator<Item = Event>>) -> Vec<Event> {
+    let mut run = Vec::new();
+    let mut bytes = 0;
+    while run.len() < RUN_EVENTS
+        && let Some(size) = events.peek().map(|event| event.data().len())
+        && (run.is_empty() || bytes + size <= RUN_BYTES)
+        && let Some(event) = events.next()
+    {
         bytes += size;
+        run.push(event);
     }
-    if start < events.len() {
-        runs.push(&events[start..]);
-    }
-    runs
+    run
 }
 
 impl Bus {
     /// Publishes `events` with consecutive ids; returns what the first and last reached. With
-    /// Redis down it does not wait: the caller (POST) answers 503. With Redis the events go in
-    /// runs (`runs`), each one script call: ids are consecutive within a run, and another
-    /// publisher's event may come between two runs.
+    /// Redis down it does not wait: the caller (POST) answers 503. `events` is taken as it is
+    /// sent (alone, one at a time; with Redis in runs, `next_run`, each one script call: ids
+    /// are consecutive within a run, and another publisher's event may come between two runs),
+    /// so a publisher need never hold them all.
     pub async fn publish(
         &self,
         channel: &Arc<Channel>,
-        events: Vec<Event>,
+        events: impl Iterator<Item = Event> + Send,
     ) -> Result<(Sent, Sent), NotSent> {
         match self {
             Bus::Local => channel.publish_all(events).await.ok_or(NotSent::Closed),
             Bus::Redis(redis) => {
                 let mut first = None;
                 let mut last = None;
-                for run in runs(&events) {
+                let mut events = events.peekable();
+                loop {
+                    let run = next_run(&mut events);
+                    if run.is_empty() {
+                        break;
+                    }
                     let drafts = run.iter().map(engine::Draft::from_event).collect();
                     let mut sent = redis.publish(channel, drafts).await?;
                     last = sent.pop().or(last);
@@ -93,7 +97,10 @@ impl Bus {
         events: Vec<Event>,
     ) -> Option<Sent> {
         match self {
-            Bus::Local => channel.publish_all(events).await.map(|(_, last)| last),
+            Bus::Local => channel
+                .publish_all(events.into_iter())
+                .await
+                .map(|(_, last)| last),
             Bus::Redis(redis) => {
                 let drafts = events.iter().map(engine::Draft::from_event).collect();
                 redis.publish_waiting(channel, drafts).await
@@ -168,14 +175,18 @@ mod tests {
 
     #[test]
     fn runs_end_at_512_events_or_1_mib() {
+        let lengths = |events: Vec<Event>| {
+            let mut events = events.into_iter().peekable();
+            std::iter::from_fn(|| Some(next_run(&mut events).len()))
+                .take_while(|&len| len > 0)
+                .collect::<Vec<_>>()
+        };
         let small: Vec<Event> = (0..1100).map(|n| Event::new(n.to_string())).collect();
-        let lengths: Vec<usize> = runs(&small).iter().map(|run| run.len()).collect();
-        assert_eq!(lengths, [512, 512, 76]);
+        assert_eq!(lengths(small), [512, 512, 76]);
         let big: Vec<Event> = (0..5).map(|_| Event::new("x".repeat(400 * 1024))).collect();
-        let lengths: Vec<usize> = runs(&big).iter().map(|run| run.len()).collect();
-        assert_eq!(lengths, [2, 2, 1]);
-        let huge = [Event::new("x".repeat(3 << 20)), Event::new("y")];
-        assert_eq!(runs(&huge).len(), 2);
-        assert!(runs(&[]).is_empty());
+        assert_eq!(lengths(big), [2, 2, 1]);
+        let huge = vec![Event::new("x".repeat(3 << 20)), Event::new("y")];
+        assert_eq!(lengths(huge), [1, 1]);
+        assert!(lengths(Vec::new()).is_empty());
     }
 }

@@ -28,7 +28,10 @@ impl Channel {
     /// Publishes `events` in order with consecutive ids (no other input comes between them),
     /// each waiting for room as `publish` does. Returns what the first and the last reached, or
     /// `None` when the channel closed before all were sent.
-    pub async fn publish_all(&self, events: Vec<Event>) -> Option<(Sent, Sent)> {
+    pub async fn publish_all(
+        &self,
+        events: impl Iterator<Item = Event> + Send,
+    ) -> Option<(Sent, Sent)> {
         let _input = self.input.lock().await;
         let mut first = None;
         let mut last = None;

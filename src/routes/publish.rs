@@ -164,11 +164,13 @@ async fn publish<B: Buf>(
         .transpose()
         .map_err(|err| Refused(StatusCode::BAD_REQUEST, format!("?event: {err}")))?;
     let body = read_body(body, request.length, config.max_body).await?;
-    let events = decode(&body, format, event, &request.name)?;
+    let count = check(&body, format, event.clone(), &request.name)?;
     let channel = channels
         .get_or_create(&request.name, Role::Publisher)
         .map_err(unavailable)?;
-    let count = events.len();
+    // Decoded again as they are published: only the body is held while the request waits for
+    // room, never every event of it at once. The check above found every line good.
+    let events = decode(&body, format, event, &request.name).filter_map(Result::ok);
     let (first, last) = bus
         .publish(&channel, events)
         .await
@@ -247,43 +249,58 @@ async fn read_body<B: Buf>(
     Ok(collected)
 }
 
-/// Every line's event, or the first bad line: nothing is published unless all are good.
-fn decode(
+/// How many events the body holds, or its first bad line: nothing is published unless all
+/// are good. The events are dropped as they are decoded (a body of short lines would take many
+/// times its size as events).
+fn check(
     body: &[u8],
     format: Format,
     event: Option<EventName>,
     channel: &ChannelName,
-) -> Result<Vec<Event>, Refused> {
+) -> Result<usize, Refused> {
+    let mut count = 0;
+    for decoded in decode(body, format, event, channel) {
+        decoded?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "the body holds no event (empty lines are not sent)".into(),
+        ));
+    }
+    Ok(count)
+}
+
+/// Each line's event, one at a time, or why a line is bad (empty lines are skipped).
+fn decode<'a>(
+    body: &'a [u8],
+    format: Format,
+    event: Option<EventName>,
+    channel: &'a ChannelName,
+) -> impl Iterator<Item = Result<Event, Refused>> + Send + 'a {
     // No line is split: the body is already bounded by --max-body.
     let mut decoder = LineDecoder::new(format, event, usize::MAX);
-    let mut events = Vec::new();
-    for (index, line) in body.split_inclusive(|&b| b == b'\n').enumerate() {
+    let lines = body.split_inclusive(|&b| b == b'\n').enumerate();
+    lines.filter_map(move |(index, line)| {
         let bad = |reason: String| {
             Refused(
                 StatusCode::BAD_REQUEST,
                 format!("line {}: {reason}", index + 1),
             )
         };
-        match decoder.try_decode(line.to_vec()).map_err(bad)? {
-            None => {}
-            Some(Routed {
+        match decoder.try_decode(line.to_vec()) {
+            Err(reason) => Some(Err(bad(reason))),
+            Ok(None) => None,
+            Ok(Some(Routed {
                 channel: Some(named),
                 ..
-            }) if named != *channel => {
-                return Err(bad(format!(
-                    "\"channel\" is {named}, but this request publishes to {channel}"
-                )));
-            }
-            Some(Routed { event, .. }) => events.push(event),
+            })) if named != *channel => Some(Err(bad(format!(
+                "\"channel\" is {named}, but this request publishes to {channel}"
+            )))),
+            Ok(Some(Routed { event, .. })) => Some(Ok(event)),
         }
-    }
-    if events.is_empty() {
-        return Err(Refused(
-            StatusCode::BAD_REQUEST,
-            "the body holds no event (empty lines are not sent)".into(),
-        ));
-    }
-    Ok(events)
+    })
 }
 
 fn unavailable(refusal: Refusal) -> Refused {
@@ -335,21 +352,21 @@ mod tests {
     #[test]
     fn a_bad_line_refuses_the_whole_body() {
         let build: ChannelName = "build".parse().unwrap();
-        let good = decode(
+        let good = check(
             b"{\"data\":\"a\"}\n\n{\"data\":\"b\",\"channel\":\"build\"}\n",
             Format::Json,
             None,
             &build,
         );
-        assert_eq!(good.ok().map(|events| events.len()), Some(2));
+        assert_eq!(good.ok(), Some(2));
         let Err(Refused(status, message)) =
-            decode(b"{\"data\":\"a\"}\n{oops\n", Format::Json, None, &build)
+            check(b"{\"data\":\"a\"}\n{oops\n", Format::Json, None, &build)
         else {
             panic!("accepted")
         };
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(message.starts_with("line 2: "), "{message}");
-        let Err(Refused(_, message)) = decode(
+        let Err(Refused(_, message)) = check(
             b"{\"data\":\"a\",\"channel\":\"other\"}\n",
             Format::Json,
             None,
@@ -358,6 +375,10 @@ mod tests {
             panic!("accepted")
         };
         assert!(message.contains("other"), "{message}");
-        assert!(decode(b"\n\r\n", Format::Text, None, &build).is_err());
+        assert!(check(b"\n\r\n", Format::Text, None, &build).is_err());
+        let data: Vec<String> = decode(b"a\n\nb", Format::Text, None, &build)
+            .map(|event| event.ok().unwrap().data().to_owned())
+            .collect();
+        assert_eq!(data, ["a", "b"]);
     }
 }
