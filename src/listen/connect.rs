@@ -53,12 +53,35 @@ pub fn client(config: &ListenConfig) -> anyhow::Result<Client> {
             .ok()
             .filter(|certificates| !certificates.is_empty())
             .with_context(|| format!("--cacert {}: no PEM certificate in it", path.display()))?;
-        builder = builder.tls_built_in_root_certs(false);
         for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    } else {
+        for certificate in system_roots() {
             builder = builder.add_root_certificate(certificate);
         }
     }
     builder.build().context("cannot set up the HTTP client")
+}
+
+/// The system's trusted roots (as reqwest's `rustls-tls-native-roots` would load them). A
+/// certificate the store holds but rustls cannot read is left out, as reqwest leaves it out; a
+/// store with none at all leaves every https:// URL unverifiable, which is said once here and
+/// again, naming the URL, when a certificate fails.
+fn system_roots() -> Vec<reqwest::Certificate> {
+    let loaded = rustls_native_certs::load_native_certs();
+    let roots: Vec<_> = loaded
+        .certs
+        .iter()
+        .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+        .collect();
+    if roots.is_empty() {
+        tracing::warn!(
+            errors = loaded.errors.len(),
+            "no trusted root certificate found in the system's store: https:// needs --cacert"
+        );
+    }
+    roots
 }
 
 /// The URL as it may be shown: without a user name or password.
