@@ -1,7 +1,9 @@
 //! Wiring and shutdown order: check the static dir, load TLS, start the channels (and reach Redis
 //! with `--redis`), bind, start the connections, the heartbeat and the sources; reload the
 //! certificate on SIGHUP; on a signal (or the end of input with --exit-on-eof) stop accepting,
-//! end every stream after it delivered what it holds, and wait for the connections.
+//! end every stream after it delivered what it holds, and wait for the connections. With
+//! `--drain`, a signal first ends the streams spread over its window (the end of input does not:
+//! it means "deliver everything", not "move elsewhere").
 
 use std::io;
 use std::net::SocketAddr;
@@ -17,7 +19,7 @@ use crate::bus::{Bus, RedisBus};
 use crate::channel::Channel;
 use crate::channels::{Channels, Role};
 use crate::cli::Config;
-use crate::control::Control;
+use crate::control::{Control, Drain};
 use crate::errors::describe;
 use crate::panics;
 use crate::routes;
@@ -27,6 +29,7 @@ use crate::serving::activation;
 use crate::serving::timeouts::{TEST_TIMEOUTS_ENV, Timeouts};
 use crate::serving::tls::Tls;
 use crate::serving::{self, Serving};
+use crate::signals::Stops;
 use crate::source::stdin::StdinSource;
 use crate::source::ticker::Ticker;
 
@@ -58,10 +61,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(tokens) => Some(Tokens::load(tokens)?),
         None => None,
     };
-    let control = Arc::new(Control::with_peer_limit(
-        config.max_clients,
-        config.max_streams_per_peer,
-    ));
+    let mut control = Control::with_peer_limit(config.max_clients, config.max_streams_per_peer);
+    if let Some(window) = config.drain {
+        control = control.with_drain(Drain::new(window, config.serve.retry));
+    }
+    let control = Arc::new(control);
     let channels = Arc::new(Channels::new(
         control.clone(),
         config.channels.clone(),
@@ -91,7 +95,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         None => vec![bind(config.listen)?],
     };
-    let shutdown = shutdown_signal();
+    let mut stops = Stops::listen();
     let scheme = if tls.is_some() { "https" } else { "http" };
     let guarded = serve.auth.is_some() || serve.tokens.is_some();
     for listener in &listeners {
@@ -140,7 +144,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     ));
 
     let input_ended = tokio::select! {
-        () = shutdown => {
+        () = stops.counted(1) => {
             tracing::info!("signal received; shutting down");
             false
         }
@@ -150,7 +154,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             true
         }
     };
-    // Accept nothing new; each stream sends what it holds, then ends; idle connections close.
+    if !input_ended {
+        drain_streams(&control, &mut stops).await;
+    }
+    // Accept nothing new; each stream sends what it holds, then ends; idle connections close
+    // (HTTP/2 ones with GOAWAY).
     channels.close();
     connections.close();
     if input_ended {
@@ -166,6 +174,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `--drain`: refuses new streams and ends the open ones spread over the window (each at its
+/// place: `control/drain.rs`), while the port stays open for probes and refusals; returns when
+/// the last stream ended, at a second signal, or when streams outlast the window by the grace
+/// period (a client that reads nothing cannot be told its last words). Without `--drain`,
+/// returns at once.
+async fn drain_streams(control: &Control, stops: &mut Stops) {
+    let Some(drain) = control.begin_drain() else {
+        return;
+    };
+    let window = drain.window();
+    tracing::info!(
+        streams = control.open_streams(),
+        "draining: new streams are refused; the open ones end over {} (--drain)",
+        humantime::format_duration(window)
+    );
+    tokio::select! {
+        () = control.streams_ended() => tracing::info!("drained: every stream ended"),
+        () = stops.counted(2) => tracing::info!(
+            open = control.open_streams(),
+            "second signal: ending the remaining streams now"
+        ),
+        () = tokio::time::sleep(window + SIGNAL_GRACE) => tracing::warn!(
+            open = control.open_streams(),
+            "streams still open after the drain; ending them"
+        ),
+    }
 }
 
 /// Waits for every connection to deliver its last frame, for as long as they make progress:
@@ -269,35 +305,3 @@ async fn reload_on_hangup(tls: Option<Arc<Tls>>) {
 
 #[cfg(not(unix))]
 async fn reload_on_hangup(_tls: Option<Arc<Tls>>) {}
-
-/// Ctrl-C, or SIGTERM on Unix. Listened for from the call, not from the first poll: `run` calls
-/// it before the `listening on` line, so a signal sent as soon as the port is known (by a
-/// supervisor, a script, a test) ends the process cleanly rather than by the default action.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{Signal, SignalKind, signal};
-        async fn received(signal: io::Result<Signal>) {
-            match signal {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        }
-        let interrupt = received(signal(SignalKind::interrupt()));
-        let terminate = received(signal(SignalKind::terminate()));
-        async move {
-            tokio::select! {
-                () = interrupt => {}
-                () = terminate => {}
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}

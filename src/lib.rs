@@ -14,7 +14,7 @@
 //! channels/ channel/     the registry (--max-channels slots); per channel: numbering, history, fan-out, backpressure
 //! control/               shutdown, evictions, --max-clients; each client's progress record
 //! event.rs template.rs   the wire format and the ticker's message; pure
-//! errors.rs throttle.rs logging.rs digest.rs panics.rs   helpers every layer may use
+//! errors.rs throttle.rs logging.rs digest.rs panics.rs signals.rs   helpers every layer may use
 //! ```
 //!
 //! One event's path, by file:
@@ -53,6 +53,7 @@ pub mod logging;
 mod panics;
 mod routes;
 mod serving;
+mod signals;
 pub mod source;
 mod template;
 mod throttle;

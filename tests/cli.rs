@@ -60,6 +60,7 @@ const FLAGS: &[(&str, Option<&str>)] = &[
     ("--redis-prefix", Some("SSE_BROADCAST_REDIS_PREFIX")),
     ("--wait-clients", Some("SSE_BROADCAST_WAIT_CLIENTS")),
     ("--exit-on-eof", Some("SSE_BROADCAST_EXIT_ON_EOF")),
+    ("--drain", Some("SSE_BROADCAST_DRAIN")),
     ("--tee", Some("SSE_BROADCAST_TEE")),
     ("--max-line-bytes", Some("SSE_BROADCAST_MAX_LINE_BYTES")),
     ("--quiet", Some("SSE_BROADCAST_QUIET")),

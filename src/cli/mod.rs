@@ -159,6 +159,8 @@ pub struct Config {
     pub keep_alive: Option<Duration>,
     pub wait_clients: Option<usize>,
     pub exit_on_eof: bool,
+    /// `--drain`; `None` for 0 (every stream ends at once).
+    pub drain: Option<Duration>,
     pub log: LogConfig,
 }
 
@@ -358,6 +360,7 @@ impl Cli {
             keep_alive: (!self.stream.keep_alive.is_zero()).then_some(self.stream.keep_alive),
             wait_clients: self.lifecycle.wait_clients.filter(|&n| n > 0),
             exit_on_eof: self.lifecycle.exit_on_eof,
+            drain: (!self.lifecycle.drain.is_zero()).then_some(self.lifecycle.drain),
             log: self.logging.config(),
         })
     }

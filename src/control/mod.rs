@@ -2,12 +2,14 @@
 //! orders the eviction of a channel's stalled clients (one `watch` value every connection
 //! waits on), tells everyone that shutdown began (a cancellation token), marks socket progress
 //! for the stall check (`client.rs` keeps each client's marks), counts open streams against
-//! `--max-clients`, and keeps the process-wide counters.
+//! `--max-clients`, hands out each stream's end during a drain (`drain.rs`), and keeps the
+//! process-wide counters.
 //!
 //! Channels (`channel/`, one per name in `channels/`) number, keep and fan out events; the
 //! control knows none of them by name, only the id an eviction order carries.
 
 mod client;
+mod drain;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,10 +17,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use client::{Client, Cut, Mark};
+pub use drain::Drain;
 
 /// Why a stream or publish request was turned away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +68,10 @@ pub struct Control {
     max_clients: Option<usize>,
     /// Streams open over all channels.
     streams: AtomicUsize,
+    /// Woken when the last open stream ends (a drain waits for it).
+    no_streams: Notify,
+    /// `--drain`, when it is not 0.
+    drain: Option<Arc<Drain>>,
     /// `--max-streams-per-peer`, and the streams open per client address (only while it is set).
     max_per_peer: Option<usize>,
     per_peer: Mutex<HashMap<IpAddr, usize>>,
@@ -104,7 +111,9 @@ impl StreamSlot {
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        self.control.streams.fetch_sub(1, Ordering::AcqRel);
+        if self.control.streams.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.control.no_streams.notify_waiters();
+        }
     }
 }
 
@@ -137,6 +146,8 @@ impl Control {
         Control {
             max_clients,
             streams: AtomicUsize::new(0),
+            no_streams: Notify::new(),
+            drain: None,
             max_per_peer,
             per_peer: Mutex::new(HashMap::new()),
             wait_epoch: AtomicU64::new(0),
@@ -151,8 +162,18 @@ impl Control {
         }
     }
 
-    /// Takes a place for a new stream, or refuses past `--max-clients` (counted).
+    /// With `--drain` (`drain.rs`).
+    pub fn with_drain(mut self, drain: Drain) -> Self {
+        self.drain = Some(Arc::new(drain));
+        self
+    }
+
+    /// Takes a place for a new stream, or refuses past `--max-clients` (counted) and once a
+    /// drain began.
     pub fn open_stream(self: &Arc<Self>) -> Result<StreamSlot, Refusal> {
+        if self.is_draining() {
+            return Err(Refusal::Closed);
+        }
         let max = self.max_clients.unwrap_or(usize::MAX);
         match self
             .streams
@@ -268,9 +289,40 @@ impl Control {
         self.closing.is_cancelled()
     }
 
-    /// Whether shutdown began: new streams are refused and readiness is 503.
+    /// Whether shutdown began, with a drain or without: new streams are refused and readiness
+    /// is 503.
     pub fn is_draining(&self) -> bool {
-        self.is_closing()
+        self.is_closing() || self.drain.as_ref().is_some_and(|drain| drain.has_begun())
+    }
+
+    /// `--drain`, when it is not 0: each stream waits on it for its end (`drain.rs`).
+    pub fn drain(&self) -> Option<&Arc<Drain>> {
+        self.drain.as_ref()
+    }
+
+    /// Begins the drain over the streams open now (see `drain.rs`); returns it, or `None`
+    /// without `--drain`.
+    pub fn begin_drain(&self) -> Option<&Drain> {
+        let drain = self.drain.as_deref()?;
+        drain.begin(self.open_streams());
+        Some(drain)
+    }
+
+    /// Streams open over all channels.
+    pub fn open_streams(&self) -> usize {
+        self.streams.load(Ordering::Acquire)
+    }
+
+    /// Resolves once no stream is open.
+    pub async fn streams_ended(&self) {
+        loop {
+            // Registered before the count is read, so an end in between is not missed.
+            let ended = self.no_streams.notified();
+            if self.open_streams() == 0 {
+                return;
+            }
+            ended.await;
+        }
     }
 
     pub fn clients_dropped_stalled(&self) -> u64 {

@@ -1,23 +1,33 @@
-//! When a stream ends of itself, and the last words it sends then: a token's expiry today (and
-//! any other lifetime put on a stream: `sooner` keeps the earliest). Both kinds of stream
-//! (`stream.rs`, `multi_stream.rs`) ask `due` where they take each batch, and wait on `reached`
-//! only when nothing is ready: a reader slower than its channel always finds a batch ready, so a
-//! timer that is polled only while waiting would never be seen to fire.
+//! When a stream ends of itself, and the last words it sends then: a token's expiry, its age
+//! (`--max-stream-age`), its place in a drain (`--drain`, once the drain began: `in_drain`);
+//! `sooner` keeps the earliest. Both kinds of stream (`stream.rs`, `multi_stream.rs`) ask `due`
+//! where they take each batch, and wait on `reached` only when nothing is ready: a reader slower
+//! than its channel always finds a batch ready, so a timer that is polled only while waiting
+//! would never be seen to fire. A drain is joined in both: whichever runs first after the drain
+//! began takes the stream's place, so neither kind of stream needs to know of drains.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::time::{Instant, Sleep};
+
+use super::sse_reply::spread;
+use crate::control::Drain;
+use crate::event;
 
 /// A stream's end, if it has one. Holds no timer (and costs one word) when it has none.
 #[derive(Debug, Default)]
 pub struct Deadline(Option<Box<Ending>>);
 
-/// An instant and the words sent at it (boxed: a timer is large, and most streams have none).
-#[derive(Debug)]
+/// An instant and the words sent at it, and the drain it waits for (boxed: a timer is large,
+/// and most streams have neither).
+#[derive(Debug, Default)]
 struct Ending {
-    timer: Pin<Box<Sleep>>,
-    words: Bytes,
+    /// `None` while the stream only waits for a drain.
+    end: Option<(Pin<Box<Sleep>>, Bytes)>,
+    /// `--drain`, until the stream took its place in it (then its place is `end`, if sooner).
+    drain: Option<Arc<Drain>>,
 }
 
 impl Deadline {
@@ -35,44 +45,90 @@ impl Deadline {
 
     /// Ends at `at` with `words` if that comes before the end it has.
     pub fn sooner(&mut self, at: Instant, words: Bytes) {
-        match &mut self.0 {
-            Some(ending) if ending.timer.deadline() <= at => {}
-            Some(ending) => {
-                ending.timer.as_mut().reset(at);
-                ending.words = words;
+        let ending = self.0.get_or_insert_default();
+        match &mut ending.end {
+            Some((timer, _)) if timer.deadline() <= at => {}
+            Some((timer, said)) => {
+                timer.as_mut().reset(at);
+                *said = words;
             }
-            None => {
-                self.0 = Some(Box::new(Ending {
-                    timer: Box::pin(tokio::time::sleep_until(at)),
-                    words,
-                }));
-            }
+            None => ending.end = Some((Box::pin(tokio::time::sleep_until(at)), words)),
         }
+    }
+
+    /// Also ends at the stream's place in `drain` once it begins (unless it ends sooner), told
+    /// `retry:` so its client comes back.
+    pub fn in_drain(&mut self, drain: Arc<Drain>) {
+        self.0.get_or_insert_default().drain = Some(drain);
+    }
+
+    /// Takes the stream's place in the drain, if it began and the place is not taken yet.
+    fn join_drain(&mut self) {
+        let Some(drain) = self.0.as_ref().and_then(|ending| ending.drain.as_ref()) else {
+            return;
+        };
+        let Some(at) = drain.place() else {
+            return;
+        };
+        let words = [
+            event::comment("this server is shutting down (--drain); reconnect"),
+            event::retry(spread(drain.retry())),
+        ]
+        .concat();
+        if let Some(ending) = self.0.as_mut() {
+            ending.drain = None;
+        }
+        self.sooner(at, words.into());
     }
 
     /// The last words, once the end has passed; the deadline is then spent (it has no end
     /// ever after), so the stream says them once.
     pub fn due(&mut self) -> Option<Bytes> {
-        let ending = self
-            .0
-            .take_if(|ending| ending.timer.deadline() <= Instant::now())?;
-        Some(ending.words)
+        self.join_drain();
+        let (timer, _) = self.0.as_ref()?.end.as_ref()?;
+        if timer.deadline() > Instant::now() {
+            return None;
+        }
+        self.spend()
     }
 
     /// Waits for the end and returns the last words (spent, as `due`); never returns when the
     /// stream has no end.
     pub async fn reached(&mut self) -> Bytes {
-        let Some(ending) = self.0.as_mut() else {
-            return std::future::pending().await;
-        };
-        ending.timer.as_mut().await;
-        self.0.take().map(|ending| ending.words).unwrap_or_default()
+        loop {
+            self.join_drain();
+            let Some(ending) = self.0.as_mut() else {
+                return std::future::pending().await;
+            };
+            match (ending.end.as_mut(), ending.drain.as_deref()) {
+                (Some((timer, _)), None) => timer.as_mut().await,
+                (Some((timer, _)), Some(drain)) => {
+                    tokio::select! {
+                        () = timer.as_mut() => {}
+                        () = drain.begun() => continue,
+                    }
+                }
+                (None, Some(drain)) => {
+                    drain.begun().await;
+                    continue;
+                }
+                (None, None) => return std::future::pending().await,
+            }
+            return self.spend().unwrap_or_default();
+        }
+    }
+
+    /// The last words; nothing is left after them.
+    fn spend(&mut self) -> Option<Bytes> {
+        let (_, words) = self.0.take()?.end?;
+        Some(words)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::{Control, Refusal};
     use std::time::Duration;
 
     #[tokio::test]
@@ -89,5 +145,53 @@ mod tests {
         let mut passed = Deadline::at(now, Bytes::from_static(b"bye"));
         assert_eq!(&passed.reached().await[..], b"bye");
         assert_eq!(passed.due(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_ends_each_stream_at_its_place_with_retry_unless_it_ends_sooner() {
+        let drain = Drain::new(Duration::from_secs(10), Some(Duration::from_millis(200)));
+        let control = Arc::new(Control::new(None).with_drain(drain));
+        let _slots: Vec<_> = (0..3).map(|_| control.open_stream().unwrap()).collect();
+        let in_drain = |mut deadline: Deadline| {
+            deadline.in_drain(control.drain().unwrap().clone());
+            deadline
+        };
+        let start = Instant::now();
+        let mut first = in_drain(Deadline::none());
+        let mut second = in_drain(Deadline::at(
+            start + Duration::from_secs(60),
+            Bytes::from_static(b"late"),
+        ));
+        let mut third = in_drain(Deadline::at(
+            start + Duration::from_secs(1),
+            Bytes::from_static(b"token"),
+        ));
+        assert_eq!(first.due(), None);
+        assert!(control.begin_drain().is_some());
+        assert!(control.is_draining());
+        assert_eq!(control.open_stream().unwrap_err(), Refusal::Closed);
+        // Places are taken in the order the streams notice: 1/3, 2/3 and 3/3 of the window.
+        assert_eq!(first.due(), None);
+        let words = first.reached().await;
+        // The timer wheel counts whole milliseconds.
+        let at = |secs: f64| {
+            start
+                .elapsed()
+                .abs_diff(Duration::from_secs_f64(secs))
+                .as_millis()
+                <= 1
+        };
+        assert!(at(10.0 / 3.0), "{:?}", start.elapsed());
+        let text = String::from_utf8(words.to_vec()).unwrap();
+        let retry: u64 = text
+            .strip_prefix(": this server is shutting down (--drain); reconnect\n\nretry: ")
+            .and_then(|tail| tail.strip_suffix("\n\n"))
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or_else(|| panic!("{text:?}"));
+        assert!((200..=300).contains(&retry), "{text:?}");
+        assert!(second.reached().await.starts_with(b": this server"));
+        assert!(at(20.0 / 3.0), "{:?}", start.elapsed());
+        // Its token expired before its place came.
+        assert_eq!(&third.reached().await[..], b"token");
     }
 }

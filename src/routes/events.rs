@@ -2,8 +2,9 @@
 //! one stream: `multi_stream.rs`), replay from `Last-Event-ID` (header or
 //! `?lastEventId=`), the stream's headers, and the reconnection delay spread per client. With
 //! tokens required, the channel must be public or allowed by the request's token (`access.rs`),
-//! checked before the channel is created, and the stream ends when the token expires. The body
-//! forwards the channel's bytes (`stream.rs`); refusals are answered by `refusal.rs`.
+//! checked before the channel is created, and the stream ends when the token expires, at its
+//! age (`--max-stream-age`) or at its place in a drain (`--drain`), whichever comes first. The
+//! body forwards the channel's bytes (`stream.rs`); refusals are answered by `refusal.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +68,9 @@ pub fn route(
                     };
                     if let Some(age) = max_age {
                         age_limit(&mut deadline, age, retry);
+                    }
+                    if let Some(drain) = channels.control().drain() {
+                        deadline.in_drain(drain.clone());
                     }
                     // The header wins: a reconnecting EventSource sends the id it last saw
                     // there, while the query still holds what the page first asked for.
