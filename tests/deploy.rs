@@ -1,7 +1,8 @@
 //! `docs/deploy.md` run as written (`common::recipe`: each block read out of the page, only its
 //! ports and paths changed): one instance behind Debian's nginx and behind Debian's Caddy, an
 //! event through each and the `Host` guard satisfied for the public name (and still refusing
-//! another), and the systemd units of `contrib/systemd/` checked by `systemd-analyze verify`.
+//! another), and the systemd units of `contrib/systemd/` checked by `systemd-analyze verify`,
+//! with a stop timeout above the service's `--drain`.
 
 mod common;
 
@@ -109,4 +110,31 @@ fn the_systemd_units_verify() {
     // A unit systemd cannot load at all ends the check early; one it loads with unknown keys
     // or bad values passes with warnings: both fail here.
     assert!(output.status.success() && said.trim().is_empty(), "{said}");
+}
+
+/// The service gives its drain time to finish: systemd waits `TimeoutStopSec` after SIGTERM
+/// before SIGKILL, so it must be above `--drain` (with room for the last streams to close).
+#[test]
+fn the_service_waits_longer_than_its_drain() {
+    let unit = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/systemd/sse-broadcast.service"
+    );
+    let text = std::fs::read_to_string(unit).unwrap();
+    let setting = |key: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {key}= in {unit}"))
+    };
+    let exec: Vec<&str> = setting("ExecStart").split_whitespace().collect();
+    let drain = exec
+        .windows(2)
+        .find_map(|pair| (pair[0] == "--drain").then_some(pair[1]))
+        .expect("ExecStart gives --drain");
+    let drain = humantime::parse_duration(drain).unwrap();
+    let stop = humantime::parse_duration(setting("TimeoutStopSec")).unwrap();
+    assert!(
+        !drain.is_zero() && stop >= drain + std::time::Duration::from_secs(5),
+        "{drain:?} {stop:?}"
+    );
 }
