@@ -15,6 +15,7 @@ use anyhow::{Context as _, bail};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
 
+use crate::access::{AllowedHosts, Tokens};
 use crate::bus::{Bus, RedisBus};
 use crate::channel::Channel;
 use crate::channels::{Channels, Role};
@@ -23,8 +24,6 @@ use crate::control::{Control, Drain};
 use crate::errors::describe;
 use crate::panics;
 use crate::routes;
-use crate::routes::hosts::AllowedHosts;
-use crate::routes::token::Tokens;
 use crate::serving::activation;
 use crate::serving::timeouts::{TEST_TIMEOUTS_ENV, Timeouts};
 use crate::serving::tls::Tls;

@@ -9,12 +9,13 @@
 //! listen/                `sse-broadcast listen`: a client of any SSE stream; nothing below imports it
 //! cli/                   flags only, one file per help heading; builds each module's config
 //! serving/               accept, TLS, the lean HTTP/1.1 path, hyper for the rest
-//! routes/                the warp filter chain: streams, publish, stats, metrics, page, auth
+//! routes/                the warp filter chain: streams, publish, stats, metrics, page
+//! access/                who may read and publish what: --auth, tokens, the Host guard, 401/403
 //! bus/ source/           where events come from and how instances share them
 //! channels/ channel/     the registry (--max-channels slots); per channel: numbering, history, fan-out, backpressure
 //! control/               shutdown, evictions, --max-clients; each client's progress record
 //! event.rs template.rs   the wire format and the ticker's message; pure
-//! errors.rs throttle.rs logging.rs digest.rs panics.rs signals.rs   helpers every layer may use
+//! errors.rs throttle.rs logging.rs raw_header.rs panics.rs signals.rs   helpers every layer may use
 //! ```
 //!
 //! One event's path, by file:
@@ -39,18 +40,19 @@
 //!    (`serving/http.rs`), each HTTP/2 stream on a task of its own. The socket marks
 //!    its client's progress (`serving/progress.rs`, `control/client.rs`) for the stall check.
 
+mod access;
 pub mod app;
 mod bus;
 pub mod channel;
 mod channels;
 pub mod cli;
 pub mod control;
-mod digest;
 mod errors;
 pub mod event;
 pub mod listen;
 pub mod logging;
 mod panics;
+mod raw_header;
 mod routes;
 mod serving;
 mod signals;

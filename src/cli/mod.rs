@@ -2,7 +2,7 @@
 //! `serving.rs`, `stream.rs`, `scale_out.rs`, `lifecycle.rs`, `logging.rs`), flattened into
 //! `Cli` in the order the headings appear in `--help` and the man page; `values.rs` holds their
 //! value parsers. Here `Cli` → `Config`, where what depends on the environment (is stdin a
-//! terminal?) and the rules between groups are settled.
+//! terminal?) is settled; `rules.rs` refuses flags that would mean nothing together.
 
 mod input;
 mod lifecycle;
@@ -10,6 +10,7 @@ mod listen;
 mod logging;
 #[cfg(test)]
 mod reference;
+mod rules;
 mod scale_out;
 mod secret;
 mod serving;
@@ -27,20 +28,15 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use clap_complete::Shell;
 
+use crate::access::{AllowedHosts, KeySource, SecretDigest, TokenConfig, TrustedProxies};
 use crate::bus::RedisConfig;
 use crate::channel::ChannelConfig;
 use crate::channels::ChannelName;
-use crate::digest::SecretDigest;
 use crate::listen::ListenConfig;
 use crate::logging::LogConfig;
-use crate::routes::ServeConfig;
-use crate::routes::forwarded::TrustedProxies;
-use crate::routes::hosts::AllowedHosts;
-use crate::routes::publish::PublishConfig;
-use crate::routes::static_dir::StaticAccess;
-use crate::routes::token::{KeySource, TokenConfig};
+use crate::routes::{PublishConfig, ServeConfig, StaticAccess};
 use crate::serving::tls::TlsFiles;
-use crate::source::stdin::{Format, StdinSource};
+use crate::source::stdin::StdinSource;
 use crate::source::ticker::Ticker;
 
 use input::InputFlags;
@@ -206,7 +202,6 @@ impl Cli {
         matches: &ArgMatches,
         stdin_is_terminal: bool,
     ) -> Result<Config, (ErrorKind, String)> {
-        let conflict = |message: &str| Err((ErrorKind::ArgumentConflict, message.to_string()));
         // Set on the command line or in the environment, not left at its default.
         let given = |id: &str| {
             matches!(
@@ -217,62 +212,12 @@ impl Cli {
         let ticker_asked = self.input.interval.is_some() || self.input.count.is_some();
         let read_stdin = self.input.stdin || (!ticker_asked && !stdin_is_terminal);
         let tick = ticker_asked || !read_stdin;
-        if !read_stdin {
-            if self.input.format != Format::Text {
-                return conflict("--format applies to stdin input; add --stdin");
-            }
-            if self.lifecycle.tee {
-                return conflict("--tee copies stdin input; add --stdin");
-            }
-            if given("max_line_bytes") {
-                return conflict("--max-line-bytes applies to stdin input; add --stdin");
-            }
-        }
-        if !tick && given("message") {
-            return conflict("--message is the ticker's message; add --interval (stdin is read)");
-        }
-        if self.lifecycle.exit_on_eof && !read_stdin && self.input.count.is_none() {
-            return conflict(
-                "--exit-on-eof needs input that ends: stdin (--stdin), or the ticker with --count",
-            );
-        }
+        rules::refuse_conflicts(&self, read_stdin, tick, given)?;
         let key = match (self.tokens.jwt_secret, self.tokens.jwt_key) {
             (Some(secret), _) => Some(KeySource::Secret(secret)),
             (None, Some(path)) => Some(KeySource::PemFile(path)),
             (None, None) => None, // clap refuses both at once
         };
-        if key.is_some() && self.serving.auth.is_some() {
-            return conflict(
-                "--auth and tokens (--jwt-secret, --jwt-key) are two ways for readers to prove who they are; pick one",
-            );
-        }
-        if key.is_none() && (self.tokens.jwt_audience.is_some() || !self.tokens.public.is_empty()) {
-            return conflict(
-                "--jwt-audience and --public apply to tokens; add --jwt-secret or --jwt-key",
-            );
-        }
-        if self.serving.publish_token.is_none() && key.is_none() && given("max_body") {
-            return conflict(
-                "--max-body limits POST publishing; add --publish-token or a token key",
-            );
-        }
-        if self.stream.history == 0 && given("history_bytes") {
-            return conflict(
-                "--history-bytes bounds the replay history, which --history 0 turns off",
-            );
-        }
-        if given("redis_prefix") && self.scale_out.redis.is_none() {
-            return conflict("--redis-prefix names the keys of --redis; add --redis URL");
-        }
-        if self.serving.max_channels == 0 && !self.input.channel.is_default() {
-            return conflict("--channel names a channel, but --max-channels 0 allows none");
-        }
-        if self.input.count == Some(0) {
-            return Err((
-                ErrorKind::ValueValidation,
-                "--count must be at least 1".into(),
-            ));
-        }
         let ticker = tick.then(|| Ticker {
             every: self.input.interval.unwrap_or(DEFAULT_INTERVAL),
             template: self.input.message,

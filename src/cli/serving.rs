@@ -11,8 +11,7 @@ use super::values::{
     Switch, parse_cidr, parse_credentials, parse_events_path, parse_host_name, parse_origin,
     parse_size, parse_token, secret,
 };
-use crate::routes::auth::Credentials;
-use crate::routes::hosts::HostName;
+use crate::access::{Credentials, HostName};
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Serving")]

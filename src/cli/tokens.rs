@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args};
 
 use super::values::{parse_jwt_secret, parse_pattern, secret};
-use crate::routes::pattern::Pattern;
-use crate::routes::token::Secret;
+use crate::access::{Pattern, Secret};
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Private channels")]

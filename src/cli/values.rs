@@ -10,10 +10,7 @@ use clap::error::ErrorKind;
 use clap::{Arg, Command};
 use ipnet::IpNet;
 
-use crate::routes::auth::Credentials;
-use crate::routes::hosts::HostName;
-use crate::routes::pattern::Pattern;
-use crate::routes::token::Secret;
+use crate::access::{Credentials, HostName, Pattern, Secret};
 
 /// A secret's value parser: `parse`, with a usage error that never repeats the value. (clap's
 /// own says `invalid value 'VALUE' for '--flag'`, which would put a password on stderr and so

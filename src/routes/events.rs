@@ -1,7 +1,7 @@
 //! The event streams: `GET <events-path>[/<channel>]` (and `/<a>,<b>,...`, several channels on
 //! one stream: `multi_stream.rs`), replay from `Last-Event-ID` (header or
 //! `?lastEventId=`), the stream's headers, and the reconnection delay spread per client. With
-//! tokens required, the channel must be public or allowed by the request's token (`access.rs`),
+//! tokens required, the channel must be public or allowed by the request's token (`access/gate.rs`),
 //! checked before the channel is created, and the stream ends when the token expires, at its
 //! age (`--max-stream-age`) or at its place in a drain (`--drain`), whichever comes first. The
 //! body forwards the channel's bytes (`stream.rs`); refusals are answered by `refusal.rs`.
@@ -16,18 +16,19 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::ServeConfig;
-use super::access::{Access, Gate, access};
 use super::deadline::Deadline;
-use super::filters::{optional_header, stream_channels, with_channels};
+use super::filters::{stream_channels, with_channels};
 use super::multi_stream;
 use super::refusal::{Asker, accepts_event_stream, refuse};
 use super::sse_reply::{self, spread};
 use super::stream::{age_limit, client_stream, token_deadline};
+use crate::access::{Access, Gate, access};
 use crate::bus::Bus;
 use crate::channel::Channel;
 use crate::channels::{ChannelName, Channels, Role};
 use crate::control::{Client, Control};
 use crate::event;
+use crate::raw_header::optional_header;
 
 /// `?lastEventId=K`, for clients that can't set the `Last-Event-ID` header.
 #[derive(Debug, Deserialize)]

@@ -1,12 +1,9 @@
-//! Small filters several routes share: the channel a path names, a header as sent, the
-//! `Authorization` header read by scheme, the channels registry handed to a handler.
+//! Small filters several routes share: the channel a path names, the channels registry handed
+//! to a handler. (A header as sent is `crate::raw_header`'s.)
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use headers::Header as _;
-use headers::authorization::{Authorization, Credentials};
-use warp::http::HeaderValue;
 use warp::path::FullPath;
 use warp::{Filter, Rejection};
 
@@ -67,24 +64,6 @@ fn name_list(list: &str) -> Option<Vec<ChannelName>> {
         .enumerate()
         .all(|(index, name)| !names[..index].contains(name));
     distinct.then_some(names)
-}
-
-/// A header as sent (its bytes need not be UTF-8), if present. warp's `header::optional`
-/// refuses a value that is not UTF-8 with a 400, which an EventSource takes as final: a
-/// browser echoes the id it last saw in `Last-Event-ID` as UTF-8 of any kind.
-pub fn optional_header(
-    name: &'static str,
-) -> impl Filter<Extract = (Option<HeaderValue>,), Error = Infallible> + Clone {
-    warp::header::value(name)
-        .map(Some)
-        .or(warp::any().map(|| None))
-        .unify()
-}
-
-/// The `Authorization` value read as scheme `C` (`Basic` or `Bearer`, case-insensitive), or
-/// `None` when it uses another scheme or is malformed.
-pub fn authorization<C: Credentials>(value: &HeaderValue) -> Option<Authorization<C>> {
-    Authorization::<C>::decode(&mut std::iter::once(value)).ok()
 }
 
 #[cfg(test)]

@@ -2,34 +2,25 @@
 //! named ones, their bodies in `stream.rs`; several channels on one stream in `multi_stream.rs`
 //! with their ids in `cursor.rs`), publishing (`publish.rs`), `/stats` and `/metrics`
 //! (`stats.rs`, `metrics.rs`), the static dir or the built-in page (`page.rs`), 404 for the
-//! rest, behind `--auth` (`auth.rs`) or tokens per channel (`access.rs`, `token.rs`), and CORS
-//! when asked; on a loopback bind, all of it behind the `Host` check (`hosts.rs`). They forward the channels' bytes and never format an event; how connections
-//! carry them is serving's business.
+//! rest, and CORS when asked. Who may read and publish is `access/`'s decision (`--auth`,
+//! tokens per channel, the `Host` check of a loopback bind); the routes ask it. They forward the
+//! channels' bytes and never format an event; how connections carry them is serving's business.
 
-mod access;
-pub mod auth;
 pub mod cursor;
 mod deadline;
-mod denied;
 mod events;
 mod filters;
-pub mod forwarded;
-mod guessing;
-pub mod hosts;
 mod metrics;
 mod multi_stream;
 mod page;
-pub mod pattern;
 mod probes;
-mod public_key;
-pub mod publish;
+mod publish;
 mod refusal;
 mod same_origin;
 mod sse_reply;
-pub mod static_dir;
+mod static_dir;
 mod stats;
 mod stream;
-pub mod token;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,17 +31,15 @@ use warp::http::{HeaderValue, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use crate::access::{
+    AllowedHosts, Credentials, Gate, Guesses, TokenConfig, Tokens, TrustedProxies,
+};
 use crate::bus::Bus;
 use crate::channels::Channels;
-use access::Gate;
-use auth::Credentials;
-use forwarded::TrustedProxies;
-use hosts::AllowedHosts;
 use metrics::Metrics;
 use probes::Readiness;
-use publish::PublishConfig;
-use static_dir::StaticAccess;
-use token::{TokenConfig, Tokens};
+pub use publish::PublishConfig;
+pub use static_dir::StaticAccess;
 
 /// How the routes are set up.
 #[derive(Debug, Clone)]
@@ -89,7 +78,7 @@ pub fn routes(
     let gate = Gate::new(tokens, proxies.clone());
     let readiness = Arc::new(Readiness::new(channels.control().clone(), bus.clone()));
     let metrics = Arc::new(Metrics::new(channels.clone(), &bus, readiness.clone()));
-    let guesses = Arc::new(guessing::Guesses::default());
+    let guesses = Arc::new(Guesses::default());
     let publish = publish::route(
         channels.clone(),
         bus.clone(),
@@ -110,13 +99,15 @@ pub fn routes(
         .unify()
         .boxed();
     let routes = match &config.auth {
-        Some(credentials) => auth::guard(credentials.clone(), guesses, proxies.clone(), routes),
+        Some(credentials) => {
+            crate::access::auth_guard(credentials.clone(), guesses, proxies.clone(), routes)
+        }
         None => routes,
     };
     let routes = with_cors(routes, &config.cors);
     // A rebinding page gets nothing, not even a CORS preflight's answer.
     let routes = match &config.allowed_hosts {
-        Some(hosts) => hosts::guard(hosts.clone(), proxies, routes),
+        Some(hosts) => crate::access::hosts_guard(hosts.clone(), proxies, routes),
         None => routes,
     };
     // Outermost: the probes carry no data, and a prober knows no credentials or host name.

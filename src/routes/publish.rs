@@ -1,5 +1,5 @@
 //! `POST <events-path>[/<channel>]`: publishing over HTTP, with `--publish-token` or a token
-//! whose `publish` claim allows the channel (`access.rs` decides). The body's lines become
+//! whose `publish` claim allows the channel (`access/gate.rs` decides). The body's lines become
 //! events exactly as stdin lines do (text, or JSON lines as `-f json`), all or nothing; the
 //! request waits for room as stdin does, and answers with the ids it got.
 
@@ -13,17 +13,15 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::access::{Access, Gate, access};
-use super::denied::Denied;
-use super::filters::{channel_path, optional_header, with_channels};
-use super::guessing::{self, Guesses, Penalty};
+use super::filters::{channel_path, with_channels};
 use super::metrics::Metrics;
 use super::refusal::{reason, retry_after};
+use crate::access::{Access, Denied, Gate, Guesses, Penalty, SecretDigest, access, too_many};
 use crate::bus::{Bus, NotSent};
 use crate::channels::{ChannelName, Channels, Role};
 use crate::control::Refusal;
-use crate::digest::SecretDigest;
 use crate::event::{Event, EventName};
+use crate::raw_header::optional_header;
 use crate::source::stdin::{Format, LineDecoder, Routed};
 
 /// How POST publishing is set up (`--publish-token` or a token key, `--max-body`).
@@ -109,7 +107,7 @@ pub fn route(
         .boxed()
 }
 
-/// A refused bearer token is a guess: paced as wrong `--auth` passwords are (`guessing.rs`),
+/// A refused bearer token is a guess: paced as wrong `--auth` passwords are (`access/guessing.rs`),
 /// so a short `--publish-token` cannot be found by trying thousands a second.
 async fn slowed(refused: Response, access: &Access, guesses: &Guesses) -> Response {
     if refused.status() != StatusCode::UNAUTHORIZED {
@@ -124,7 +122,7 @@ async fn slowed(refused: Response, access: &Access, guesses: &Guesses) -> Respon
             tokio::time::sleep(delay).await;
             refused
         }
-        Penalty::TooMany(wait) => guessing::too_many(wait),
+        Penalty::TooMany(wait) => too_many(wait),
     }
 }
 

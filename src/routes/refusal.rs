@@ -13,9 +13,8 @@ use bytes::Bytes;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
 
-use super::forwarded::Peer;
-use super::guessing;
 use super::sse_reply::{self, spread};
+use crate::access::{Peer, peer_key};
 use crate::control::{Client, Control, PeerSlot, Refusal};
 use crate::event;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
@@ -57,7 +56,7 @@ pub fn accepts_event_stream(accept: Option<&HeaderValue>) -> bool {
     })
 }
 
-/// Who asks for a stream: its connection, its client (behind a proxy: `forwarded.rs`), and
+/// Who asks for a stream: its connection, its client (behind a proxy: `access/forwarded.rs`), and
 /// whether it is an EventSource (it accepts `text/event-stream`), which decides how a refusal
 /// is put to it.
 pub struct Asker {
@@ -74,10 +73,10 @@ impl Asker {
     }
 
     /// A place for one more stream from this client under `--max-streams-per-peer` (an IPv6
-    /// client counts by its /64, as in `guessing.rs`).
+    /// client counts by its /64, as in `access/guessing.rs`).
     pub fn open_peer_stream(&self, control: &Arc<Control>) -> Result<Option<PeerSlot>, Refusal> {
         match self.client {
-            Some(client) => control.open_peer_stream(guessing::key(client.ip)),
+            Some(client) => control.open_peer_stream(peer_key(client.ip)),
             None => Ok(None),
         }
     }

@@ -10,9 +10,9 @@ use warp::http::header;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::access::{Access, Gate, access};
 use super::filters::with_channels;
 use super::metrics::{self, Metrics};
+use crate::access::{Access, Gate, access};
 use crate::bus::{Bus, RedisStats};
 use crate::channels::{Channels, Stats};
 

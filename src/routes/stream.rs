@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::deadline::Deadline;
 use super::sse_reply::spread;
-use super::token::Grant;
+use crate::access::Grant;
 use crate::channel::{Channel, Frame, Receiver, Subscription, TryRecvError};
 use crate::control::{Client, StreamSlot};
 use crate::event;

@@ -49,7 +49,7 @@ impl Guesses {
         let Some(peer) = peer else {
             return Penalty::None;
         };
-        self.failed_at(key(peer), Instant::now())
+        self.failed_at(peer_key(peer), Instant::now())
     }
 
     fn failed_at(&self, mut key: IpAddr, now: Instant) -> Penalty {
@@ -82,7 +82,7 @@ impl Guesses {
 }
 
 /// The address that stands for a peer: an IPv6 address by its /64.
-pub fn key(peer: IpAddr) -> IpAddr {
+pub fn peer_key(peer: IpAddr) -> IpAddr {
     match peer {
         IpAddr::V4(_) => peer,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -139,9 +139,9 @@ mod tests {
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(key(a), key(b));
-        assert_ne!(key(a), key(c));
+        assert_eq!(peer_key(a), peer_key(b));
+        assert_ne!(peer_key(a), peer_key(c));
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
-        assert_eq!(key(mapped), "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(peer_key(mapped), "192.0.2.1".parse::<IpAddr>().unwrap());
     }
 }

@@ -1,7 +1,7 @@
 //! Readers' and publishers' tokens (DESIGN.md §10): the key that verifies them (`--jwt-secret`
 //! for HS256, or `--jwt-key`, a PEM public key for RS256, ES256 or EdDSA), the claims a token
-//! must carry, and the channel patterns it grants. No HTTP here: `access.rs` takes the token off
-//! a request and answers refusals.
+//! must carry, and the channel patterns it grants (`Grant`, in `grant.rs`). No HTTP here:
+//! `gate.rs` takes the token off a request and answers refusals.
 //!
 //! Signatures and `aud` are checked by `jsonwebtoken`; this file chooses what it accepts: the
 //! key's one algorithm (so neither `alg: none` nor an HS256 token signed with a public key
@@ -15,10 +15,10 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use super::grant::{Grant, Invalid};
 use super::pattern::Pattern;
 use super::public_key::public_key;
 use crate::channels::ChannelName;
@@ -179,78 +179,6 @@ struct Rights {
     subscribe: Vec<Pattern>,
     #[serde(default)]
     publish: Vec<Pattern>,
-}
-
-/// What a verified token allows, until when.
-#[derive(Debug, Clone)]
-pub struct Grant {
-    pub expires: SystemTime,
-    subscribe: Vec<Pattern>,
-    publish: Vec<Pattern>,
-}
-
-impl Grant {
-    pub fn may_subscribe(&self, channel: &ChannelName) -> bool {
-        self.subscribe
-            .iter()
-            .any(|pattern| pattern.matches(channel))
-    }
-
-    pub fn may_publish(&self, channel: &ChannelName) -> bool {
-        self.publish.iter().any(|pattern| pattern.matches(channel))
-    }
-
-    /// `subscribe: ["*"]`, which `/stats` and `/metrics` need: they show every channel.
-    pub fn subscribes_to_all(&self) -> bool {
-        self.subscribe.contains(&Pattern::Prefix(String::new()))
-    }
-
-    /// How long the token still holds, from now: until `exp` + `LEEWAY` (zero once that
-    /// passed).
-    pub fn remaining(&self) -> Duration {
-        self.expires
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO)
-    }
-}
-
-/// Why a token was refused: for the log line and the 401's body, never the token itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Invalid {
-    Malformed,
-    BadSignature,
-    /// `alg` is not the key's (`none` included).
-    Algorithm,
-    Expired,
-    NotYetValid,
-    NoExpiry,
-    Audience,
-}
-
-impl From<&ErrorKind> for Invalid {
-    fn from(kind: &ErrorKind) -> Self {
-        match kind {
-            ErrorKind::InvalidSignature => Invalid::BadSignature,
-            ErrorKind::InvalidAlgorithm | ErrorKind::UnsupportedAlgorithm => Invalid::Algorithm,
-            // The only claim it requires is `aud`; `exp` and `nbf` are `verify`'s.
-            ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidAudience => Invalid::Audience,
-            _ => Invalid::Malformed,
-        }
-    }
-}
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Invalid::Malformed => "malformed",
-            Invalid::BadSignature => "bad signature",
-            Invalid::Algorithm => "algorithm not accepted",
-            Invalid::Expired => "expired",
-            Invalid::NotYetValid => "not yet valid (nbf)",
-            Invalid::NoExpiry => "no exp claim",
-            Invalid::Audience => "wrong or missing aud",
-        })
-    }
 }
 
 #[cfg(test)]

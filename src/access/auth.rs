@@ -10,16 +10,17 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use headers::authorization::{Basic, Bearer};
+use headers::Header as _;
+use headers::authorization::{Authorization, Basic, Bearer, Credentials as Scheme};
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::filters::{authorization, optional_header};
+use super::digest::SecretDigest;
 use super::forwarded::{self, Peer, TrustedProxies};
 use super::guessing::{self, Guesses, Penalty};
-use crate::digest::SecretDigest;
+use crate::raw_header::optional_header;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// The one user and password the server accepts. Never printed: `Debug` hides the password.
@@ -157,6 +158,12 @@ fn challenge() -> Response {
         HeaderValue::from_static("Basic realm=\"sse-broadcast\", charset=\"UTF-8\""),
     );
     response
+}
+
+/// The `Authorization` value read as scheme `C` (`Basic` or `Bearer`, case-insensitive), or
+/// `None` when it uses another scheme or is malformed.
+pub fn authorization<C: Scheme>(value: &HeaderValue) -> Option<Authorization<C>> {
+    Authorization::<C>::decode(&mut std::iter::once(value)).ok()
 }
 
 #[cfg(test)]

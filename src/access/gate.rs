@@ -17,12 +17,14 @@ use serde::Deserialize;
 use warp::http::HeaderValue;
 use warp::{Filter, Rejection, filters};
 
+use super::auth::authorization;
 use super::denied::Denied;
-use super::filters::{authorization, optional_header};
+use super::digest::SecretDigest;
 use super::forwarded::{self, Peer, TrustedProxies};
-use super::token::{Grant, Tokens};
+use super::grant::Grant;
+use super::token::Tokens;
 use crate::channels::ChannelName;
-use crate::digest::SecretDigest;
+use crate::raw_header::optional_header;
 use crate::throttle::Throttle;
 
 /// The cookie an application sets for the page's EventSource.
@@ -221,8 +223,8 @@ impl Access {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::denied::INVALID_TOKEN;
-    use crate::routes::token::{KeySource, Secret, TokenConfig};
+    use crate::access::denied::INVALID_TOKEN;
+    use crate::access::token::{KeySource, Secret, TokenConfig};
     use http_body_util::BodyExt;
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
     use serde_json::json;

@@ -1,0 +1,67 @@
+//! The rules between flag groups: a flag that would mean nothing in the chosen mode, or beside
+//! another, is a usage error naming the fix, in clap's format (exit 2), never silence.
+
+use clap::error::ErrorKind;
+
+use super::Cli;
+use crate::source::stdin::Format;
+
+/// Refuses what `cli` asks that would mean nothing: `read_stdin` and `tick` are the input mode
+/// settled, `given(id)` whether a flag was set rather than left at its default.
+pub(super) fn refuse_conflicts(
+    cli: &Cli,
+    read_stdin: bool,
+    tick: bool,
+    given: impl Fn(&str) -> bool,
+) -> Result<(), (ErrorKind, String)> {
+    let conflict = |message: &str| Err((ErrorKind::ArgumentConflict, message.to_string()));
+    if !read_stdin {
+        if cli.input.format != Format::Text {
+            return conflict("--format applies to stdin input; add --stdin");
+        }
+        if cli.lifecycle.tee {
+            return conflict("--tee copies stdin input; add --stdin");
+        }
+        if given("max_line_bytes") {
+            return conflict("--max-line-bytes applies to stdin input; add --stdin");
+        }
+    }
+    if !tick && given("message") {
+        return conflict("--message is the ticker's message; add --interval (stdin is read)");
+    }
+    if cli.lifecycle.exit_on_eof && !read_stdin && cli.input.count.is_none() {
+        return conflict(
+            "--exit-on-eof needs input that ends: stdin (--stdin), or the ticker with --count",
+        );
+    }
+    let key = cli.tokens.jwt_secret.is_some() || cli.tokens.jwt_key.is_some();
+    if key && cli.serving.auth.is_some() {
+        return conflict(
+            "--auth and tokens (--jwt-secret, --jwt-key) are two ways for readers to prove who they are; pick one",
+        );
+    }
+    if !key && (cli.tokens.jwt_audience.is_some() || !cli.tokens.public.is_empty()) {
+        return conflict(
+            "--jwt-audience and --public apply to tokens; add --jwt-secret or --jwt-key",
+        );
+    }
+    if cli.serving.publish_token.is_none() && !key && given("max_body") {
+        return conflict("--max-body limits POST publishing; add --publish-token or a token key");
+    }
+    if cli.stream.history == 0 && given("history_bytes") {
+        return conflict("--history-bytes bounds the replay history, which --history 0 turns off");
+    }
+    if given("redis_prefix") && cli.scale_out.redis.is_none() {
+        return conflict("--redis-prefix names the keys of --redis; add --redis URL");
+    }
+    if cli.serving.max_channels == 0 && !cli.input.channel.is_default() {
+        return conflict("--channel names a channel, but --max-channels 0 allows none");
+    }
+    if cli.input.count == Some(0) {
+        return Err((
+            ErrorKind::ValueValidation,
+            "--count must be at least 1".into(),
+        ));
+    }
+    Ok(())
+}
