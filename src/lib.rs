@@ -15,7 +15,7 @@
 //! channels/ channel/     the registry (--max-channels slots); per channel: numbering, history, fan-out, backpressure
 //! control/               shutdown, evictions, --max-clients; each client's progress record
 //! event.rs template.rs   the wire format and the ticker's message; pure
-//! errors.rs throttle.rs logging.rs raw_header.rs panics.rs signals.rs   helpers every layer may use
+//! errors.rs throttle.rs logging.rs raw_header.rs refused.rs panics.rs signals.rs   helpers every layer may use
 //! ```
 //!
 //! One event's path, by file:
@@ -53,6 +53,7 @@ pub mod listen;
 pub mod logging;
 mod panics;
 mod raw_header;
+mod refused;
 mod routes;
 mod serving;
 mod signals;

@@ -21,6 +21,7 @@ use super::digest::SecretDigest;
 use super::forwarded::{self, Peer, TrustedProxies};
 use super::guessing::{self, Guesses, Penalty};
 use crate::raw_header::optional_header;
+use crate::refused::Refused;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// The one user and password the server accepts. Never printed: `Debug` hides the password.
@@ -150,14 +151,12 @@ pub fn guard(
 
 /// 401 with the challenge that makes a browser ask for a user name and password.
 fn challenge() -> Response {
-    let mut response =
-        warp::reply::with_status("authentication required\n", StatusCode::UNAUTHORIZED)
-            .into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"sse-broadcast\", charset=\"UTF-8\""),
-    );
-    response
+    Refused::new(StatusCode::UNAUTHORIZED, "authentication required")
+        .with(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"sse-broadcast\", charset=\"UTF-8\""),
+        )
+        .into_response()
 }
 
 /// The `Authorization` value read as scheme `C` (`Basic` or `Bearer`, case-insensitive), or

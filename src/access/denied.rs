@@ -3,64 +3,36 @@
 //! challenge for what is switched off. The body is one line saying why; it never holds a token.
 
 use warp::http::{HeaderValue, StatusCode, header};
-use warp::reply::{Reply, Response};
+
+use crate::refused::Refused;
 
 const REALM: &str = "Bearer realm=\"sse-broadcast\"";
 pub const INVALID_TOKEN: &str = "Bearer realm=\"sse-broadcast\", error=\"invalid_token\"";
 const INSUFFICIENT_SCOPE: &str = "Bearer realm=\"sse-broadcast\", error=\"insufficient_scope\"";
 
-/// A refusal: its status, its `WWW-Authenticate` challenge, and one line saying why.
-#[derive(Debug)]
-pub struct Denied {
-    status: StatusCode,
-    authenticate: Option<&'static str>,
-    why: String,
+/// 401 asking for a bearer token, with no error code: none was sent where one counts.
+pub fn unauthorized(why: &str) -> Refused {
+    challenge(StatusCode::UNAUTHORIZED, REALM, why)
 }
 
-impl Denied {
-    /// 401 asking for a bearer token, with no error code: none was sent where one counts.
-    pub fn unauthorized(why: &str) -> Self {
-        Self::challenge(StatusCode::UNAUTHORIZED, REALM, why)
-    }
-
-    /// 401 `invalid_token`: none, malformed, forged, expired or not yet valid.
-    pub fn invalid_token(why: &str) -> Self {
-        Self::challenge(StatusCode::UNAUTHORIZED, INVALID_TOKEN, why)
-    }
-
-    /// 403 `insufficient_scope`: a valid token without the right asked for.
-    pub fn insufficient_scope(why: &str) -> Self {
-        Self::challenge(StatusCode::FORBIDDEN, INSUFFICIENT_SCOPE, why)
-    }
-
-    /// 403 without a challenge: what a request asks for is switched off.
-    pub fn forbidden(why: &str) -> Self {
-        Denied {
-            status: StatusCode::FORBIDDEN,
-            authenticate: None,
-            why: why.to_owned(),
-        }
-    }
-
-    fn challenge(status: StatusCode, authenticate: &'static str, why: &str) -> Self {
-        Denied {
-            status,
-            authenticate: Some(authenticate),
-            why: why.to_owned(),
-        }
-    }
+/// 401 `invalid_token`: none, malformed, forged, expired or not yet valid.
+pub fn invalid_token(why: &str) -> Refused {
+    challenge(StatusCode::UNAUTHORIZED, INVALID_TOKEN, why)
 }
 
-impl Reply for Denied {
-    fn into_response(self) -> Response {
-        let mut response =
-            warp::reply::with_status(format!("{}\n", self.why), self.status).into_response();
-        if let Some(authenticate) = self.authenticate {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(authenticate),
-            );
-        }
-        response
-    }
+/// 403 `insufficient_scope`: a valid token without the right asked for.
+pub fn insufficient_scope(why: &str) -> Refused {
+    challenge(StatusCode::FORBIDDEN, INSUFFICIENT_SCOPE, why)
+}
+
+/// 403 without a challenge: what a request asks for is switched off.
+pub fn forbidden(why: &str) -> Refused {
+    Refused::new(StatusCode::FORBIDDEN, why.to_owned())
+}
+
+fn challenge(status: StatusCode, authenticate: &'static str, why: &str) -> Refused {
+    Refused::new(status, why.to_owned()).with(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(authenticate),
+    )
 }

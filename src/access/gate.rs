@@ -9,8 +9,7 @@
 //! request a browser makes, so a page on another site could publish in a reader's name.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use headers::authorization::Bearer;
 use serde::Deserialize;
@@ -18,19 +17,18 @@ use warp::http::HeaderValue;
 use warp::{Filter, Rejection, filters};
 
 use super::auth::authorization;
-use super::denied::Denied;
+use super::denied;
 use super::digest::SecretDigest;
 use super::forwarded::{self, Peer, TrustedProxies};
 use super::grant::Grant;
 use super::token::Tokens;
 use crate::channels::ChannelName;
 use crate::raw_header::optional_header;
-use crate::throttle::Throttle;
+use crate::refused::Refused;
+use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// The cookie an application sets for the page's EventSource.
 pub const COOKIE: &str = "sse_broadcast_token";
-/// At most one warning about refused tokens per this period.
-const WARNING_PERIOD: Duration = Duration::from_secs(5);
 
 /// The tokens' rules, shared by every route, with the one throttle of their warnings, and the
 /// proxies whose word on the client's address counts.
@@ -38,7 +36,7 @@ const WARNING_PERIOD: Duration = Duration::from_secs(5);
 pub struct Gate {
     /// `None`: no key is set, and reading needs no token.
     tokens: Option<Tokens>,
-    warnings: Mutex<Throttle>,
+    warnings: SharedThrottle,
     proxies: Arc<TrustedProxies>,
 }
 
@@ -46,7 +44,7 @@ impl Gate {
     pub fn new(tokens: Option<Tokens>, proxies: Arc<TrustedProxies>) -> Arc<Self> {
         Arc::new(Gate {
             tokens,
-            warnings: Mutex::new(Throttle::new(WARNING_PERIOD)),
+            warnings: SharedThrottle::new(WARNING_PERIOD),
             proxies,
         })
     }
@@ -103,7 +101,7 @@ impl Access {
     /// Whether the stream of `channels` may open: `Ok(Some(grant))` when a token was needed
     /// (the stream ends at its expiry), `Ok(None)` when none was (no key, or every channel
     /// is public).
-    pub fn may_read(&self, channels: &[ChannelName]) -> Result<Option<Grant>, Denied> {
+    pub fn may_read(&self, channels: &[ChannelName]) -> Result<Option<Grant>, Refused> {
         let Some(tokens) = &self.gate.tokens else {
             return Ok(None);
         };
@@ -122,7 +120,7 @@ impl Access {
     }
 
     /// `/stats` and `/metrics` show every channel: with a key set they need `subscribe: ["*"]`.
-    pub fn may_read_all(&self) -> Result<(), Denied> {
+    pub fn may_read_all(&self) -> Result<(), Refused> {
         let Some(tokens) = &self.gate.tokens else {
             return Ok(());
         };
@@ -134,7 +132,7 @@ impl Access {
             // holds, and a valid token for some channels is no attack (a forged or missing one
             // still warns, above).
             tracing::debug!("refused /stats or /metrics to a token without subscribe: [\"*\"]");
-            Err(Denied::insufficient_scope(
+            Err(denied::insufficient_scope(
                 "the token does not allow reading every channel (subscribe: [\"*\"])",
             ))
         }
@@ -157,7 +155,7 @@ impl Access {
         &self,
         channel: &ChannelName,
         publish_token: Option<&SecretDigest>,
-    ) -> Result<(), Denied> {
+    ) -> Result<(), Refused> {
         if let (Some(expected), Some(given)) = (publish_token, &self.header)
             && expected.matches(given.trim().as_bytes())
         {
@@ -165,7 +163,7 @@ impl Access {
         }
         let Some(tokens) = &self.gate.tokens else {
             self.warn("refused a POST without the --publish-token");
-            return Err(Denied::unauthorized(
+            return Err(denied::unauthorized(
                 "missing or wrong token: send Authorization: Bearer <--publish-token>",
             ));
         };
@@ -173,7 +171,7 @@ impl Access {
         // the cookie or the query was told to use what it had already sent.
         let Some(token) = self.header.as_deref() else {
             self.warn("refused a POST without a token in Authorization");
-            return Err(Denied::invalid_token(
+            return Err(denied::invalid_token(
                 "a token is required to publish, in Authorization: Bearer (a cookie or ?access_token= never publishes)",
             ));
         };
@@ -185,33 +183,27 @@ impl Access {
         }
     }
 
-    fn verify(&self, tokens: &Tokens, token: Option<&str>) -> Result<Grant, Denied> {
+    fn verify(&self, tokens: &Tokens, token: Option<&str>) -> Result<Grant, Refused> {
         let Some(token) = token else {
             self.warn("refused a request without a token");
-            return Err(Denied::invalid_token(
+            return Err(denied::invalid_token(
                 "a token is required: Authorization: Bearer, the cookie sse_broadcast_token or ?access_token=",
             ));
         };
         tokens.verify(token).map_err(|invalid| {
             self.warn(&format!("refused a token: {invalid}"));
-            Denied::invalid_token(&format!("invalid token: {invalid}"))
+            denied::invalid_token(&format!("invalid token: {invalid}"))
         })
     }
 
-    fn insufficient(&self, what: &str) -> Denied {
+    fn insufficient(&self, what: &str) -> Refused {
         self.warn(&format!("refused a token that does not allow {what}"));
-        Denied::insufficient_scope(&format!("the token does not allow {what}"))
+        denied::insufficient_scope(&format!("the token does not allow {what}"))
     }
 
     /// One warning per period at most, counting those held back; names the peer, never the token.
     fn warn(&self, what: &str) {
-        let due = self
-            .gate
-            .warnings
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .note();
-        if let Some(attempts) = due {
+        if let Some(attempts) = self.gate.warnings.note() {
             let peer = self
                 .peer
                 .map_or_else(|| "?".into(), |peer| peer.to_string());

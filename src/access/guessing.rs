@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
 
+use crate::refused::Refused;
+
 /// Failures a peer may have answered at once (typos), before pacing begins.
 const BURST: u32 = 10;
 /// The pace after that: one failure answered per this period.
@@ -96,15 +98,12 @@ pub fn peer_key(peer: IpAddr) -> IpAddr {
 /// least 1).
 pub fn too_many(wait: Duration) -> Response {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let mut response = warp::reply::with_status(
-        format!("too many wrong credentials from your address; try again in {secs} s\n"),
+    Refused::new(
         StatusCode::TOO_MANY_REQUESTS,
+        format!("too many wrong credentials from your address; try again in {secs} s"),
     )
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    response
+    .with(header::RETRY_AFTER, HeaderValue::from(secs.max(1)))
+    .into_response()
 }
 
 #[cfg(test)]

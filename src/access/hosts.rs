@@ -19,12 +19,13 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::forwarded::{self, Peer, TrustedProxies};
+use crate::refused::Refused;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// The 403's body: what was refused and why, for the person who reads it in a browser.
 const REFUSAL: &str = "403 Forbidden: this server answers only requests addressed to localhost, \
 a 127.x.x.x address, [::1], or a name given with --allowed-host; a web page reached under \
-another name could be a DNS-rebinding attack reading this server.\n";
+another name could be a DNS-rebinding attack reading this server.";
 
 /// A host name given with `--allowed-host`, lower case, without a port (any port is served).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,8 +126,7 @@ pub fn guard(
                         Err(warp::reject::not_found()) // on to the routes
                     } else {
                         Ok::<_, warp::Rejection>(
-                            warp::reply::with_status(REFUSAL, StatusCode::FORBIDDEN)
-                                .into_response(),
+                            Refused::new(StatusCode::FORBIDDEN, REFUSAL).into_response(),
                         )
                     }
                 }

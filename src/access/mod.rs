@@ -4,7 +4,7 @@
 //! taken off a request and weighed per channel (`gate.rs`), the pacing of wrong guesses
 //! (`guessing.rs`), the `Host` guard of a loopback bind (`hosts.rs`), who the client is behind a
 //! proxy (`forwarded.rs`), secrets kept as digests (`digest.rs`) and the 401/403 answers
-//! (`denied.rs`). Routes ask it for a decision; it knows nothing of channels' events or streams.
+//! (`denied.rs`, built as every refusal is: `crate::refused`). Routes ask it for a decision; it knows nothing of channels' events or streams.
 
 mod auth;
 mod denied;
@@ -19,7 +19,7 @@ mod public_key;
 mod token;
 
 pub use auth::{Credentials, guard as auth_guard};
-pub use denied::Denied;
+pub use denied::forbidden;
 pub use digest::SecretDigest;
 pub use forwarded::{Peer, TrustedProxies};
 pub use gate::{Access, Gate, access};

@@ -15,13 +15,14 @@ use warp::{Filter, Reply};
 
 use super::filters::{channel_path, with_channels};
 use super::metrics::Metrics;
-use super::refusal::{reason, retry_after};
-use crate::access::{Access, Denied, Gate, Guesses, Penalty, SecretDigest, access, too_many};
+use super::refusal::{reason, unavailable};
+use crate::access::{Access, Gate, Guesses, Penalty, SecretDigest, access, forbidden, too_many};
 use crate::bus::{Bus, NotSent};
 use crate::channels::{ChannelName, Channels, Role};
 use crate::control::Refusal;
 use crate::event::{Event, EventName};
 use crate::raw_header::optional_header;
+use crate::refused::Refused;
 use crate::source::stdin::{Format, LineDecoder, Routed};
 
 /// How POST publishing is set up (`--publish-token` or a token key, `--max-body`).
@@ -51,9 +52,6 @@ struct Published {
     /// Streams the last event was queued for.
     consumers: usize,
 }
-
-/// A refusal: its status and the one line that explains it.
-struct Refused(StatusCode, String);
 
 pub fn route(
     channels: Arc<Channels>,
@@ -93,10 +91,10 @@ pub fn route(
                         event: query.event,
                     };
                     let response = match admit(config.as_ref().as_ref(), &access, &request.name) {
-                        Err(refused) => slowed(refused.into_response(), &access, &guesses).await,
+                        Err(refused) => slowed(refused, &access, &guesses).await,
                         Ok(config) => match publish(config, &channels, &bus, request, body).await {
                             Ok(published) => warp::reply::json(&published).into_response(),
-                            Err(Refused(status, message)) => refusal(status, message),
+                            Err(refused) => refused.into_response(),
                         },
                     };
                     metrics.count_publish(response.status().as_u16());
@@ -109,18 +107,18 @@ pub fn route(
 
 /// A refused bearer token is a guess: paced as wrong `--auth` passwords are (`access/guessing.rs`),
 /// so a short `--publish-token` cannot be found by trying thousands a second.
-async fn slowed(refused: Response, access: &Access, guesses: &Guesses) -> Response {
+async fn slowed(refused: Refused, access: &Access, guesses: &Guesses) -> Response {
     if refused.status() != StatusCode::UNAUTHORIZED {
-        return refused;
+        return refused.into_response();
     }
     let Some(peer) = access.bearer_peer() else {
-        return refused; // no token sent: nothing was guessed
+        return refused.into_response(); // no token sent: nothing was guessed
     };
     match guesses.failed(Some(peer)) {
-        Penalty::None => refused,
+        Penalty::None => refused.into_response(),
         Penalty::Delay(delay) => {
             tokio::time::sleep(delay).await;
-            refused
+            refused.into_response()
         }
         Penalty::TooMany(wait) => too_many(wait),
     }
@@ -138,9 +136,9 @@ fn admit<'a>(
     config: Option<&'a PublishConfig>,
     access: &Access,
     channel: &ChannelName,
-) -> Result<&'a PublishConfig, Denied> {
+) -> Result<&'a PublishConfig, Refused> {
     let Some(config) = config else {
-        return Err(Denied::forbidden(
+        return Err(forbidden(
             "publishing is off: start the server with --publish-token or --jwt-secret/--jwt-key",
         ));
     };
@@ -160,12 +158,12 @@ async fn publish<B: Buf>(
         .event
         .map(|name| name.parse::<EventName>())
         .transpose()
-        .map_err(|err| Refused(StatusCode::BAD_REQUEST, format!("?event: {err}")))?;
+        .map_err(|err| Refused::new(StatusCode::BAD_REQUEST, format!("?event: {err}")))?;
     let body = read_body(body, request.length, config.max_body).await?;
     let count = check(&body, format, event.clone(), &request.name)?;
     let channel = channels
         .get_or_create(&request.name, Role::Publisher)
-        .map_err(unavailable)?;
+        .map_err(|refusal| unavailable(reason(refusal)))?;
     // Decoded again as they are published: only the body is held while the request waits for
     // room, never every event of it at once. The check above found every line good.
     let events = decode(&body, format, event, &request.name).filter_map(Result::ok);
@@ -173,8 +171,8 @@ async fn publish<B: Buf>(
         .publish(&channel, events)
         .await
         .map_err(|not_sent| match not_sent {
-            NotSent::Closed => unavailable(Refusal::Closed),
-            NotSent::Unavailable(why) => Refused(StatusCode::SERVICE_UNAVAILABLE, why),
+            NotSent::Closed => unavailable(reason(Refusal::Closed)),
+            NotSent::Unavailable(why) => unavailable(why),
         })?;
     Ok(Published {
         channel: request.name.to_string(),
@@ -201,7 +199,7 @@ fn body_format(content_type: Option<&HeaderValue>) -> Result<Format, Refused> {
     match essence.as_str() {
         "" | "text/plain" | "application/x-www-form-urlencoded" => Ok(Format::Text),
         "application/json" | "application/x-ndjson" => Ok(Format::Json),
-        _ => Err(Refused(
+        _ => Err(Refused::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
                 "Content-Type {essence} is not taken: send text/plain (a line per event) or application/x-ndjson (JSON lines)"
@@ -216,11 +214,15 @@ async fn read_body<B: Buf>(
     length: Option<u64>,
     max: usize,
 ) -> Result<BytesMut, Refused> {
+    // The rest of the body is not read: the connection can't carry another request, and a
+    // client that pools connections must not try (HTTP/2 drops the header; a stream ends alone
+    // there).
     let too_large = || {
-        Refused(
+        Refused::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body is larger than --max-body ({max} bytes)"),
         )
+        .with(header::CONNECTION, HeaderValue::from_static("close"))
     };
     if length.is_some_and(|length| length > max as u64) {
         return Err(too_large());
@@ -229,7 +231,7 @@ async fn read_body<B: Buf>(
     futures_util::pin_mut!(body);
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk.map_err(|err| {
-            Refused(
+            Refused::new(
                 StatusCode::BAD_REQUEST,
                 format!("reading the body failed: {err}"),
             )
@@ -262,9 +264,9 @@ fn check(
         count += 1;
     }
     if count == 0 {
-        return Err(Refused(
+        return Err(Refused::new(
             StatusCode::BAD_REQUEST,
-            "the body holds no event (empty lines are not sent)".into(),
+            "the body holds no event (empty lines are not sent)",
         ));
     }
     Ok(count)
@@ -282,7 +284,7 @@ fn decode<'a>(
     let lines = body.split_inclusive(|&b| b == b'\n').enumerate();
     lines.filter_map(move |(index, line)| {
         let bad = |reason: String| {
-            Refused(
+            Refused::new(
                 StatusCode::BAD_REQUEST,
                 format!("line {}: {reason}", index + 1),
             )
@@ -299,28 +301,6 @@ fn decode<'a>(
             Ok(Some(Routed { event, .. })) => Some(Ok(event)),
         }
     })
-}
-
-fn unavailable(refusal: Refusal) -> Refused {
-    Refused(StatusCode::SERVICE_UNAVAILABLE, reason(refusal).into())
-}
-
-fn refusal(status: StatusCode, message: String) -> Response {
-    let mut response = warp::reply::with_status(message + "\n", status).into_response();
-    let headers = response.headers_mut();
-    match status {
-        StatusCode::SERVICE_UNAVAILABLE => {
-            headers.insert(header::RETRY_AFTER, retry_after());
-        }
-        // The rest of the body is not read: the connection can't carry another request, and a
-        // client that pools connections must not try (HTTP/2 drops the header; a stream ends
-        // alone there).
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        _ => {}
-    }
-    response
 }
 
 #[cfg(test)]
@@ -343,7 +323,7 @@ mod tests {
         assert!(matches!(format("application/x-ndjson"), Ok(Format::Json)));
         assert!(matches!(
             format("image/png"),
-            Err(Refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, _))
+            Err(refused) if refused.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
         ));
     }
 
@@ -357,14 +337,12 @@ mod tests {
             &build,
         );
         assert_eq!(good.ok(), Some(2));
-        let Err(Refused(status, message)) =
-            check(b"{\"data\":\"a\"}\n{oops\n", Format::Json, None, &build)
-        else {
+        let Err(refused) = check(b"{\"data\":\"a\"}\n{oops\n", Format::Json, None, &build) else {
             panic!("accepted")
         };
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(message.starts_with("line 2: "), "{message}");
-        let Err(Refused(_, message)) = check(
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        assert!(refused.why().starts_with("line 2: "), "{}", refused.why());
+        let Err(refused) = check(
             b"{\"data\":\"a\",\"channel\":\"other\"}\n",
             Format::Json,
             None,
@@ -372,7 +350,7 @@ mod tests {
         ) else {
             panic!("accepted")
         };
-        assert!(message.contains("other"), "{message}");
+        assert!(refused.why().contains("other"), "{}", refused.why());
         assert!(check(b"\n\r\n", Format::Text, None, &build).is_err());
         let data: Vec<String> = decode(b"a\n\nb", Format::Text, None, &build)
             .map(|event| event.ok().unwrap().data().to_owned())

@@ -6,6 +6,7 @@
 //! reconnects after that wait. Every other request gets 503 with `Retry-After` and the reason.
 //! The warning is rate-limited: a full server meets many refusals a second.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,13 +18,14 @@ use super::sse_reply::{self, spread};
 use crate::access::{Peer, peer_key};
 use crate::control::{Client, Control, PeerSlot, Refusal};
 use crate::event;
+use crate::refused::Refused;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// What a full or stopping server tells a client to wait before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// `RETRY_AFTER` as a `Retry-After` header value.
-pub fn retry_after() -> HeaderValue {
+fn retry_after() -> HeaderValue {
     HeaderValue::from(RETRY_AFTER.as_secs())
 }
 
@@ -105,7 +107,7 @@ pub fn refuse(refusal: Refusal, peer: Option<String>, event_source: bool) -> Res
     if event_source {
         ending_stream(reason(refusal))
     } else {
-        unavailable(reason(refusal))
+        unavailable(reason(refusal)).into_response()
     }
 }
 
@@ -125,14 +127,8 @@ pub fn last_words(message: &str) -> Bytes {
 }
 
 /// 503 with `Retry-After` and `message` (one line) as the body.
-pub fn unavailable(message: &str) -> Response {
-    let mut response =
-        warp::reply::with_status(format!("{message}\n"), StatusCode::SERVICE_UNAVAILABLE)
-            .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, retry_after());
-    response
+pub fn unavailable(message: impl Into<Cow<'static, str>>) -> Refused {
+    Refused::new(StatusCode::SERVICE_UNAVAILABLE, message).with(header::RETRY_AFTER, retry_after())
 }
 
 #[cfg(test)]
