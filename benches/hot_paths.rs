@@ -12,7 +12,7 @@ use sse_broadcast::channel::Channel;
 use sse_broadcast::channel::ChannelConfig;
 use sse_broadcast::control::Control;
 use sse_broadcast::event::Event;
-use sse_broadcast::source::stdin::{Format, LineDecoder};
+use sse_broadcast::lines::{Format, LineDecoder};
 
 // The binary's allocator, so that allocation costs are the ones it pays.
 #[cfg(not(target_env = "msvc"))]

@@ -14,14 +14,14 @@
 //! bus/ source/           where events come from and how instances share them
 //! channels/ channel/     the registry (--max-channels slots); per channel: numbering, history, fan-out, backpressure
 //! control/               shutdown, evictions, --max-clients; each client's progress record
-//! event.rs template.rs   the wire format and the ticker's message; pure
+//! event.rs template.rs lines.rs   the wire format, the ticker's message, input lines; pure
 //! errors.rs throttle.rs logging.rs raw_header.rs refused.rs panics.rs signals.rs   helpers every layer may use
 //! ```
 //!
 //! One event's path, by file:
-//! 1. It enters as a stdin line (`source/stdin/` decodes it into an `event::Event`), a tick
-//!    (`source/ticker.rs` renders the template), or a POST body's line (`routes/publish.rs`
-//!    decodes it as stdin's lines are).
+//! 1. It enters as a stdin line (`source/stdin/` reads it, `lines.rs` decodes it into an
+//!    `event::Event`), a tick (`source/ticker.rs` renders the template), or a POST body's line
+//!    (`routes/publish.rs` reads it, `lines.rs` decodes it as it does stdin's).
 //! 2. The input hands it to the bus (`bus/mod.rs`). Alone, the bus passes it to its channel;
 //!    with `--redis` (`bus/redis/`) it is stored in Redis by a script that gives it its id,
 //!    and every instance takes it back from Pub/Sub and passes it to its own channel.
@@ -49,6 +49,7 @@ pub mod cli;
 pub mod control;
 mod errors;
 pub mod event;
+pub mod lines;
 pub mod listen;
 pub mod logging;
 mod panics;

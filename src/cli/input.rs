@@ -7,7 +7,7 @@ use clap::Args;
 use super::values::{DurationRange, MILLISECOND, Switch, WEEK};
 use crate::channels::ChannelName;
 use crate::event::EventName;
-use crate::source::stdin::Format;
+use crate::lines::Format;
 use crate::template::Template;
 
 /// A weekly ticker (with --count) is plausible; anything longer is a typo.
@@ -50,7 +50,7 @@ pub struct InputFlags {
         default_value = "text",
         env = "SSE_BROADCAST_FORMAT"
     )]
-    pub format: Format,
+    pub format: FormatFlag,
 
     /// Event type on every event (default: none, which a browser dispatches as "message").
     #[arg(short, long, value_name = "NAME", env = "SSE_BROADCAST_EVENT")]
@@ -66,4 +66,22 @@ pub struct InputFlags {
         env = "SSE_BROADCAST_CHANNEL"
     )]
     pub channel: ChannelName,
+}
+
+/// `--format`'s values, as `--help` shows them; each is a `lines::Format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatFlag {
+    /// Each line is the data of one event.
+    Text,
+    /// Each line is a JSON object: {"data": ..., "event"?, "id"?, "retry"? (ms)}.
+    Json,
+}
+
+impl From<FormatFlag> for Format {
+    fn from(flag: FormatFlag) -> Self {
+        match flag {
+            FormatFlag::Text => Format::Text,
+            FormatFlag::Json => Format::Json,
+        }
+    }
 }

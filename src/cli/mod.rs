@@ -229,7 +229,7 @@ impl Cli {
         // manager) that is often /dev/null, which ends at once and would leave the server silent.
         let implied = read_stdin && !self.input.stdin;
         let stdin = read_stdin.then_some(StdinSource {
-            format: self.input.format,
+            format: self.input.format.into(),
             event: self.input.event,
             max_line_bytes: self.lifecycle.max_line_bytes,
             tee: self.lifecycle.tee,

@@ -4,7 +4,7 @@
 use clap::error::ErrorKind;
 
 use super::Cli;
-use crate::source::stdin::Format;
+use super::input::FormatFlag;
 
 /// Refuses what `cli` asks that would mean nothing: `read_stdin` and `tick` are the input mode
 /// settled, `given(id)` whether a flag was set rather than left at its default.
@@ -16,7 +16,7 @@ pub(super) fn refuse_conflicts(
 ) -> Result<(), (ErrorKind, String)> {
     let conflict = |message: &str| Err((ErrorKind::ArgumentConflict, message.to_string()));
     if !read_stdin {
-        if cli.input.format != Format::Text {
+        if cli.input.format != FormatFlag::Text {
             return conflict("--format applies to stdin input; add --stdin");
         }
         if cli.lifecycle.tee {

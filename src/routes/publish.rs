@@ -21,9 +21,9 @@ use crate::bus::{Bus, NotSent};
 use crate::channels::{ChannelName, Channels, Role};
 use crate::control::Refusal;
 use crate::event::{Event, EventName};
+use crate::lines::{Format, LineDecoder, Routed};
 use crate::raw_header::optional_header;
 use crate::refused::Refused;
-use crate::source::stdin::{Format, LineDecoder, Routed};
 
 /// How POST publishing is set up (`--publish-token` or a token key, `--max-body`).
 #[derive(Clone, Debug)]

@@ -1,11 +1,11 @@
 //! Stdin lines as events. An OS thread reads (`reader.rs`: tokio's `stdin` read can't be
 //! cancelled) and hands over batches of raw pieces; the async half here decodes them (text or
-//! JSON, `decode.rs`) and publishes consecutive lines for one channel as one run.
+//! JSON, `crate::lines`, as POST bodies are) and publishes consecutive lines for one channel as
+//! one run.
 //!
 //! Memory stays flat: the hand-over is bounded, so a channel that waits for a slow client stops the
 //! reader, and no piece is longer than `--max-line-bytes`.
 
-mod decode;
 mod reader;
 
 use std::io;
@@ -15,10 +15,8 @@ use crate::bus::{Bus, RUN_BYTES, RUN_EVENTS};
 use crate::channel::Channel;
 use crate::channels::{Channels, Role};
 use crate::event::{Event, EventName};
+use crate::lines::{Format, LineDecoder, Routed};
 use crate::throttle::{Throttle, WARNING_PERIOD};
-
-pub use self::decode::{Format, LineDecoder, Routed};
-pub use self::reader::Piece;
 
 #[derive(Debug, Clone)]
 pub struct StdinSource {
@@ -69,7 +67,7 @@ impl StdinSource {
                                 tracing::warn!(
                                     lines,
                                     "line {}: skipped: channel {name} refused: {refusal}",
-                                    decoder.line
+                                    decoder.lines()
                                 );
                             }
                             continue;
@@ -86,12 +84,12 @@ impl StdinSource {
             }
             if let Some(err) = error {
                 // nohup gives a write-only stdin: reading it fails at once, as empty as /dev/null.
-                warn_if_empty(self.if_empty, decoder.line);
+                warn_if_empty(self.if_empty, decoder.lines());
                 return Err(err);
             }
         }
-        tracing::info!(lines = decoder.line, "stdin ended");
-        warn_if_empty(self.if_empty, decoder.line);
+        tracing::info!(lines = decoder.lines(), "stdin ended");
+        warn_if_empty(self.if_empty, decoder.lines());
         Ok(())
     }
 }

@@ -7,13 +7,11 @@ use std::thread;
 
 use tokio::sync::mpsc;
 
+use crate::lines::Piece;
+
 /// Pieces handed over per batch at most: one channel send carries many short lines.
 const BATCH_LINES: usize = 512;
 const READ_BUFFER: usize = 256 * 1024;
-
-/// One read: a whole line (with its `\n`), the last piece of a line, or a piece of at most
-/// `max_line_bytes` of a longer one.
-pub type Piece = Vec<u8>;
 
 /// The reading thread. Each batch ends early at a read error, which it carries.
 pub(super) fn spawn_reader(

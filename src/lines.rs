@@ -1,18 +1,22 @@
-//! Decoding stdin (and POST body) lines: a text line is an event's data; a JSON line carries
-//! data, event, id, retry and channel. What cannot be used is skipped with a warning naming the
-//! line (stdin) or refused (a POST).
+//! Decoding input lines, for stdin (`source/stdin/`) and POST bodies (`routes/publish.rs`)
+//! alike: a text line is an event's data; a JSON line carries data, event, id, retry and
+//! channel. What cannot be used is skipped with a warning naming the line (stdin) or refused (a
+//! POST). Flags are `cli`'s: it maps `--format` onto `Format`.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::Piece;
 use crate::channels::ChannelName;
 use crate::event::{Event, EventName};
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
-/// How stdin lines are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// One piece of input: a whole line (with its `\n`), the last piece of a line, or a piece of
+/// at most `max_line_bytes` of a longer one.
+pub type Piece = Vec<u8>;
+
+/// How lines are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Each line is the data of one event.
     Text,
@@ -64,7 +68,7 @@ pub struct LineDecoder {
     event: Option<EventName>,
     max_line_bytes: usize,
     /// Lines completed so far; the current line's number is `line + 1`.
-    pub(super) line: u64,
+    line: u64,
     /// The current line is longer than `max_line_bytes` and arrives in pieces.
     in_long_line: bool,
     /// Bytes of a UTF-8 character cut by a piece boundary, kept for the next piece.
@@ -81,6 +85,11 @@ impl LineDecoder {
             in_long_line: false,
             carry: Vec::new(),
         }
+    }
+
+    /// Lines completed so far.
+    pub fn lines(&self) -> u64 {
+        self.line
     }
 
     /// The event for one piece (a line, or a piece of a long one), or `None` for what is skipped
