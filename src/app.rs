@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use tokio::net::{TcpListener, TcpSocket};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::access::{AllowedHosts, Tokens};
@@ -22,6 +23,7 @@ use crate::channels::{Channels, Role};
 use crate::cli::Config;
 use crate::control::{Control, Drain};
 use crate::errors::describe;
+use crate::occupancy::Occupancy;
 use crate::panics;
 use crate::routes;
 use crate::serving::activation;
@@ -82,6 +84,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let bus = match config.redis {
         Some(redis) => Bus::Redis(RedisBus::connect(redis, channels.clone()).await?),
         None => Bus::Local,
+    };
+    // Taken before any stream opens, so the first reader of every channel is seen.
+    let hooks_closing = CancellationToken::new();
+    let hooks = match config
+        .hooks
+        .any()
+        .then(|| control.occupancy.take())
+        .flatten()
+    {
+        Some(changes) => {
+            let redis = match &bus {
+                Bus::Redis(redis) => Some(redis.clone()),
+                Bus::Local => None,
+            };
+            let run = Occupancy::run(config.hooks, redis, changes, hooks_closing.clone());
+            Some(tokio::spawn(run))
+        }
+        None => None,
     };
     let mut serve = config.serve;
     let listeners = match activation::inherited()? {
@@ -153,6 +173,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             true
         }
     };
+    // No hook starts from now on (streams ending at shutdown vacate nothing); a running one
+    // gets SIGTERM.
+    hooks_closing.cancel();
     if !input_ended {
         drain_streams(&control, &mut stops).await;
     }
@@ -160,6 +183,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // (HTTP/2 ones with GOAWAY).
     channels.close();
     connections.close();
+    if let Some(hooks) = hooks
+        && tokio::time::timeout(SIGNAL_GRACE, hooks).await.is_err()
+    {
+        tracing::warn!("a hook still runs after SIGTERM and the grace period; exiting without it");
+    }
     if input_ended {
         // Everything must reach the clients: wait as long as they keep reading.
         drain(&control, &connections, config.channels.stall_timeout).await;

@@ -11,6 +11,7 @@
 //! serving/               accept, TLS, the lean HTTP/1.1 path, hyper for the rest
 //! routes/                the warp filter chain: streams, publish, stats, metrics, page
 //! access/                who may read and publish what: --auth, tokens, the Host guard, 401/403
+//! occupancy/             --on-occupied, --on-vacated: what runs when a channel gets or loses its readers
 //! bus/ source/           where events come from and how instances share them
 //! channels/ channel/     the registry (--max-channels slots); per channel: numbering, history, fan-out, backpressure
 //! control/               shutdown, evictions, --max-clients; each client's progress record
@@ -52,6 +53,7 @@ pub mod event;
 pub mod lines;
 pub mod listen;
 pub mod logging;
+mod occupancy;
 mod panics;
 mod raw_header;
 mod refused;

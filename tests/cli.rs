@@ -58,6 +58,8 @@ const FLAGS: &[(&str, Option<&str>)] = &[
     ("--max-connections", Some("SSE_BROADCAST_MAX_CONNECTIONS")),
     ("--redis", Some("SSE_BROADCAST_REDIS")),
     ("--redis-prefix", Some("SSE_BROADCAST_REDIS_PREFIX")),
+    ("--on-occupied", Some("SSE_BROADCAST_ON_OCCUPIED")),
+    ("--on-vacated", Some("SSE_BROADCAST_ON_VACATED")),
     ("--wait-clients", Some("SSE_BROADCAST_WAIT_CLIENTS")),
     ("--exit-on-eof", Some("SSE_BROADCAST_EXIT_ON_EOF")),
     ("--drain", Some("SSE_BROADCAST_DRAIN")),

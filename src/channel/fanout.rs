@@ -117,7 +117,16 @@ impl Cursor {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        let moved = self.channel.lock().ring.leave(self.cursor.next);
+        let mut state = self.channel.lock();
+        let moved = state.ring.leave(self.cursor.next);
+        if state.ring.readers() == 0 {
+            // Under the lock: a channel's changes are reported in the order they happened.
+            self.channel
+                .control
+                .occupancy
+                .report(&self.channel.name, false);
+        }
+        drop(state);
         if moved {
             self.channel.room_made();
         }
@@ -196,6 +205,9 @@ impl Channel {
     /// position. The caller holds the lock from its replay to here, and wakes `joined` after.
     pub(super) fn place(self: &Arc<Self>, state: &mut State) -> (Receiver, u64) {
         let next = state.ring.join();
+        if state.ring.readers() == 1 {
+            self.control.occupancy.report(&self.name, true);
+        }
         let receiver = Receiver {
             channel: self.clone(),
             cursor: Cursor {

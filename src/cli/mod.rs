@@ -1,9 +1,10 @@
 //! The command line, as a tree of flag groups: one file per help heading (`input.rs`,
-//! `serving.rs`, `stream.rs`, `scale_out.rs`, `lifecycle.rs`, `logging.rs`), flattened into
-//! `Cli` in the order the headings appear in `--help` and the man page; `values.rs` holds their
-//! value parsers. Here `Cli` → `Config`, where what depends on the environment (is stdin a
+//! `serving.rs`, `stream.rs`, `scale_out.rs`, `applications.rs`, `lifecycle.rs`,
+//! `logging.rs`), flattened into `Cli` in the order the headings appear in `--help` and the man
+//! page; `values.rs` holds their value parsers. Here `Cli` → `Config`, where what depends on the environment (is stdin a
 //! terminal?) is settled; `rules.rs` refuses flags that would mean nothing together.
 
+mod applications;
 mod input;
 mod lifecycle;
 mod listen;
@@ -34,11 +35,13 @@ use crate::channel::ChannelConfig;
 use crate::channels::ChannelName;
 use crate::listen::ListenConfig;
 use crate::logging::LogConfig;
+use crate::occupancy::Hooks;
 use crate::routes::{PublishConfig, ServeConfig, StaticAccess};
 use crate::serving::tls::TlsFiles;
 use crate::source::stdin::StdinSource;
 use crate::source::ticker::Ticker;
 
+use applications::ApplicationFlags;
 use input::InputFlags;
 use lifecycle::LifecycleFlags;
 use logging::LoggingFlags;
@@ -98,6 +101,8 @@ pub struct Cli {
     #[command(flatten)]
     scale_out: ScaleOutFlags,
     #[command(flatten)]
+    applications: ApplicationFlags,
+    #[command(flatten)]
     lifecycle: LifecycleFlags,
     #[command(flatten)]
     logging: LoggingFlags,
@@ -150,6 +155,8 @@ pub struct Config {
     pub max_channels: usize,
     /// `--redis`: several instances as one broadcast.
     pub redis: Option<RedisConfig>,
+    /// `--on-occupied`, `--on-vacated`.
+    pub hooks: Hooks,
     pub ticker: Option<Ticker>,
     pub stdin: Option<StdinSource>,
     pub keep_alive: Option<Duration>,
@@ -298,6 +305,7 @@ impl Cli {
                 history: self.stream.history,
                 history_bytes: self.stream.history_bytes,
             }),
+            hooks: self.applications.hooks(),
             channel: self.input.channel,
             max_channels: self.serving.max_channels,
             ticker,

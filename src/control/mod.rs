@@ -2,14 +2,16 @@
 //! orders the eviction of a channel's stalled clients (one `watch` value every connection
 //! waits on), tells everyone that shutdown began (a cancellation token), marks socket progress
 //! for the stall check (`client.rs` keeps each client's marks), counts open streams against
-//! `--max-clients`, hands out each stream's end during a drain (`drain.rs`), and keeps the
-//! process-wide counters.
+//! `--max-clients`, hands out each stream's end during a drain (`drain.rs`), keeps the
+//! process-wide counters, and passes on each channel's occupancy changes (`occupancy.rs`) to
+//! whoever runs the hooks.
 //!
 //! Channels (`channel/`, one per name in `channels/`) number, keep and fan out events; the
 //! control knows none of them by name, only the id an eviction order carries.
 
 mod client;
 mod drain;
+mod occupancy;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use client::{Client, Cut, Mark};
 pub use drain::Drain;
+pub use occupancy::{Change, Watch};
 
 /// Why a stream or publish request was turned away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +94,8 @@ pub struct Control {
     /// Connections closed at once for `--max-connections`.
     connections_refused: AtomicU64,
     started: Instant,
+    /// Channels getting their first reader or losing their last (`--on-occupied`).
+    pub occupancy: Watch,
 }
 
 /// An open stream's place under `--max-clients`, given back when it is dropped, with its place
@@ -159,6 +164,7 @@ impl Control {
             publishes_refused: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             started: Instant::now(),
+            occupancy: Watch::default(),
         }
     }
 

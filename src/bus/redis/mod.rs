@@ -22,6 +22,7 @@ mod entries;
 mod feed;
 mod follower;
 mod link;
+mod occupancy;
 mod old_keys;
 mod script;
 mod shards;
@@ -46,6 +47,7 @@ use self::shards::Shards;
 use crate::channels::Channels;
 use crate::errors::describe;
 
+pub use self::occupancy::{Decision, LEASE};
 pub use self::url::redacted;
 
 /// Reconnection backoff, doubling from the first to the last. Through Sentinel the last is
@@ -127,6 +129,9 @@ pub struct RedisBus {
     channels: Arc<Channels>,
     publish_script: Script,
     sync_script: Script,
+    occupancy_script: Script,
+    /// This instance among those of the prefix (its leases are kept under it).
+    instance: String,
     /// Whether the Pub/Sub link is up and every local channel caught up.
     up: watch::Sender<bool>,
     /// Told when a command found the server no longer the master (READONLY): the follower
@@ -194,6 +199,8 @@ impl RedisBus {
                 include_str!("../ids.lua"),
                 include_str!("../sync.lua")
             )),
+            occupancy_script: Script::new(include_str!("../occupancy.lua")),
+            instance: new_epoch(),
             up: watch::Sender::new(false),
             relink: Notify::new(),
             last_error: Mutex::new(None),
@@ -384,7 +391,7 @@ async fn link_up(up: &mut watch::Receiver<bool>) {
     let _ = up.wait_for(|up| *up).await;
 }
 
-/// A fresh epoch, used when Redis holds none for a channel.
+/// A fresh random name: an epoch, used when Redis holds none for a channel, or an instance's id.
 fn new_epoch() -> String {
     format!("{:016x}", fastrand::u64(..))
 }
