@@ -1,7 +1,8 @@
 //! `sse-broadcast listen` reads what a browser's EventSource reads: a corpus of awkward events
 //! from this server through every output mode, compared with a third-party client
 //! (eventsource-stream over reqwest) reading the same stream at the same time; crafted bytes
-//! from a scripted server for the parsing rules; a stream of several channels.
+//! from a scripted server for the parsing rules; a stream of several channels; each event out
+//! at once on a quiet stream.
 
 mod common;
 
@@ -172,6 +173,25 @@ async fn a_stream_of_several_channels_names_each_events_channel() {
         assert_eq!(line["data"], event.data.as_str());
     }
     assert_eq!(lines[2]["event"], "done");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_event_is_printed_before_the_next_arrives() {
+    // Output to a pipe is buffered per read from the socket; an event must not wait in that
+    // buffer for more bytes. With no heartbeat, nothing follows an event until the test says.
+    let mut server = Server::piped(&["--stdin", "--keep-alive", "0", "-q"]);
+    let url = server.url("/events");
+    let lines = Listener::start(&["-q", &url]);
+    let nul = Listener::start(&["-q", "-0", "-o", "json", &url]);
+    server.wait_for_consumers(2).await;
+    for (n, data) in ["first", "second"].into_iter().enumerate() {
+        server.write(format!("{data}\n").as_bytes());
+        let out = lines.wait_stdout(data, |out| out.ends_with(format!("{data}\n").as_bytes()));
+        assert_eq!(records(&out, b'\n').len(), n + 1);
+        let want = format!("\"data\":\"{data}\"}}\0");
+        let out = nul.wait_stdout(data, |out| out.ends_with(want.as_bytes()));
+        assert_eq!(records(&out, 0).len(), n + 1);
+    }
 }
 
 #[test]

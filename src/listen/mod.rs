@@ -185,12 +185,11 @@ impl Listener {
                     break;
                 }
             }
-            for event in events.drain(..) {
-                self.handle(&event).await?;
-                if *self.stop.borrow() {
-                    return Err(End::clean());
-                }
-            }
+            let handled = self.handle_all(&mut events).await;
+            // Every event this read completed is handled (the parser holds none back): out
+            // they go in one write, before the next read waits for the socket.
+            written(self.output.flush())?;
+            handled?;
             self.last_id = parser.last_id().to_owned();
         }
         self.last_id = parser.last_id().to_owned();
@@ -200,7 +199,20 @@ impl Listener {
         Ok(())
     }
 
-    /// Prints one event or runs its command, then notes its id in the cursor file.
+    /// Handles the events one read completed, in order, until one ends the listener.
+    async fn handle_all(&mut self, events: &mut Vec<Event>) -> Result<(), End> {
+        for event in events.drain(..) {
+            self.handle(&event).await?;
+            if *self.stop.borrow() {
+                return Err(End::clean());
+            }
+        }
+        Ok(())
+    }
+
+    /// Prints one event or runs its command, then notes its id in the cursor file. A printed
+    /// event waits in the output's buffer for the end of its read, unless a cursor file is
+    /// kept: "written after each event is handled" means the event is out before its id is.
     async fn handle(&mut self, event: &Event) -> Result<(), End> {
         let name = event.event.as_deref().unwrap_or("message");
         if !self.config.events.is_empty() && !self.config.events.iter().any(|kept| kept == name) {
@@ -231,19 +243,12 @@ impl Listener {
                     }
                 }
             }
-            None => match self.output.write(event, channel) {
-                Ok(()) => {}
-                // A reader that has had enough (`| head -3`): a clean end, said nowhere.
-                Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {
-                    return Err(End::clean());
+            None => {
+                written(self.output.write(event, channel))?;
+                if self.cursor.is_some() {
+                    written(self.output.flush())?;
                 }
-                Err(err) => {
-                    return Err(End::error(
-                        EXIT_ERROR,
-                        format!("cannot write to stdout: {err}"),
-                    ));
-                }
-            },
+            }
         }
         if let Some(cursor) = &self.cursor
             && !event.id.is_empty()
@@ -263,6 +268,19 @@ impl Listener {
             return Err(End::clean());
         }
         Ok(())
+    }
+}
+
+/// What a write to stdout came to: a reader that has had enough (`| head -3`) is a clean end,
+/// said nowhere; any other failure ends the listener with its reason.
+fn written(result: std::io::Result<()>) -> Result<(), End> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Err(End::clean()),
+        Err(err) => Err(End::error(
+            EXIT_ERROR,
+            format!("cannot write to stdout: {err}"),
+        )),
     }
 }
 

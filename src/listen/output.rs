@@ -1,6 +1,8 @@
 //! Events on standard output: the data, a JSON line `sse-broadcast -f json` reads, or SSE wire
-//! text. Each record is flushed as soon as it is written, so a pipe sees every event when it
-//! arrives and a cursor written after it never runs ahead of what the reader got.
+//! text. Records gather in a buffer that the listener flushes once it has handled every event a
+//! read from the socket completed (one `write` for a burst, where a write per event halved the
+//! rate), or after each record when a cursor file must never run ahead of what the reader got.
+//! No complete event waits for more bytes: a live reader sees each one when it arrives.
 
 use std::io::{self, BufWriter, Stdout, Write};
 
@@ -42,9 +44,13 @@ impl Output {
         }
     }
 
-    /// Writes and flushes one event; `channel` is its own channel on a stream of several.
+    /// Writes one event into the buffer; `channel` is its own channel on a stream of several.
     pub fn write(&mut self, event: &Event, channel: Option<&str>) -> io::Result<()> {
-        render(&mut self.out, self.mode, self.end, event, channel)?;
+        render(&mut self.out, self.mode, self.end, event, channel)
+    }
+
+    /// Sends what the buffer holds to stdout.
+    pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 }
