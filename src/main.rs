@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use tokio::runtime::Builder;
+
 use sse_broadcast::cli::Run;
 use sse_broadcast::{app, cli, listen, logging};
 
@@ -10,18 +12,32 @@ use sse_broadcast::{app, cli, listen, logging};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let config = match cli::Cli::parse_run() {
-        // usage errors: clap prints them and exits 2
-        Run::Serve(config) => *config,
-        Run::Listen(config) => {
+fn main() -> ExitCode {
+    // usage errors: clap prints them and exits 2
+    match cli::Cli::parse_run() {
+        Run::Serve(config) => run_on(Builder::new_multi_thread(), serve(*config)),
+        // One stream, read in order: one thread does it, without a worker per core (each with
+        // its allocator cache) beside it.
+        Run::Listen(config) => run_on(Builder::new_current_thread(), async {
             let log_flush = logging::init(&config.log);
             let code = listen::run(*config).await;
             drop(log_flush);
-            return ExitCode::from(code);
+            ExitCode::from(code)
+        }),
+    }
+}
+
+fn run_on(mut builder: Builder, work: impl Future<Output = ExitCode>) -> ExitCode {
+    match builder.enable_all().build() {
+        Ok(runtime) => runtime.block_on(work),
+        Err(err) => {
+            eprintln!("sse-broadcast: cannot start the async runtime: {err}");
+            ExitCode::FAILURE
         }
-    };
+    }
+}
+
+async fn serve(config: cli::Config) -> ExitCode {
     let log_flush = logging::init(&config.log);
     #[cfg(not(target_env = "msvc"))]
     purge_freed_memory_while_idle();
