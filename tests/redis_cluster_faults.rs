@@ -4,7 +4,8 @@
 //! slot moved to another master, each during a steady publish from every instance. Streams stay
 //! open; every POST that got 200 reaches every reader, or (failover only: a move loses nothing)
 //! the reader gets the missed-events comment; ids never go backwards; the other masters'
-//! channels keep flowing; /stats counts the failover and the moved subscriptions.
+//! channels keep flowing; /stats counts the failover, the moved subscriptions and the commands
+//! answered MOVED or ASK.
 
 mod common;
 
@@ -222,6 +223,19 @@ async fn a_slot_moved_during_a_steady_publish() {
     let told = setup.check_readers().await;
     assert!(!told, "a slot move loses nothing: no missed-events comment");
     wait_for_count(&setup.instances, "redirections", 1).await;
+    // Commands sent to the old owner after the move (a POST, a catch-up) were answered MOVED
+    // (or ASK during it), followed, and counted.
+    let mut command_redirections = 0;
+    for server in &setup.instances {
+        let stats = server.stats().await;
+        command_redirections += stats["redis"]["command_redirections"].as_u64().unwrap();
+        let metrics = server.metrics().await;
+        assert!(
+            metrics.contains("sse_broadcast_redis_command_redirections_total "),
+            "{metrics}"
+        );
+    }
+    assert!(command_redirections >= 1, "no MOVED or ASK counted");
     // Every instance subscribed again, on the slot's new owner, and nowhere else.
     let shard = format!("sse-broadcast:{{{}}}:events", setup.channels[0]);
     setup

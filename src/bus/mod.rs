@@ -153,11 +153,12 @@ impl Bus {
         }
     }
 
-    /// Whether the link to Redis is up; `None` alone (no `--redis`).
-    pub fn redis_up(&self) -> Option<bool> {
+    /// Why Redis keeps this instance from taking new streams (unreachable; in a cluster, no
+    /// node answering or the cluster failed); `None` when it serves, or alone (no `--redis`).
+    pub fn redis_unready(&self) -> Option<&'static str> {
         match self {
             Bus::Local => None,
-            Bus::Redis(redis) => Some(redis.is_up()),
+            Bus::Redis(redis) => redis.unready(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The probes a load balancer or Kubernetes asks (DESIGN.md §16): `GET /healthz`, 200 while the
 //! process serves (liveness), and `GET /readyz`, 200 while it takes new streams and 503 with a
-//! one-line reason when it does not: shutting down (a drain), Redis unreachable with `--redis`,
-//! or `--max-clients` streams open. The same verdict is `sse_broadcast_ready` in `/metrics`.
+//! one-line reason when it does not: shutting down (a drain), Redis unreachable with `--redis`
+//! (a cluster: no node answering, or the cluster failed), or `--max-clients` streams open. The
+//! same verdict is `sse_broadcast_ready` in `/metrics`.
 //!
 //! They sit outside `--auth`, tokens and the `Host` check: a prober sends no credentials and
 //! addresses the pod by its IP, and the answers carry no data (a word and a reason).
@@ -32,8 +33,8 @@ impl Readiness {
     pub fn not_ready(&self) -> Option<&'static str> {
         if self.control.is_draining() {
             Some("shutting down; new streams are refused")
-        } else if self.bus.redis_up() == Some(false) {
-            Some("Redis is unreachable (--redis); reconnecting")
+        } else if let Some(reason) = self.bus.redis_unready() {
+            Some(reason)
         } else if self.control.is_full() {
             Some("--max-clients streams are open")
         } else {

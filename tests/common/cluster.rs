@@ -2,24 +2,29 @@
 //! replicas) on free loopback ports, each with its bus port chosen apart (`--cluster-port`),
 //! joined by `redis-cli --cluster create`; `cluster-node-timeout` 1000 so a failover takes a
 //! few seconds, and `cluster-require-full-coverage no` so a dead master stops only its own
-//! slots. Optionally with a password (`requirepass` and `masterauth` on every node). Nothing
-//! is persisted; every node is killed on drop, `kill` is `kill -9`.
+//! slots. Optionally with a password (`requirepass` and `masterauth` on every node), or over
+//! TLS alone (`start_tls`: clients, the cluster bus and replication, with a CA made here).
+//! Nothing is persisted; every node is killed on drop, `kill` is `kill -9`, and `restart`
+//! brings a node back with its `nodes.conf` (so it rejoins as what it was), empty.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::WAIT;
+use super::redis::Tls;
 
 pub struct Cluster {
     dir: tempfile::TempDir,
     password: Option<String>,
+    tls: Option<Tls>,
     nodes: Vec<Node>,
 }
 
 struct Node {
     child: Option<Child>,
     port: u16,
+    bus: u16,
 }
 
 impl Drop for Cluster {
@@ -45,9 +50,23 @@ pub struct Line {
 
 impl Cluster {
     pub fn start(password: Option<&str>) -> Cluster {
+        Cluster::launch(password, None)
+    }
+
+    /// Nodes that speak only TLS (`tls().ca` is the CA to trust: `SSL_CERT_FILE`).
+    pub fn start_tls() -> Cluster {
+        Cluster::launch(None, Some(Tls::make()))
+    }
+
+    pub fn tls(&self) -> Option<&Tls> {
+        self.tls.as_ref()
+    }
+
+    fn launch(password: Option<&str>, tls: Option<Tls>) -> Cluster {
         let mut cluster = Cluster {
             dir: tempfile::tempdir().unwrap(),
             password: password.map(str::to_owned),
+            tls,
             nodes: Vec::new(),
         };
         // Twelve ports (six nodes, six buses) held at once, so none is handed out twice.
@@ -64,6 +83,7 @@ impl Cluster {
             cluster.nodes.push(Node {
                 child: Some(child),
                 port: pair[0],
+                bus: pair[1],
             });
         }
         for node in &cluster.nodes {
@@ -75,6 +95,9 @@ impl Cluster {
             .map(|node| format!("127.0.0.1:{}", node.port))
             .collect();
         let mut create = Command::new("redis-cli");
+        if let Some(tls) = &cluster.tls {
+            create.arg("--tls").arg("--cacert").arg(&tls.ca);
+        }
         create.arg("--cluster").arg("create").args(&addresses);
         create.args(["--cluster-replicas", "1", "--cluster-yes"]);
         if let Some(password) = &cluster.password {
@@ -101,7 +124,20 @@ impl Cluster {
     fn server(&self, port: u16, bus: u16) -> Child {
         let mut command = Command::new("redis-server");
         command.arg("--dir").arg(self.dir.path());
-        command.args(["--port", &port.to_string(), "--bind", "127.0.0.1"]);
+        match &self.tls {
+            None => command.args(["--port", &port.to_string()]),
+            Some(tls) => command
+                .args(["--port", "0", "--tls-port", &port.to_string()])
+                .args(["--tls-cluster", "yes", "--tls-replication", "yes"])
+                .args(["--tls-auth-clients", "no"])
+                .arg("--tls-cert-file")
+                .arg(tls.file("server.pem"))
+                .arg("--tls-key-file")
+                .arg(tls.file("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca),
+        };
+        command.args(["--bind", "127.0.0.1"]);
         command.args(["--cluster-enabled", "yes"]);
         command.args(["--cluster-port", &bus.to_string()]);
         command.args(["--cluster-config-file", &format!("nodes-{port}.conf")]);
@@ -118,7 +154,8 @@ impl Cluster {
             .expect("redis-server (the Debian package redis-server) is installed")
     }
 
-    /// `redis-cluster://[:PASSWORD@]` and three of the nodes (seeds: the client finds the rest).
+    /// `redis-cluster://[:PASSWORD@]` (`rediss-cluster://` with TLS) and three of the nodes
+    /// (seeds: the client finds the rest).
     pub fn url(&self) -> String {
         let seeds: Vec<String> = self.nodes[..3]
             .iter()
@@ -128,7 +165,11 @@ impl Cluster {
             Some(password) => format!(":{password}@"),
             None => String::new(),
         };
-        format!("redis-cluster://{auth}{}", seeds.join(","))
+        let scheme = match self.tls {
+            Some(_) => "rediss-cluster",
+            None => "redis-cluster",
+        };
+        format!("{scheme}://{auth}{}", seeds.join(","))
     }
 
     /// The ports of the nodes still running.
@@ -141,6 +182,9 @@ impl Cluster {
     pub fn cli(&self, port: u16, args: &[&str]) -> String {
         let mut command = Command::new("redis-cli");
         command.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+        if let Some(tls) = &self.tls {
+            command.arg("--tls").arg("--cacert").arg(&tls.ca);
+        }
         if let Some(password) = &self.password {
             command.args(["--no-auth-warning", "-a", password]);
         }
@@ -236,6 +280,21 @@ impl Cluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts a killed node again on its ports, with its `nodes.conf`: it rejoins the cluster
+    /// as what the others last knew it to be.
+    pub fn restart(&mut self, port: u16) {
+        let index = self
+            .nodes
+            .iter()
+            .position(|node| node.port == port)
+            .unwrap();
+        if self.nodes[index].child.is_none() {
+            let child = self.server(port, self.nodes[index].bus);
+            self.nodes[index].child = Some(child);
+        }
+        wait_for_port(port);
     }
 
     /// Waits until another master serves `slot` than `old`, and the cluster says it is ok.

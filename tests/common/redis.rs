@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+};
 
 use super::{Server, WAIT};
 
@@ -41,6 +43,43 @@ pub struct Tls {
     pub ca: PathBuf,
 }
 
+impl Tls {
+    /// A CA made here (`ca.pem`) and a certificate it signed for 127.0.0.1 (`server.pem`,
+    /// `server.key`), which a node also shows as a client (a cluster's bus, replication).
+    pub fn make() -> Tls {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Names of their own: OpenSSL (redis-cli, the nodes among themselves) takes a
+        // certificate whose subject is its issuer's for a self-signed one, and refuses it.
+        ca_params.distinguished_name = DistinguishedName::new();
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "sse-broadcast test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        let cert = params
+            .signed_by(&key, &Issuer::new(ca_params, ca_key))
+            .unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, ca_cert.pem()).unwrap();
+        std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
+        Tls { dir, ca }
+    }
+
+    /// The path of one of its files.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
 impl Redis {
     pub fn start() -> Redis {
         let mut redis = Redis {
@@ -55,24 +94,10 @@ impl Redis {
     /// A server that speaks only TLS, with a certificate for 127.0.0.1 from a CA made here
     /// (`tls().ca`: point `SSL_CERT_FILE` at it).
     pub fn start_tls() -> Redis {
-        let dir = tempfile::tempdir().unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-            .unwrap()
-            .signed_by(&key, &Issuer::new(ca_params, ca_key))
-            .unwrap();
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, ca_cert.pem()).unwrap();
-        std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
         let mut redis = Redis {
             child: None,
             port: free_port(),
-            tls: Some(Tls { dir, ca }),
+            tls: Some(Tls::make()),
         };
         redis.launch();
         redis
@@ -124,7 +149,7 @@ impl Redis {
         match &self.tls {
             None => command.args(["--port", &port]),
             Some(tls) => {
-                let file = |name: &str| tls.dir.path().join(name);
+                let file = |name: &str| tls.file(name);
                 command
                     .args([
                         "--port",

@@ -5,12 +5,22 @@
 //! apart because a `SUNSUBSCRIBE` the server pushes when a slot moves would otherwise be taken
 //! for the answer of a command in flight on that node. Also what `CLUSTER NODES` says, for
 //! `/stats` and `/metrics`.
+//!
+//! The crate follows a command's `MOVED` and `ASK` inside its cluster connection and tells no
+//! one; the answers pass through its node connections first, so the commands connection is
+//! built on a node connection of ours (`Counted`) that counts them on their way.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClientBuilder;
-use redis::cluster_async::ClusterConnection;
-use redis::{ProtocolVersion, PushInfo, RedisResult};
+use redis::cluster_async::{ClusterConnection, Connect};
+use redis::{
+    AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo,
+    RedisError, RedisFuture, RedisResult, Value,
+};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -30,10 +40,81 @@ fn settings(builder: ClusterClientBuilder) -> ClusterClientBuilder {
         .max_retry_wait(1000)
 }
 
-/// The commands connection (RESP2, no pushes).
-pub async fn commands(nodes: &ClusterNodes) -> RedisResult<ClusterConnection> {
+/// The commands connection: the cluster connection over `Counted` node connections.
+pub type Commands = ClusterConnection<Counted>;
+
+/// `MOVED` and `ASK` answers to commands (scripts, XRANGE), each then followed by the crate.
+/// One for the process: the crate builds node connections with `Connect`, which takes no
+/// state of ours, and a process has one bus.
+pub static COMMAND_REDIRECTIONS: LazyLock<Counter> = LazyLock::new(Counter::default);
+
+/// The commands connection (RESP2, no pushes). Built with the crate's generic constructor (it
+/// is `#[doc(hidden)]` in redis 1.8), the only way to see what a node answered.
+pub async fn commands(nodes: &ClusterNodes) -> RedisResult<Commands> {
     let client = settings(nodes.builder()).build()?;
-    timed(client.get_async_connection()).await
+    timed(client.get_async_generic_connection::<Counted>()).await
+}
+
+/// A node connection of the commands connection: the crate's own multiplexed connection,
+/// counting the redirections it is answered.
+#[derive(Clone)]
+pub struct Counted(MultiplexedConnection);
+
+impl Connect for Counted {
+    fn connect_with_config<'a, T>(info: T, config: AsyncConnectionConfig) -> RedisFuture<'a, Self>
+    where
+        T: IntoConnectionInfo + Send + 'a,
+    {
+        Box::pin(async move {
+            let connection =
+                <MultiplexedConnection as Connect>::connect_with_config(info, config).await?;
+            Ok(Counted(connection))
+        })
+    }
+}
+
+impl ConnectionLike for Counted {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let answer = self.0.req_packed_command(cmd).await;
+            count_redirections(answer.as_ref().map(std::slice::from_ref));
+            answer
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let answer = self.0.req_packed_commands(pipeline, offset, count).await;
+            count_redirections(answer.as_deref());
+            answer
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.get_db()
+    }
+}
+
+/// Counts the `MOVED` and `ASK` in an answer: the node connection hands a server's error to
+/// the cluster connection as a value (which it then follows), or as an error.
+fn count_redirections(answer: Result<&[Value], &RedisError>) {
+    let redirection = |code: Option<&str>| matches!(code, Some("MOVED" | "ASK"));
+    let found = match answer {
+        Ok(values) => values
+            .iter()
+            .filter(|value| match value {
+                Value::ServerError(err) => redirection(Some(err.code())),
+                _ => false,
+            })
+            .count(),
+        Err(err) => usize::from(redirection(err.code())),
+    };
+    COMMAND_REDIRECTIONS.inc_by(found as u64);
 }
 
 /// The subscriptions connection and the pushes it receives (messages, confirmations, the
@@ -66,7 +147,7 @@ pub struct Node {
 }
 
 /// The live nodes (a node flagged `fail` is left out), as one node sees the cluster.
-pub async fn nodes(commands: &mut ClusterConnection) -> RedisResult<Vec<Node>> {
+pub async fn nodes(commands: &mut Commands) -> RedisResult<Vec<Node>> {
     let text: String = redis::cmd("CLUSTER")
         .arg("NODES")
         .query_async(commands)

@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, PubSub};
-use redis::cluster_async::ClusterConnection;
 use redis::sentinel::SentinelClient;
 use redis::{Client, Cmd, ErrorKind, Pipeline, RedisFuture, RedisResult, Value};
 use tokio::sync::Mutex;
@@ -60,7 +59,7 @@ pub struct Link {
 #[derive(Clone)]
 pub enum Commands {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(super::cluster::Commands),
 }
 
 impl ConnectionLike for Commands {

@@ -13,14 +13,17 @@
 //! shard channel instead, and each instance `SSUBSCRIBE`s only to the channels its readers
 //! follow; the crate's cluster connection follows the cluster's own failovers and slot moves.
 //!
-//! This file holds the bus itself: its configuration, the connection, the link's state and
-//! figures.
+//! This file holds the bus itself: its configuration, the connection and the link's state;
+//! `figures.rs` what /stats and /metrics show of it, and in a cluster `health.rs` whether it
+//! serves (for /readyz).
 
 mod catch_up;
 mod cluster;
 mod entries;
 mod feed;
+mod figures;
 mod follower;
+mod health;
 mod link;
 mod occupancy;
 mod old_keys;
@@ -35,18 +38,16 @@ use anyhow::Context as _;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 use redis::{RedisError, Script};
-use serde::Serialize;
 use tokio::sync::{Notify, watch};
 
 use self::catch_up::CatchUps;
-use self::cluster::Node;
 use self::link::{Commands, Finder, Link};
 use self::shards::Shards;
 use crate::channels::Channels;
 use crate::errors::describe;
 
+pub use self::figures::RedisStats;
 pub use self::occupancy::{Decision, LEASE};
 pub use self::url::redacted;
 
@@ -89,31 +90,6 @@ pub fn check_url(url: &str) -> Result<(), String> {
     url::Target::parse(url).map(drop)
 }
 
-/// The link's figures for `/stats`.
-#[derive(Debug, Serialize)]
-pub struct RedisStats {
-    pub up: bool,
-    /// `host:port` of the server in use: the master, through Sentinel; the seed nodes of a
-    /// cluster.
-    pub master: String,
-    /// A cluster's live nodes, each with its role.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nodes: Option<Vec<Node>>,
-    pub reconnects: u64,
-    /// Times the link came back on another master than before (Sentinel failovers followed),
-    /// or a cluster's master was replaced by its replica.
-    pub failovers: u64,
-    /// Subscriptions a cluster moved to another node (a slot moved), followed.
-    pub redirections: u64,
-    pub events_received: u64,
-    /// Times a channel's epoch changed: Redis had lost its data.
-    pub resets: u64,
-    /// Commands Redis refused (WRONGTYPE, OOM, READONLY, ...), counted since start.
-    pub errors: u64,
-    /// The last refusal, until a command succeeds again.
-    pub error: Option<String>,
-}
-
 #[derive(Debug)]
 pub struct RedisBus {
     finder: Finder,
@@ -134,6 +110,8 @@ pub struct RedisBus {
     instance: String,
     /// Whether the Pub/Sub link is up and every local channel caught up.
     up: watch::Sender<bool>,
+    /// In a cluster: why it does not serve now, as the last probe found (`health.rs`).
+    cluster_down: Mutex<Option<&'static str>>,
     /// Told when a command found the server no longer the master (READONLY): the follower
     /// then reopens the link, asking the Sentinels again.
     relink: Notify,
@@ -202,6 +180,7 @@ impl RedisBus {
             occupancy_script: Script::new(include_str!("../occupancy.lua")),
             instance: new_epoch(),
             up: watch::Sender::new(false),
+            cluster_down: Mutex::new(None),
             relink: Notify::new(),
             last_error: Mutex::new(None),
             catch_ups: CatchUps::default(),
@@ -233,6 +212,7 @@ impl RedisBus {
             // earlier versions did not run on a cluster.
             (None, Some(pushes)) => {
                 tokio::spawn(bus.clone().follow_shards(pushes));
+                tokio::spawn(bus.clone().watch_cluster());
             }
             (None, None) => {}
         }
@@ -316,73 +296,12 @@ impl RedisBus {
         *self.up.borrow()
     }
 
-    pub fn stats(&self) -> RedisStats {
-        RedisStats {
-            up: self.is_up(),
-            master: self.master(),
-            nodes: self.shards.as_ref().map(|shards| {
-                shards
-                    .nodes
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone()
-            }),
-            reconnects: self.reconnects.get(),
-            failovers: self.failovers.get(),
-            redirections: self.redirections.get(),
-            events_received: self.received.get(),
-            resets: self.resets.get(),
-            errors: self.errors.get(),
-            error: self
-                .last_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+    /// Why this instance should take no new streams because of Redis; `None` when it serves.
+    pub fn unready(&self) -> Option<&'static str> {
+        if !self.is_up() {
+            return Some("Redis is unreachable (--redis); reconnecting");
         }
-    }
-
-    /// The link's metrics, read at every scrape.
-    pub fn register_metrics(&self, registry: &mut Registry) {
-        registry.register(
-            "redis_up",
-            "Whether the link to Redis is up (1) or down (0)",
-            self.link_up.clone(),
-        );
-        registry.register(
-            "redis_master",
-            "The Redis server in use (host:port; the master, through Sentinel; each live master of a cluster): always 1",
-            self.master.clone(),
-        );
-        registry.register(
-            "redis_reconnects",
-            "Times the link to Redis came back after it was lost",
-            self.reconnects.clone(),
-        );
-        registry.register(
-            "redis_failovers",
-            "Times the link came back on another master (Sentinel failovers followed), or a cluster's master was replaced by its replica",
-            self.failovers.clone(),
-        );
-        registry.register(
-            "redis_redirections",
-            "Subscriptions a Redis Cluster moved to another node (a slot moved), followed",
-            self.redirections.clone(),
-        );
-        registry.register(
-            "redis_events_received",
-            "Events taken from Redis (Pub/Sub and catching up)",
-            self.received.clone(),
-        );
-        registry.register(
-            "redis_resets",
-            "Times Redis was found to have lost a channel's data",
-            self.resets.clone(),
-        );
-        registry.register(
-            "redis_errors",
-            "Commands Redis refused (WRONGTYPE, OOM, READONLY, ...)",
-            self.errors.clone(),
-        );
+        *self.cluster_down.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
