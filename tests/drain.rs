@@ -26,6 +26,23 @@ async fn ask(server: &Server, path: &str, headers: &[(&str, &str)]) -> (u16, Str
     (status, response.text().await.unwrap())
 }
 
+/// Asks `/readyz` until it answers 503 (the signal is handled a moment after `kill` returns);
+/// returns the body.
+async fn wait_until_not_ready(server: &Server) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, body) = ask(server, "/readyz", &[]).await;
+        if status == 503 {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz stayed {status}: {body:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// The `retry:` value (ms) at the very end of a drained stream, or fails naming the body.
 fn drained_retry(body: &[u8]) -> u64 {
     let text = String::from_utf8_lossy(body);
@@ -68,11 +85,12 @@ async fn a_drain_spreads_the_ends_of_40_streams_over_its_window() {
     server.terminate();
     let reading = tokio::spawn(ends(streams, signalled));
 
-    // At once: not ready, still alive, and new streams refused as an EventSource survives.
-    let (status, reason) = ask(&server, "/readyz", &[]).await;
+    // As soon as the signal is handled: not ready, still alive, and new streams refused as an
+    // EventSource survives.
+    let reason = wait_until_not_ready(&server).await;
     assert_eq!(
-        (status, reason.as_str()),
-        (503, "not ready: shutting down; new streams are refused\n")
+        reason,
+        "not ready: shutting down; new streams are refused\n"
     );
     assert_eq!(ask(&server, "/healthz", &[]).await, (200, "ok\n".into()));
     let (_, metrics) = ask(&server, "/metrics", &[]).await;
@@ -118,8 +136,7 @@ async fn a_second_signal_ends_the_remaining_streams_at_once() {
     let signalled = Instant::now();
     server.terminate();
     let reading = tokio::spawn(ends(streams, signalled));
-    let (status, _) = ask(&server, "/readyz", &[]).await;
-    assert_eq!(status, 503);
+    wait_until_not_ready(&server).await;
     server.wait_for_log("draining: new streams are refused");
     server.terminate();
     let ended = reading.await.unwrap();

@@ -170,7 +170,12 @@ async fn the_container_serves_its_probes_and_drains_within_the_grace_period() {
     let left = grace - Duration::from_secs(pre_stop);
     let signalled = Instant::now();
     server.terminate();
-    assert_eq!(probe("readinessProbe").await, 503);
+    // The signal is handled a moment after `kill` returns.
+    let asked = Instant::now();
+    while probe("readinessProbe").await != 503 {
+        assert!(asked.elapsed() < WAIT, "readiness never turned 503");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(probe("livenessProbe").await, 200);
     let bodies = join_all(streams.into_iter().map(|response| async move {
         let body = tokio::time::timeout(left, response.bytes()).await;
