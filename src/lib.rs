@@ -32,7 +32,8 @@
 //!    read; each stream's receiver reads it by position (`channel/fanout.rs`). Input waits while
 //!    the slowest stream is `--client-buffer` events behind, and `control/` orders a stalled
 //!    stream's eviction (`channel/backpressure.rs`).
-//! 4. Each stream's body (`routes/stream.rs`, opened by `routes/events.rs`) forwards those bytes;
+//! 4. Each stream's body (`routes/stream_core.rs`: prelude, deadline, batching, progress; one
+//!    channel's feed in `routes/stream.rs`, opened by `routes/events.rs`) forwards those bytes;
 //!    a stream of several channels (`routes/multi_stream.rs`) merges theirs in arrival order and
 //!    gives each event the stream's cursor as its id (`routes/cursor.rs`, `event::put_with_id`).
 //! 5. To the socket: on an HTTP/1.1 connection, plain or over TLS (rustls's unbuffered API,

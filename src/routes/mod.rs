@@ -1,6 +1,6 @@
 //! The routes: one warp filter chain of the event streams (`events.rs`, the default channel and
-//! named ones, their bodies in `stream.rs`; several channels on one stream in `multi_stream.rs`
-//! with their ids in `cursor.rs`), publishing (`publish.rs`), `/stats` and `/metrics`
+//! named ones; what every body does in `stream_core.rs`, one channel's feed in `stream.rs`,
+//! several channels' in `multi_stream.rs` with their ids in `cursor.rs`), publishing (`publish.rs`), `/stats` and `/metrics`
 //! (`stats.rs`, `metrics.rs`), the static dir or the built-in page (`page.rs`), 404 for the
 //! rest, and CORS when asked. Who may read and publish is `access/`'s decision (`--auth`,
 //! tokens per channel, the `Host` check of a loopback bind); the routes ask it. They forward the
@@ -21,6 +21,7 @@ mod sse_reply;
 mod static_dir;
 mod stats;
 mod stream;
+mod stream_core;
 
 use std::path::PathBuf;
 use std::sync::Arc;

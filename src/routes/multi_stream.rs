@@ -10,23 +10,21 @@
 //! an EventSource, and the stream has nothing better to resume from.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::Stream;
 use warp::reply::{Reply, Response};
 
 use super::cursor::{self, Cursor};
 use super::deadline::Deadline;
 use super::refusal::{Asker, refuse};
 use super::sse_reply::{self, spread};
-use super::stream::{BATCH_BYTES, join_prelude};
+use super::stream_core::{BATCH_BYTES, Body, Fed, Feed, body};
 use crate::bus::Bus;
 use crate::channel::{Channel, EARLIEST, Frame, Joined, Receiver, Stamp, Start, TryRecvError};
 use crate::channels::{ChannelName, Channels, Role};
-use crate::control::{Client, Mark, StreamSlot};
+use crate::control::{Client, Mark};
 use crate::event;
 
 /// Opens the stream of `names` (2 to 16 distinct channels) from `last_event_id`.
@@ -85,16 +83,15 @@ pub async fn open(
         .into_iter()
         .collect();
     prelude.extend(unknown);
-    let stream = MultiStream::new(
+    let feed = SeveralFeed::new(
         &opened,
         names,
         joined,
-        prelude,
-        deadline,
-        asker.connection,
-        slot,
+        &mut prelude,
+        asker.connection.as_deref(),
     );
-    let mut response = warp::reply::stream(stream.into_body()).into_response();
+    let stream = body(feed, prelude, deadline, asker.connection, slot);
+    let mut response = warp::reply::stream(stream).into_response();
     sse_reply::set_headers(response.headers_mut());
     response
 }
@@ -135,41 +132,33 @@ struct Member {
     closed: bool,
 }
 
-/// Everything one stream of several channels holds.
-struct MultiStream {
-    /// In the URL's order. Emptied while dropping, so the receivers go (input stops waiting for
+/// The live part of a stream of several channels (the prelude and deadline are
+/// `stream_core.rs`'s).
+struct SeveralFeed {
+    /// In the URL's order. Emptied at the end, so the receivers go (input stops waiting for
     /// them) before the connection is told the stream ended.
     members: Vec<Member>,
     cursor: Cursor,
-    prelude: VecDeque<Bytes>,
-    connection: Option<Arc<Client>>,
     /// The stream's place in each channel after the first, for the eviction check (the
     /// first's is the connection's own mark).
     marks: Arc<[Mark]>,
-    /// Set when the deadline passed: the next poll ends the stream.
-    finished: bool,
-    /// When the stream ends of itself (its token's expiry), checked before each batch.
-    deadline: Deadline,
-    /// Held for the stream's life: its one place under `--max-clients`.
-    _slot: StreamSlot,
 }
 
-impl MultiStream {
+impl SeveralFeed {
+    /// The feed of `joined`; their replay notices go to `prelude`.
     fn new(
         channels: &[Arc<Channel>],
         names: Vec<ChannelName>,
         joined: Vec<Joined>,
-        mut prelude: VecDeque<Bytes>,
-        deadline: Deadline,
-        connection: Option<Arc<Client>>,
-        slot: StreamSlot,
+        prelude: &mut VecDeque<Bytes>,
+        connection: Option<&Client>,
     ) -> Self {
         let marks: Arc<[Mark]> = channels[1..]
             .iter()
             .zip(&joined[1..])
             .map(|(channel, one)| Mark::new(channel.id(), one.position))
             .collect();
-        if let Some(connection) = &connection {
+        if let Some(connection) = connection {
             connection.stream_started(channels[0].id(), joined[0].position);
             connection.also_reads(marks.clone());
         }
@@ -184,49 +173,29 @@ impl MultiStream {
                 closed: false,
             });
         }
-        MultiStream {
+        SeveralFeed {
             members,
             cursor,
-            prelude,
-            connection,
             marks,
-            finished: false,
-            deadline,
-            _slot: slot,
         }
     }
+}
 
-    fn into_body(self) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + Sync + 'static {
-        futures_util::stream::unfold(self, |mut state| async move {
-            let chunk = state.next_chunk().await?;
-            if let Some(connection) = &state.connection {
-                connection.chunk_sent();
-            }
-            Some((Ok(chunk), state))
-        })
-    }
-
-    async fn next_chunk(&mut self) -> Option<Bytes> {
-        if self.finished {
-            return None;
-        }
-        if let Some(words) = self.deadline.due() {
-            return Some(self.last_words(words));
-        }
-        if let Some(first) = self.prelude.pop_front() {
-            return Some(join_prelude(&mut self.prelude, first));
-        }
-        if let Some(batch) = self.replay_batch() {
-            return Some(batch);
+impl Feed for SeveralFeed {
+    async fn next(stream: &mut Body<Self>) -> Fed {
+        if let Some(batch) = stream.feed.replay_batch() {
+            return Fed::Chunk(batch);
         }
         loop {
-            if let Some(batch) = self.batch() {
-                return Some(batch);
+            let connection = stream.core.connection.as_deref();
+            if let Some(batch) = stream.feed.batch(connection) {
+                return Fed::Chunk(batch);
             }
-            if self.members.iter().all(|member| member.closed) {
-                return None;
+            if stream.feed.members.iter().all(|member| member.closed) {
+                return Fed::End;
             }
-            let waits = self
+            let waits = stream
+                .feed
                 .members
                 .iter_mut()
                 .enumerate()
@@ -234,15 +203,11 @@ impl MultiStream {
                 .map(|(index, member)| {
                     Box::pin(async move { (index, member.receiver.recv().await) })
                 });
-            let woke = tokio::select! {
-                (received, _, _) = futures_util::future::select_all(waits) => Ok(received),
-                words = self.deadline.reached() => Err(words),
+            let (index, received) = tokio::select! {
+                (received, _, _) = futures_util::future::select_all(waits) => received,
+                words = stream.core.deadline.reached() => return Fed::Words(words),
             };
-            let (index, received) = match woke {
-                Ok(received) => received,
-                Err(words) => return Some(self.last_words(words)),
-            };
-            let member = &mut self.members[index];
+            let member = &mut stream.feed.members[index];
             match received {
                 Ok(frame) => member.ready = Some(frame),
                 Err(_closed) => member.closed = true,
@@ -250,15 +215,12 @@ impl MultiStream {
         }
     }
 
-    /// The stream's last chunk; nothing follows (the receivers go at once, so input no longer
-    /// waits for them).
-    fn last_words(&mut self, words: Bytes) -> Bytes {
-        self.finished = true;
-        self.prelude.clear();
+    fn close(&mut self) {
         self.members.clear();
-        words
     }
+}
 
+impl SeveralFeed {
     /// The next kept events to replay, merged in the order this instance received them (each
     /// channel's are in order), each with the cursor as its id, up to `BATCH_BYTES` (a larger
     /// event goes alone); `None` once the replay is over. Only this batch is ever copied.
@@ -303,7 +265,7 @@ impl MultiStream {
     /// The frames ready, earliest arrival first, each event with the cursor as its id, up to
     /// `BATCH_BYTES`; `None` when none is ready. Heartbeats go out from the first channel only:
     /// one is enough to keep a quiet stream's proxies open, and each channel sends its own.
-    fn batch(&mut self) -> Option<Bytes> {
+    fn batch(&mut self, connection: Option<&Client>) -> Option<Bytes> {
         let mut batch = BytesMut::new();
         while batch.len() < BATCH_BYTES {
             // Every channel is looked at again before each pick, not only the one just taken
@@ -320,7 +282,7 @@ impl MultiStream {
             let Some(frame) = self.members[index].ready.take() else {
                 break;
             };
-            self.took(index, frame.position);
+            self.took(index, frame.position, connection);
             match frame.stamp {
                 Some(stamp) => {
                     self.cursor.advance(index, stamp.seq);
@@ -334,23 +296,14 @@ impl MultiStream {
     }
 
     /// Records that channel `index`'s live frames up to `position` were taken.
-    fn took(&self, index: usize, position: u64) {
+    fn took(&self, index: usize, position: u64, connection: Option<&Client>) {
         match index {
             0 => {
-                if let Some(connection) = &self.connection {
+                if let Some(connection) = connection {
                     connection.stream_at(position);
                 }
             }
             _ => self.marks[index - 1].at(position),
-        }
-    }
-}
-
-impl Drop for MultiStream {
-    fn drop(&mut self) {
-        self.members.clear();
-        if let Some(connection) = &self.connection {
-            connection.stream_ended();
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! A client that is behind gets every frame that is ready in one chunk, so one socket write
 //! carries many events instead of one per wake-up. A stream opened with a token ends when the
-//! token expires, after a comment saying so, however far behind it is (`deadline.rs`).
+//! token expires, after a comment saying so, however far behind it is (`deadline.rs`). The
+//! prelude, the deadline and the connection's records are every stream's (`stream_core.rs`).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -16,13 +17,12 @@ use tokio::time::Instant;
 
 use super::deadline::Deadline;
 use super::sse_reply::spread;
+use super::stream_core::{BATCH_BYTES, Body, Fed, Feed, body};
 use crate::access::Grant;
 use crate::channel::{Channel, Frame, Receiver, Subscription, TryRecvError};
-use crate::control::{Client, StreamSlot};
+use crate::control::Client;
 use crate::event;
 
-/// Frames are joined into one chunk up to this size; a larger frame still goes whole.
-pub(super) const BATCH_BYTES: usize = 64 * 1024;
 /// The last words of a stream whose token expired; its EventSource reconnects with a fresh one.
 const TOKEN_EXPIRED: &[u8] = b": token expired\n\n";
 
@@ -59,20 +59,11 @@ fn lifetime(age: Duration) -> Duration {
     age.mul_f64(0.9 + 0.2 * fastrand::f64())
 }
 
-/// Everything one stream holds: the receiver, what is still to be sent before live frames,
-/// and the handle it reports progress to.
-struct ClientStream {
-    /// `None` once the stream ended and while dropping, so the receiver goes (input stops
+/// One channel's live frames.
+struct OneFeed {
+    /// `None` once the stream ended or the channel closed, so the receiver goes (input stops
     /// waiting for it) before the connection is told the stream ended.
     receiver: Option<Receiver>,
-    prelude: VecDeque<Bytes>,
-    connection: Option<Arc<Client>>,
-    /// Set when the channel closed or the deadline passed: the next poll ends the stream.
-    finished: bool,
-    /// When the stream ends of itself (its token's expiry), checked before each batch.
-    deadline: Deadline,
-    /// Held for the stream's life: its place under `--max-clients`.
-    _slot: StreamSlot,
 }
 
 /// The body of one `/events` response. `prelude` goes first (the `retry:` frame, if any); the
@@ -90,128 +81,69 @@ pub fn client_stream(
     let mut queued: VecDeque<Bytes> = prelude.into_iter().collect();
     queued.extend(subscription.notice);
     queued.extend(subscription.replay);
-    let state = ClientStream {
+    let feed = OneFeed {
         receiver: Some(subscription.receiver),
-        prelude: queued,
-        connection,
-        finished: false,
-        deadline,
-        _slot: subscription.slot,
     };
-    futures_util::stream::unfold(state, |mut state| async move {
-        let chunk = state.next_chunk().await?;
-        if let Some(connection) = &state.connection {
-            connection.chunk_sent();
-        }
-        Some((Ok(chunk), state))
-    })
+    body(feed, queued, deadline, connection, subscription.slot)
 }
 
-impl ClientStream {
-    async fn next_chunk(&mut self) -> Option<Bytes> {
-        if let Some(words) = self.deadline.due() {
-            return Some(self.last_words(words));
-        }
-        if let Some(first) = self.prelude.pop_front() {
-            return Some(join_prelude(&mut self.prelude, first));
-        }
-        if self.finished {
-            return self.end();
-        }
-        let receiver = self.receiver.as_mut()?;
-        let woke = tokio::select! {
-            received = receiver.recv() => Ok(received),
-            words = self.deadline.reached() => Err(words),
+impl Feed for OneFeed {
+    async fn next(stream: &mut Body<Self>) -> Fed {
+        let Some(receiver) = stream.feed.receiver.as_mut() else {
+            return Fed::End;
         };
-        let received = match woke {
-            Ok(received) => received,
-            Err(words) => return Some(self.last_words(words)),
+        let received = tokio::select! {
+            received = receiver.recv() => received,
+            words = stream.core.deadline.reached() => return Fed::Words(words),
         };
         // A stream never lags out of its channel's ring (see `channel/ring.rs`): it is read
         // to the end or dropped, never skipped.
         let Ok(first) = received else {
-            return self.end();
+            return Fed::End;
         };
-        let Some(second) = self.try_next() else {
-            self.took(first.position);
-            return Some(first.bytes);
+        let took = |position| {
+            if let Some(connection) = &stream.core.connection {
+                connection.stream_at(position);
+            }
+        };
+        let feed = &mut stream.feed;
+        let Some(second) = feed.try_next() else {
+            took(first.position);
+            return Fed::Chunk(first.bytes);
         };
         let mut size = first.bytes.len() + second.bytes.len();
         let mut frames = vec![first, second];
         while size < BATCH_BYTES
-            && let Some(frame) = self.try_next()
+            && let Some(frame) = feed.try_next()
         {
             size += frame.bytes.len();
             frames.push(frame);
         }
-        self.took(frames[frames.len() - 1].position);
+        took(frames[frames.len() - 1].position);
         let mut batch = BytesMut::with_capacity(size);
         for frame in &frames {
             batch.extend_from_slice(&frame.bytes);
         }
-        Some(batch.freeze())
+        Fed::Chunk(batch.freeze())
     }
 
-    /// What the stream says at its deadline; nothing follows (the receiver goes at once, so
-    /// input no longer waits for it).
-    fn last_words(&mut self, words: Bytes) -> Bytes {
-        self.finished = true;
-        self.prelude.clear();
+    fn close(&mut self) {
         self.receiver = None;
-        words
     }
+}
 
-    /// The stream's end: the receiver goes first (input stops waiting for it).
-    fn end(&mut self) -> Option<Bytes> {
-        self.finished = true;
-        self.receiver = None;
-        None
-    }
-
-    /// Records that live frames up to `position` were taken.
-    fn took(&self, position: u64) {
-        if let Some(connection) = &self.connection {
-            connection.stream_at(position);
-        }
-    }
-
+impl OneFeed {
     /// A frame that is already waiting, if any. A closed channel ends the stream once the chunk
-    /// being gathered is sent.
+    /// being gathered is sent: its receiver goes now, and the next ask finds none.
     fn try_next(&mut self) -> Option<Frame> {
         let receiver = self.receiver.as_mut()?;
         match receiver.try_recv() {
             Ok(frame) => Some(frame),
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Closed) => {
-                self.finished = true;
+                self.receiver = None;
                 None
             }
-        }
-    }
-}
-
-/// `first`, then what follows it in `prelude`, in one chunk of up to `BATCH_BYTES` (a replay
-/// can hold many large events).
-pub(super) fn join_prelude(prelude: &mut VecDeque<Bytes>, first: Bytes) -> Bytes {
-    let fits =
-        |len: usize, next: Option<&Bytes>| next.is_some_and(|n| len + n.len() <= BATCH_BYTES);
-    if !fits(first.len(), prelude.front()) {
-        return first;
-    }
-    let mut batch = BytesMut::from(&first[..]);
-    while fits(batch.len(), prelude.front()) {
-        if let Some(next) = prelude.pop_front() {
-            batch.extend_from_slice(&next);
-        }
-    }
-    batch.freeze()
-}
-
-impl Drop for ClientStream {
-    fn drop(&mut self) {
-        self.receiver = None;
-        if let Some(connection) = &self.connection {
-            connection.stream_ended();
         }
     }
 }
