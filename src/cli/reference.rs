@@ -47,8 +47,8 @@ fn check_man_page(command: Command, file: &str) {
 /// out for a terminal, and a man page fills and justifies it, so a copied command broke
 /// (`curl   -H   "Authorization: ...`, flags wrapped onto the next line, words hyphenated).
 /// Prose stays prose; examples go in no-fill blocks (`.EX`/`.EE`). The server's page shows the
-/// README's examples, so a command copied from either is the same (tests/man_page.rs compares
-/// them as `man` renders them).
+/// README's examples, so a command copied from either is the same (tests/suite/man_page.rs
+/// compares them as `man` renders them).
 fn man_page(command: Command) -> Vec<u8> {
     let after_help = command
         .get_after_help()

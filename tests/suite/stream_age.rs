@@ -1,0 +1,87 @@
+//! `--max-stream-age` (DESIGN.md §16): each stream ends after its age (drawn per stream within
+//! ±10 %) with a comment and `retry:`, and a client that reconnects as an EventSource does
+//! (after the `retry:` wait, with `Last-Event-ID` from the last `id:` it saw) misses nothing
+//! and gets nothing twice. Bodies are parsed by eventsource-stream.
+
+use crate::common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+
+use common::Server;
+
+const AGED: &str = ": this stream reached its age (--max-stream-age); reconnect\n\nretry: ";
+
+/// Every event of a finished body, as (id, data).
+async fn parse(body: &[u8]) -> Vec<(String, String)> {
+    let chunks = [Ok::<_, std::convert::Infallible>(Bytes::copy_from_slice(
+        body,
+    ))];
+    let parsed: Vec<_> = futures_util::stream::iter(chunks)
+        .eventsource()
+        .collect()
+        .await;
+    parsed
+        .into_iter()
+        .map(|event| event.expect("a well-formed stream"))
+        .filter(|event| !event.data.is_empty())
+        .map(|event| (event.id, event.data))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_aged_stream_ends_with_retry_and_its_client_resumes_without_loss() {
+    let server = Server::start(&[
+        "-i",
+        "50ms",
+        "-m",
+        "tick {seq}",
+        "--max-stream-age",
+        "1s",
+        "--retry",
+        "100ms",
+    ]);
+    let mut last_id: Option<String> = None;
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for _ in 0..3 {
+        let headers: Vec<(&str, &str)> = last_id
+            .as_deref()
+            .map(|id| ("Last-Event-ID", id))
+            .into_iter()
+            .collect();
+        let opened = Instant::now();
+        let mut stream = server.raw("/events", &headers).await;
+        let body = stream.until_end().await.to_vec();
+        // Never before 0.9 of its age; the upper bound is left to the machine's load.
+        assert!(
+            opened.elapsed() >= Duration::from_millis(900),
+            "ended early"
+        );
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let retry = text
+            .rsplit_once(AGED)
+            .and_then(|(_, tail)| tail.strip_suffix("\n\n"))
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map(Duration::from_millis)
+            .unwrap_or_else(|| panic!("no age notice and retry: at the end of {text:?}"));
+        // --retry 100ms, spread per client up to half as much again.
+        assert!(retry >= Duration::from_millis(100) && retry <= Duration::from_millis(150));
+        let events = parse(&body).await;
+        assert!(!events.is_empty(), "{text:?}");
+        last_id = events.last().map(|(id, _)| id.clone());
+        seen.extend(events);
+        // As an EventSource does, it waits the retry: it was told before coming back.
+        tokio::time::sleep(retry).await;
+    }
+    // Every tick from the first seen to the last, each once, in order.
+    let first: u64 = seen[0].0.parse().unwrap();
+    for (offset, (id, data)) in seen.iter().enumerate() {
+        let expected = first + offset as u64;
+        assert_eq!(id, &expected.to_string(), "{seen:?}");
+        assert_eq!(data, &format!("tick {expected}"));
+    }
+    assert!(seen.len() > 3, "{seen:?}");
+}
