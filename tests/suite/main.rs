@@ -5,8 +5,8 @@
 //! (`cargo test --test suite redis::`), one test as `cargo test --test suite MODULE::NAME`.
 //!
 //! All modules share one process: a test must not change the process's environment, working
-//! directory or limits (those are set on the child's `Command`), and tests that must not
-//! overlap take a lock of their own (`storm::ONE_AT_A_TIME`).
+//! directory or limits (those are set on the child's `Command`). Tests overlap only with tests
+//! of their own module (`common/turn.rs`), as when each module was a binary of its own.
 
 mod common;
 

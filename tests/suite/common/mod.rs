@@ -12,6 +12,7 @@ pub mod recipe;
 pub mod redis;
 pub mod sentinel;
 pub mod tls;
+pub mod turn;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -47,6 +48,8 @@ pub struct Server {
     stderr_gate: Option<std::sync::mpsc::Sender<()>>,
     /// The pseudo-terminal's own end, held while the child runs (`Input::Terminal`).
     terminal: Option<std::os::fd::OwnedFd>,
+    /// This test's module's turn (`turn.rs`), given back after the child is killed.
+    _turn: Option<turn::Turn>,
 }
 
 /// The bytes read from the child's stdout so far, and whether it has closed.
@@ -125,6 +128,7 @@ impl Server {
     }
 
     fn spawn_inner(mut command: Command, input: Input, output: Output, hold: bool) -> Server {
+        let turn = turn::Turn::take();
         let mut terminal = None;
         command
             .stdin(match input {
@@ -193,6 +197,7 @@ impl Server {
             http: reqwest::Client::new(),
             stderr_gate: hold.then_some(gate),
             terminal,
+            _turn: turn,
         };
         match address_rx.recv_timeout(WAIT) {
             Ok(base) => server.base = base,
