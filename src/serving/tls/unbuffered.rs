@@ -385,3 +385,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UnbufferedTls<S> {
         Pin::new(&mut this.socket).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests;
