@@ -4,9 +4,7 @@
 
 use crate::common;
 
-use std::time::Duration;
-
-use common::{Server, data, ids};
+use common::{Server, count, data, ids};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_channel_numbers_and_keeps_its_own_events() {
@@ -105,13 +103,19 @@ async fn the_ticker_publishes_to_its_channel() {
         "1",
         "--publish-token",
         "t",
+        "--keep-alive",
+        "200ms",
     ]);
     let mut default = server.events("/events").await;
-    server.wait_for_consumers(1).await;
-    // --wait-clients counts the ticker's channel: a default-channel client does not start it.
-    // Had it started, six ticks would be gone by the time `clock` connects, and its first id
-    // would not be 1.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut beats = server.raw("/events", &[]).await;
+    server.wait_for_consumers(2).await;
+    // --wait-clients counts the ticker's channel: default-channel clients do not start it. Had
+    // they started it, its first tick (after 50 ms) would be gone, to no one, before the second
+    // heartbeat (200 ms after the first) that the default channel sends a client there for both,
+    // timed by the server's own clock; `clock`'s first id would then not be 1.
+    beats
+        .read_until("two heartbeats", |body| count(body, ":\n\n") >= 2)
+        .await;
     let mut clock = server.events("/events/clock").await;
     let got = clock.take(3).await;
     assert_eq!(data(&got), ["tick 1", "tick 2", "tick 3"]);

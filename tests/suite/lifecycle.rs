@@ -3,9 +3,7 @@
 
 use crate::common;
 
-use std::time::Duration;
-
-use common::{Input, Output, Server, TcpClient, data, ids};
+use common::{Input, Output, Server, TcpClient, count, data, ids};
 
 fn numbered(prefix: &str, range: std::ops::RangeInclusive<u32>) -> Vec<String> {
     range.map(|n| format!("{prefix}{n}")).collect()
@@ -13,29 +11,42 @@ fn numbered(prefix: &str, range: std::ops::RangeInclusive<u32>) -> Vec<String> {
 
 #[tokio::test]
 async fn wait_clients_holds_input_until_the_second_client() {
-    let mut server = Server::piped(&["--wait-clients", "2"]);
-    let mut first = server.events("/events").await;
+    let mut server = Server::piped(&["--wait-clients", "2", "--keep-alive", "200ms"]);
+    let mut first = server.raw("/events", &[]).await;
     server.wait_for_consumers(1).await;
+    let before = count(&first.received, ":\n\n");
     for n in 1..=5 {
         server.write(format!("line {n}\n").as_bytes());
     }
-    // Time for a build that does not wait to send them; then the second client, which asks for
-    // no replay, sees them only if they waited for it.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A build that does not wait sends them at once, and a heartbeat waits for silence: three
+    // more heartbeats with no event between them, timed by the server's own clock, show that the
+    // lines are held. The second client asks for no replay: it sees them only if they waited.
+    let body = first
+        .read_until("three heartbeats after the input", |body| {
+            count(body, ":\n\n") >= before + 3
+        })
+        .await;
+    let text = String::from_utf8_lossy(body).into_owned();
+    assert!(
+        !text.contains("data:"),
+        "input sent before the second client: {text:?}"
+    );
     assert_eq!(server.stats().await["events_sent"], 0);
 
     let mut second = server.events("/events").await;
-    let expected = numbered("line ", 1..=5);
-    for client in [&mut first, &mut second] {
-        let events = client.take(5).await;
-        assert_eq!(data(&events), expected);
-        assert_eq!(ids(&events), numbered("", 1..=5));
+    let text =
+        String::from_utf8_lossy(first.read_until_contains("data: line 5\n\n").await).into_owned();
+    for n in 1..=5 {
+        let frame = format!("id: {n}\ndata: line {n}\n\n");
+        assert!(text.contains(&frame), "no {frame:?} in {text:?}");
     }
+    let events = second.take(5).await;
+    assert_eq!(data(&events), numbered("line ", 1..=5));
+    assert_eq!(ids(&events), numbered("", 1..=5));
     // Input flows on once started.
     server.write(b"line 6\n");
-    for client in [&mut first, &mut second] {
-        assert_eq!(client.next().await.data, "line 6");
-    }
+    first.read_until_contains("id: 6\ndata: line 6\n\n").await;
+    assert_eq!(second.next().await.data, "line 6");
 }
 
 #[tokio::test]

@@ -417,40 +417,38 @@ impl Server {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = tokio::time::timeout(WAIT, request.send())
+        let response = within("the answer to a POST", request.send())
             .await
-            .expect("answer in time")
             .expect("POST");
         Answer {
             status: response.status(),
             headers: response.headers().clone(),
-            body: response.text().await.expect("the answer's body"),
+            body: within("the body of a POST's answer", response.text())
+                .await
+                .expect("the answer's body"),
         }
     }
 
     /// The text of `/metrics`, whatever its status.
     pub async fn metrics(&self) -> String {
-        self.http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        within("the answer to /metrics", async {
+            let response = self.http.get(self.url("/metrics")).send().await;
+            response
+                .expect("GET /metrics")
+                .text()
+                .await
+                .expect("/metrics")
+        })
+        .await
     }
 
     pub async fn stats(&self) -> serde_json::Value {
-        let body = self
-            .http
-            .get(self.url("/stats"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        serde_json::from_str(&body).unwrap()
+        let body = within("the answer to /stats", async {
+            let response = self.http.get(self.url("/stats")).send().await;
+            response.expect("GET /stats").text().await.expect("/stats")
+        })
+        .await;
+        serde_json::from_str(&body).unwrap_or_else(|err| panic!("/stats: {err}: {body:?}"))
     }
 }
 
@@ -576,6 +574,15 @@ impl Client {
 }
 
 /// The data of each event.
+/// `future`'s output, or a failure naming `what` once it has taken longer than `WAIT`: a test
+/// fails with what it was waiting for, rather than hanging.
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(WAIT, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("no {what} within {WAIT:?}"),
+    }
+}
+
 pub fn data(events: &[Event]) -> Vec<String> {
     events.iter().map(|e| e.data.clone()).collect()
 }
