@@ -41,8 +41,10 @@ async fn a_stalled_stream_of_several_is_evicted_from_all_its_channels_with_one_w
     feeder.join().unwrap();
     let stats = server.wait_for_stat("consumers", 1).await;
     assert_eq!(stats["clients_dropped_stalled"], 1, "{stats}");
-    assert_eq!(
-        stats["channels"]["a"]["consumers"], 0,
+    // `a` had no reader but this one and holds no event: without it, the registry may sweep it.
+    let a = &stats["channels"]["a"];
+    assert!(
+        a.is_null() || a["consumers"] == 0,
         "gone from a too: {stats}"
     );
     assert_eq!(stats["channels"]["b"]["consumers"], 1, "{stats}");
