@@ -69,6 +69,9 @@ pub struct Frame {
     pub stamp: Option<Stamp>,
 }
 
+// Every slot of every channel's history holds one: a frame stays within one cache line.
+const _: () = assert!(std::mem::size_of::<Frame>() <= 64);
+
 /// What tells one sent event from another: its sequence number in its channel (the id unless
 /// its source gave one), and its place in the order this process received events on all
 /// channels (a stream of several channels merges them by it).

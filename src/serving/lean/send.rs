@@ -37,6 +37,9 @@ pub struct Stream<IO> {
     body: ResponseBody,
 }
 
+// What an idle plain stream keeps beside its connection record: ten words.
+const _: () = assert!(std::mem::size_of::<Stream<tokio::net::TcpStream>>() <= 80);
+
 impl<IO: AsyncRead + AsyncWrite + Unpin> Stream<IO> {
     /// `response` must be a 200 event stream (see `head::is_lean_stream`).
     pub fn new(io: IO, response: Response, close: bool) -> Self {

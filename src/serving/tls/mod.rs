@@ -127,8 +127,9 @@ impl Tls {
 
     /// Completes the server side of a handshake: the ClientHello must be in by `hello_by`, then
     /// the handshake waits for its slot, and must end within `timeout` of getting it. The
-    /// connection comes boxed: it is large (rustls's state alone is 1 KiB), and a task that
-    /// awaits this keeps room for the result in every later state, where a box is one pointer.
+    /// connection comes boxed: it is large (rustls's state alone is over 1 KiB, asserted
+    /// below), and a task that awaits this keeps room for the result in every later state,
+    /// where a box is one pointer.
     pub async fn accept<S>(
         &self,
         mut socket: S,
@@ -160,6 +161,9 @@ impl Tls {
         }
     }
 }
+
+// Why `accept` boxes the connection: rustls's state alone is large.
+const _: () = assert!(std::mem::size_of::<rustls::server::UnbufferedServerConnection>() >= 1024);
 
 /// Reads until a whole ClientHello is in (rustls's `Acceptor` says when) and returns every byte
 /// read, for the connection to answer. A malformed hello gets its alert.
