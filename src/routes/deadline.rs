@@ -16,9 +16,13 @@ use super::sse_reply::spread;
 use crate::control::Drain;
 use crate::event;
 
-/// A stream's end, if it has one. Holds no timer (and costs one word) when it has none.
+/// A stream's end, if it has one. Holds no timer (and costs one word, asserted below) when it
+/// has none.
 #[derive(Debug, Default)]
 pub struct Deadline(Option<Box<Ending>>);
+
+// Every stream holds one, and most have no end of their own.
+const _: () = assert!(std::mem::size_of::<Deadline>() == std::mem::size_of::<usize>());
 
 /// An instant and the words sent at it, and the drain it waits for (boxed: a timer is large,
 /// and most streams have neither).
