@@ -53,7 +53,7 @@ pub(super) async fn serve_http<I>(
     protocols: Protocols,
     answered: Option<warp::reply::Response>,
     connection: Arc<Client>,
-    serving: Serving,
+    serving: Arc<Serving>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -63,7 +63,8 @@ pub(super) async fn serve_http<I>(
         tasks,
         timeouts,
         ..
-    } = serving;
+    } = &*serving;
+    let (control, tasks, timeouts) = (control.clone(), tasks.clone(), *timeouts);
     let peer = connection.peer;
     let (open_streams, streams) = watch::channel(0);
     let executor = StreamExecutor {
@@ -72,7 +73,7 @@ pub(super) async fn serve_http<I>(
         tasks,
         open_streams: Arc::new(open_streams),
     };
-    let warp_service = warp::service(routes);
+    let warp_service = warp::service(routes.clone());
     let answered = std::sync::Mutex::new(answered);
     let service = {
         let connection = connection.clone();

@@ -72,8 +72,8 @@ pub fn default_max_connections() -> usize {
 }
 
 tokio::task_local! {
-    /// The peer of the connection a task serves (HTTP/2 streams have a record of their own).
-    static CONNECTION: SocketAddr;
+    /// The connection a task serves (HTTP/2 streams have a record of their own).
+    static CONNECTION: Arc<Client>;
 }
 
 /// Whom the task running now serves: the peer of its connection or HTTP/2 stream, or `None`
@@ -81,7 +81,7 @@ tokio::task_local! {
 /// asks (`panics::install`).
 pub fn panicking_peer() -> Option<SocketAddr> {
     CONNECTION
-        .try_with(|peer| *peer)
+        .try_with(|connection| connection.peer)
         .ok()
         .or_else(http::h2_stream_peer)
 }
@@ -89,6 +89,8 @@ pub fn panicking_peer() -> Option<SocketAddr> {
 /// Accepts connections on every listener until shutdown begins; each is served on its own
 /// task, and all count against one `--max-connections`.
 pub fn accept_all(listeners: Vec<TcpListener>, serving: Serving) {
+    // One for all: each connection's task holds a pointer to it, not a copy.
+    let serving = Arc::new(serving);
     let open = Arc::new(AtomicUsize::new(0));
     for listener in listeners {
         tokio::spawn(accept_loop(listener, serving.clone(), open.clone()));
@@ -96,7 +98,7 @@ pub fn accept_all(listeners: Vec<TcpListener>, serving: Serving) {
 }
 
 /// Accepts connections on one listener; `open` counts the connections of every listener.
-async fn accept_loop(listener: TcpListener, serving: Serving, open: Arc<AtomicUsize>) {
+async fn accept_loop(listener: TcpListener, serving: Arc<Serving>, open: Arc<AtomicUsize>) {
     let control = &serving.control;
     let mut fd_warning = Throttle::new(WARNING_PERIOD);
     let mut full_warning = Throttle::new(WARNING_PERIOD);
@@ -120,18 +122,21 @@ async fn accept_loop(listener: TcpListener, serving: Serving, open: Arc<AtomicUs
                     continue;
                 };
                 tune(&socket, peer);
+                let connection = Arc::new(Client::new(peer, control));
                 // Each connection's future is made here and moved in whole: a block that made it
                 // would keep room for its arguments beside it for the connection's life.
-                // Scoped with its peer: a panic in it ends this connection alone (`panics`).
+                // Scoped with its record: a panic in it ends this connection alone (`panics`).
+                let scope = connection.clone();
                 let tasks = &serving.tasks;
                 match serving.tls.clone() {
-                    None => tasks.spawn(
-                        CONNECTION.scope(peer, serve_plain(socket, peer, serving.clone(), counted)),
-                    ),
-                    Some(tls) => tasks.spawn(
-                        CONNECTION
-                            .scope(peer, serve_tls(socket, peer, serving.clone(), tls, counted)),
-                    ),
+                    None => tasks.spawn(CONNECTION.scope(
+                        scope,
+                        serve_plain(socket, connection, serving.clone(), counted),
+                    )),
+                    Some(tls) => tasks.spawn(CONNECTION.scope(
+                        scope,
+                        serve_tls(socket, connection, serving.clone(), tls, counted),
+                    )),
                 };
             }
             Err(err) if is_out_of_descriptors(&err) => {
@@ -203,15 +208,15 @@ fn is_out_of_descriptors(err: &std::io::Error) -> bool {
 /// and keeps room for both, 180 bytes per connection for its life; a block uses them in place.
 fn serve_plain(
     socket: TcpStream,
-    peer: SocketAddr,
-    serving: Serving,
+    connection: Arc<Client>,
+    serving: Arc<Serving>,
     counted: OpenConnection,
 ) -> impl Future<Output = ()> + Send {
     // The deadlines run from accept.
     let head_by = Instant::now() + serving.timeouts.head;
     async move {
         let _counted = counted;
-        let control = serving.control.clone();
+        let control = &serving.control;
         // A socket that sends nothing is closed sooner than one that is sending its head, and
         // holds no buffer meanwhile.
         let mut first = [0; 1];
@@ -223,33 +228,42 @@ fn serve_plain(
             },
             () = control.closed() => return,
         }
-        let connection = Arc::new(Client::new(peer, &control));
-        let handover = lean::serve(socket, &serving.routes, &connection, &control, head_by);
+        let handover = lean::serve(socket, &serving.routes, &connection, control, head_by);
         let Some(handover) = handover.await else {
             return; // served as a lean stream, or nothing left to serve
         };
-        // What was read shows the protocol: HTTP/2 with prior knowledge (h2c) starts with its
-        // preface, which must be followed by SETTINGS in time. (Knowing it, no sniff is needed:
-        // hyper-util's would cost an HTTP/1 connection a doubled read buffer.)
-        let mut io = handover.io;
-        if preface::may_be_h2(io.replay()) {
-            let Some(started) = preface::read_h2_start(io, head_by, &control).await else {
-                return;
-            };
-            io = started;
-        }
-        let protocols = if io.replay().starts_with(preface::H2_PREFACE) {
-            Protocols::Http2
-        } else {
-            Protocols::Http1
-        };
-        let socket = ProgressIo::new(io, connection.clone(), control);
-        let io = TokioIo::new(socket);
-        let answered = handover.answered;
-        // Boxed: hyper's connection state is large, and a lean stream keeps this task for its
-        // life.
-        Box::pin(serve_http(io, protocols, answered, connection, serving)).await;
+        // Boxed: what hyper needs (the HTTP/2 start, hyper's connection state) is large, and a
+        // task is as large as its largest state: a lean stream keeps its task for its life.
+        Box::pin(serve_plain_handover(handover, connection, serving, head_by)).await;
     }
+}
+
+/// A plain connection the lean path handed over, served by hyper.
+async fn serve_plain_handover(
+    handover: lean::Handover<TcpStream>,
+    connection: Arc<Client>,
+    serving: Arc<Serving>,
+    head_by: Instant,
+) {
+    let control = &serving.control;
+    // What was read shows the protocol: HTTP/2 with prior knowledge (h2c) starts with its
+    // preface, which must be followed by SETTINGS in time. (Knowing it, no sniff is needed:
+    // hyper-util's would cost an HTTP/1 connection a doubled read buffer.)
+    let mut io = handover.io;
+    if preface::may_be_h2(io.replay()) {
+        let Some(started) = preface::read_h2_start(io, head_by, control).await else {
+            return;
+        };
+        io = started;
+    }
+    let protocols = if io.replay().starts_with(preface::H2_PREFACE) {
+        Protocols::Http2
+    } else {
+        Protocols::Http1
+    };
+    let socket = ProgressIo::new(io, connection.clone(), control.clone());
+    let io = TokioIo::new(socket);
+    serve_http(io, protocols, handover.answered, connection, serving).await;
 }
 
 /// A TLS connection: the handshake, then hyper over HTTP/2 once the client's preface and
@@ -257,16 +271,15 @@ fn serve_plain(
 /// connection ends.
 fn serve_tls(
     socket: TcpStream,
-    peer: SocketAddr,
-    serving: Serving,
+    connection: Arc<Client>,
+    serving: Arc<Serving>,
     tls: Arc<Tls>,
     counted: OpenConnection,
 ) -> impl Future<Output = ()> + Send {
     let hello_by = Instant::now() + serving.timeouts.first_bytes;
     async move {
         let _counted = counted;
-        let control = serving.control.clone();
-        let connection = Arc::new(Client::new(peer, &control));
+        let control = &serving.control;
         let socket = ProgressIo::new(socket, connection.clone(), control.clone());
         // Boxed: the handshake's state is large and brief; the task keeps only its result.
         let handshake = Box::pin(tls.accept(socket, hello_by, serving.timeouts.handshake));
@@ -277,22 +290,17 @@ fn serve_tls(
         let stream = match handshake {
             Ok(stream) => stream,
             Err(err) => {
-                tracing::debug!(%peer, %err, "TLS handshake failed");
+                tracing::debug!(peer = %connection.peer, %err, "TLS handshake failed");
                 return;
             }
         };
         let head_by = Instant::now() + serving.timeouts.head;
         if tls::negotiated_h2(&stream) {
-            let started =
-                preface::read_h2_start(Rewind::new(Bytes::new(), stream), head_by, &control);
-            let Some(io) = started.await else {
-                return;
-            };
-            let io = TokioIo::new(io);
-            Box::pin(serve_http(io, Protocols::Http2, None, connection, serving)).await;
+            // Boxed, as what follows a handover: an HTTP/1.1 stream's task keeps no room for it.
+            Box::pin(serve_tls_h2(stream, connection, serving, head_by)).await;
             return;
         }
-        let handover = lean::serve(stream, &serving.routes, &connection, &control, head_by);
+        let handover = lean::serve(stream, &serving.routes, &connection, control, head_by);
         let Some(handover) = handover.await else {
             return; // served as a lean stream, or nothing left to serve
         };
@@ -307,4 +315,20 @@ fn serve_tls(
         ))
         .await;
     }
+}
+
+/// A TLS connection that chose HTTP/2: its start, then hyper.
+async fn serve_tls_h2(
+    stream: Box<tls::UnbufferedTls<ProgressIo<TcpStream>>>,
+    connection: Arc<Client>,
+    serving: Arc<Serving>,
+    head_by: Instant,
+) {
+    let started =
+        preface::read_h2_start(Rewind::new(Bytes::new(), stream), head_by, &serving.control);
+    let Some(io) = started.await else {
+        return;
+    };
+    let io = TokioIo::new(io);
+    serve_http(io, Protocols::Http2, None, connection, serving).await;
 }

@@ -49,24 +49,31 @@ pub struct Handover<IO> {
 /// there is nothing left to serve: the client left or sent no head in time, or shutdown began.
 /// The connection has bytes to read (a plain socket) or has just finished its handshake; its
 /// first head must be in by `head_by`.
-pub async fn serve<IO>(
+///
+/// Not an `async fn`: one moves its arguments into locals of its own and keeps room for both
+/// for the stream's life; a block uses them in place.
+#[allow(clippy::manual_async_fn)]
+pub fn serve<'a, IO>(
     io: IO,
-    routes: &BoxedFilter<(Response,)>,
-    connection: &Arc<Client>,
-    control: &Control,
+    routes: &'a BoxedFilter<(Response,)>,
+    connection: &'a Arc<Client>,
+    control: &'a Control,
     head_by: Instant,
-) -> Option<Handover<IO>>
+) -> impl Future<Output = Option<Handover<IO>>> + 'a
 where
-    IO: AsyncRead + AsyncWrite + Unpin,
+    IO: AsyncRead + AsyncWrite + Unpin + 'a,
 {
-    // Boxed: reading the head and routing it are brief and their state is large; a stream lives
-    // as long as its client, and the task then keeps only the stream's own state.
-    let stream = match Box::pin(first_request(io, routes, connection, control, head_by)).await? {
-        First::Stream(stream) => stream,
-        First::Hyper(handover) => return Some(handover),
-    };
-    stream.run(connection, control).await;
-    None
+    async move {
+        // Boxed: reading the head and routing it are brief and their state is large; a stream
+        // lives as long as its client, and the task then keeps only the stream's own state.
+        let first = Box::pin(first_request(io, routes, connection, control, head_by)).await?;
+        let stream = match first {
+            First::Stream(stream) => stream,
+            First::Hyper(handover) => return Some(handover),
+        };
+        stream.run(connection, control).await;
+        None
+    }
 }
 
 /// What the first request turned out to be.
