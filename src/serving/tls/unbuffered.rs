@@ -7,7 +7,7 @@
 //! Every TLS connection runs on it: an HTTP/1.1 event stream that idles on the lean path costs
 //! little more than a plain one.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use std::task::{Context, Poll, ready};
 
 use rustls::ServerConfig;
 use rustls::server::UnbufferedServerConnection;
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
+use rustls::unbuffered::{ConnectionState, EncodeError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Bytes read from the socket at a time, into a buffer on the stack.
@@ -23,11 +23,18 @@ const SOCKET_READ: usize = 4096;
 /// Plaintext taken per write: one full TLS record.
 const MAX_WRITE: usize = 16 * 1024;
 /// Room for a record's header, tag and padding beyond its plaintext (TLS 1.2 with AES-GCM adds
-/// 29 bytes, TLS 1.3 22); a record that needs more is encrypted again into the room it names.
+/// 29 bytes, TLS 1.3 22): a record is encrypted once, into its plaintext's length and this.
 const RECORD_OVERHEAD: usize = 32;
+/// Room first offered to a handshake message, whose length rustls knows and we do not: one that
+/// needs more is encoded again into the room it names (a few times per connection).
+const HANDSHAKE_ROOM: usize = 1024;
 /// Bytes kept while a record or a handshake message is incomplete: rustls refuses a handshake
 /// message over 64 KiB and a record over 16 KiB + 2 KiB, so a peer never legitimately needs more.
 const MAX_INCOMING: usize = 80 * 1024;
+
+mod records;
+
+use records::{encrypt, encrypted, queue};
 
 /// What rustls asks for next.
 enum Step {
@@ -117,7 +124,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
     /// bytes go to `plaintext`, TLS bytes to send to `outgoing`. Once established, `send` is
     /// encrypted and, with `close`, a close_notify queued. On an error the alert saying why is
     /// queued (`send_queued` sends it).
-    fn advance(&mut self, send: Option<&[u8]>, close: bool) -> io::Result<Step> {
+    fn advance(&mut self, send: Option<&[IoSlice<'_>]>, close: bool) -> io::Result<Step> {
         let advanced = self.advance_until_blocked(send, close);
         if advanced.is_err() {
             self.queue_alert();
@@ -125,7 +132,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
         advanced
     }
 
-    fn advance_until_blocked(&mut self, mut send: Option<&[u8]>, close: bool) -> io::Result<Step> {
+    fn advance_until_blocked(
+        &mut self,
+        mut send: Option<&[IoSlice<'_>]>,
+        close: bool,
+    ) -> io::Result<Step> {
         let UnbufferedTls {
             connection,
             incoming,
@@ -146,7 +157,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
                     None
                 }
                 ConnectionState::EncodeTlsData(mut encode) => {
-                    queue(outgoing, |room| match encode.encode(room) {
+                    queue(outgoing, HANDSHAKE_ROOM, |room| match encode.encode(room) {
                         Err(EncodeError::InsufficientSize(size)) => Err(size),
                         encoded => Ok(encoded.map_err(invalid)),
                     })?;
@@ -167,11 +178,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
                     Some(Step::Closed)
                 }
                 ConnectionState::WriteTraffic(mut traffic) => {
-                    if let Some(data) = send.take() {
-                        queue(outgoing, |room| encrypted(traffic.encrypt(data, room)))?;
+                    if let Some(parts) = send.take() {
+                        encrypt(outgoing, parts, |data, room| traffic.encrypt(data, room))?;
                     }
                     if close && !*close_queued {
-                        queue(outgoing, |room| encrypted(traffic.queue_close_notify(room)))?;
+                        let alert = RECORD_OVERHEAD;
+                        queue(outgoing, alert, |room| {
+                            encrypted(traffic.queue_close_notify(room))
+                        })?;
                         *close_queued = true;
                     }
                     Some(Step::Established)
@@ -195,10 +209,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
             let status = self.connection.process_tls_records(&mut []);
             match status.state {
                 Ok(ConnectionState::EncodeTlsData(mut encode)) => {
-                    let queued = queue(&mut self.outgoing, |room| match encode.encode(room) {
-                        Err(EncodeError::InsufficientSize(size)) => Err(size),
-                        encoded => Ok(encoded.map_err(invalid)),
-                    });
+                    let room = HANDSHAKE_ROOM;
+                    let queued =
+                        queue(&mut self.outgoing, room, |room| match encode.encode(room) {
+                            Err(EncodeError::InsufficientSize(size)) => Err(size),
+                            encoded => Ok(encoded.map_err(invalid)),
+                        });
                     if queued.is_err() {
                         return;
                     }
@@ -223,6 +239,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
         Poll::Ready(Ok(()))
     }
 
+    /// Encrypts `parts` (at most `MAX_WRITE` bytes in all) as one record once the records of the
+    /// write before have gone to the socket (backpressure: at most one write's records wait
+    /// beyond what the socket took); ready with their length.
+    fn poll_write_record(
+        &mut self,
+        cx: &mut Context<'_>,
+        parts: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_send(cx))?;
+        let len = parts.iter().map(|part| part.len()).sum();
+        if len == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        match self.advance(Some(parts), false)? {
+            Step::Established => {}
+            Step::Input | Step::Closed => {
+                return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+            }
+        }
+        // Taken: a socket that is full now sends it before the next write.
+        if let Poll::Ready(Err(err)) = self.poll_send(cx) {
+            return Poll::Ready(Err(err));
+        }
+        Poll::Ready(Ok(len))
+    }
+
     /// Reads what the socket has into `incoming`; 0 at its end.
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.incoming.len() >= MAX_INCOMING {
@@ -234,43 +276,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
         ready!(Pin::new(&mut self.socket).poll_read(cx, &mut read))?;
         self.incoming.extend_from_slice(read.filled());
         Poll::Ready(Ok(read.filled().len()))
-    }
-}
-
-/// Encodes into the end of `outgoing`: `write` gets the room and either fills part of it, or
-/// names the room it needs, and then gets that.
-fn queue(
-    outgoing: &mut Vec<u8>,
-    mut write: impl FnMut(&mut [u8]) -> Result<io::Result<usize>, InsufficientSizeError>,
-) -> io::Result<()> {
-    let start = outgoing.len();
-    outgoing.resize(start + RECORD_OVERHEAD, 0);
-    let written = match write(&mut outgoing[start..]) {
-        Ok(written) => written,
-        Err(InsufficientSizeError { required_size }) => {
-            outgoing.resize(start + required_size, 0);
-            write(&mut outgoing[start..])
-                .unwrap_or_else(|_| Err(io::Error::other("TLS record outgrew its room")))
-        }
-    };
-    match written {
-        Ok(written) => {
-            outgoing.truncate(start + written);
-            Ok(())
-        }
-        Err(err) => {
-            outgoing.truncate(start);
-            Err(err)
-        }
-    }
-}
-
-fn encrypted(
-    result: Result<usize, EncryptError>,
-) -> Result<io::Result<usize>, InsufficientSizeError> {
-    match result {
-        Err(EncryptError::InsufficientSize(size)) => Err(size),
-        result => Ok(result.map_err(io::Error::other)),
     }
 }
 
@@ -322,44 +327,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UnbufferedTls<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        // Backpressure: at most one write's records wait beyond what the socket took.
-        ready!(this.poll_send(cx))?;
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
         let data = &buf[..buf.len().min(MAX_WRITE)];
-        match this.advance(Some(data), false)? {
-            Step::Established => {}
-            Step::Input | Step::Closed => {
-                return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
-            }
-        }
-        // Taken: a socket that is full now sends it before the next write.
-        if let Poll::Ready(Err(err)) = this.poll_send(cx) {
-            return Poll::Ready(Err(err));
-        }
-        Poll::Ready(Ok(data.len()))
+        self.get_mut().poll_write_record(cx, &[IoSlice::new(data)])
     }
 
-    /// Small pieces (a chunk's size line, the event, its CRLF) go out as one record.
+    /// Small pieces (a chunk's size line, the event, its CRLF) go out as one record: the whole
+    /// pieces that fit in one, or the first piece's first `MAX_WRITE` bytes.
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
+        bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let total: usize = bufs.iter().map(|buf| buf.len()).sum();
-        let first = bufs.iter().find(|buf| !buf.is_empty());
-        match first {
-            Some(first) if first.len() < total && total <= MAX_WRITE => {
-                let mut joined = Vec::with_capacity(total);
-                for buf in bufs {
-                    joined.extend_from_slice(buf);
-                }
-                self.poll_write(cx, &joined)
-            }
-            Some(first) => self.poll_write(cx, first),
+        let empty = bufs.iter().take_while(|buf| buf.is_empty()).count();
+        let bufs = &bufs[empty..];
+        let mut total = 0;
+        let fitting = bufs
+            .iter()
+            .take_while(|buf| {
+                total += buf.len();
+                total <= MAX_WRITE
+            })
+            .count();
+        let this = self.get_mut();
+        match bufs.first() {
             None => Poll::Ready(Ok(0)),
+            Some(first) if fitting == 0 => {
+                this.poll_write_record(cx, &[IoSlice::new(&first[..MAX_WRITE])])
+            }
+            Some(_) => this.poll_write_record(cx, &bufs[..fitting]),
         }
     }
 
