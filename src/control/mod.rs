@@ -15,7 +15,7 @@ mod occupancy;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -85,7 +85,11 @@ pub struct Control {
     /// Cancelled when shutdown begins: accept nothing new, close each connection once its
     /// response is done.
     closing: CancellationToken,
-    /// Socket writes by all connections: lets shutdown tell a draining client from a stuck one.
+    /// Whether any socket took bytes since `writes` was last read: lets shutdown tell a draining
+    /// client from a stuck one. A flag, not a count of writes: every connection writing to one
+    /// shared counter made its cache line move between the cores on every write.
+    wrote: AtomicBool,
+    /// The number `writes` gives: moved by one each time it is read after a write.
     writes: AtomicU64,
     dropped_stalled: AtomicU64,
     refused: AtomicU64,
@@ -158,6 +162,7 @@ impl Control {
             wait_epoch: AtomicU64::new(0),
             evictions: watch::Sender::new(None),
             closing: CancellationToken::new(),
+            wrote: AtomicBool::new(false),
             writes: AtomicU64::new(0),
             dropped_stalled: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -276,13 +281,22 @@ impl Control {
     /// Called by a connection after its socket took bytes; returns the mark to record (see
     /// `Eviction`).
     pub fn socket_wrote(&self) -> u64 {
-        self.writes.fetch_add(1, Ordering::Relaxed);
+        // Read before written: once set, the flag stays in every core's cache until `writes`
+        // clears it, so a write costs no cache-line transfer.
+        if !self.wrote.load(Ordering::Relaxed) {
+            self.wrote.store(true, Ordering::Relaxed);
+        }
         self.wait_epoch.load(Ordering::Acquire)
     }
 
-    /// A number that grows while any socket takes bytes.
+    /// A number that grows while any socket takes bytes: it differs from the one the last call
+    /// gave if and only if a socket took bytes in between.
     pub fn writes(&self) -> u64 {
-        self.writes.load(Ordering::Relaxed)
+        if self.wrote.swap(false, Ordering::Relaxed) {
+            self.writes.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            self.writes.load(Ordering::Relaxed)
+        }
     }
 
     /// Tells every connection to close once its response is done, and the accept loop to stop.
