@@ -1,7 +1,8 @@
 //! `--max-stream-age` (DESIGN.md §16): each stream ends after its age (drawn per stream within
 //! ±10 %) with a comment and `retry:`, and a client that reconnects as an EventSource does
 //! (after the `retry:` wait, with `Last-Event-ID` from the last `id:` it saw) misses nothing
-//! and gets nothing twice. Bodies are parsed by eventsource-stream.
+//! and gets nothing twice. Bodies are parsed by eventsource-stream; Chromium's EventSource
+//! shows the same over its own reconnections.
 
 use crate::common;
 
@@ -12,6 +13,7 @@ use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 
 use common::Server;
+use common::browser::Browser;
 
 const AGED: &str = ": this stream reached its age (--max-stream-age); reconnect\n\nretry: ";
 
@@ -84,4 +86,46 @@ async fn an_aged_stream_ends_with_retry_and_its_client_resumes_without_loss() {
         assert_eq!(data, &format!("tick {expected}"));
     }
     assert!(seen.len() > 3, "{seen:?}");
+}
+
+/// The same promise with a real EventSource: Chromium's own reconnection, told by `retry:`
+/// when to come back and sending its `Last-Event-ID`, misses no tick and sees none twice.
+#[test]
+fn a_browsers_event_source_outlives_its_aged_streams_without_loss() {
+    let Some(mut browser) =
+        Browser::launch("a_browsers_event_source_outlives_its_aged_streams_without_loss")
+    else {
+        return;
+    };
+    let server = Server::start(&[
+        "-i",
+        "50ms",
+        "-m",
+        "tick {seq}",
+        "--max-stream-age",
+        "1s",
+        "--retry",
+        "100ms",
+    ]);
+    // Any page of the origin will do; the built-in one would open a stream of its own.
+    browser.open(&server.url("/stats"));
+    browser.eval(
+        "window.opens = 0;
+         window.seen = [];
+         window.source = new EventSource('/events');
+         source.onopen = () => opens += 1;
+         source.onmessage = (event) => seen.push([event.lastEventId, event.data]);",
+    );
+    // Three streams: the first two ended by their age, the browser came back after each.
+    browser.wait_for("two reconnections after aged streams", "opens >= 3");
+    browser.wait_for("ticks on the third stream", "seen.length >= 45");
+    let seen = browser.eval("source.close(); seen");
+    let seen: Vec<(String, String)> = serde_json::from_value(seen).unwrap();
+    let first: u64 = seen[0].0.parse().unwrap();
+    for (offset, (id, data)) in seen.iter().enumerate() {
+        let expected = first + offset as u64;
+        assert_eq!(id, &expected.to_string(), "{seen:?}");
+        assert_eq!(data, &format!("tick {expected}"), "{seen:?}");
+    }
+    browser.assert_no_script_errors();
 }
