@@ -22,9 +22,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 const SOCKET_READ: usize = 4096;
 /// Plaintext taken per write: one full TLS record.
 const MAX_WRITE: usize = 16 * 1024;
-/// Room for a record's header, tag and padding beyond its plaintext (TLS 1.2 with AES-GCM adds
-/// 29 bytes, TLS 1.3 22): a record is encrypted once, into its plaintext's length and this.
-const RECORD_OVERHEAD: usize = 32;
 /// Room first offered to a handshake message, whose length rustls knows and we do not: one that
 /// needs more is encoded again into the room it names (a few times per connection).
 const HANDSHAKE_ROOM: usize = 1024;
@@ -34,7 +31,7 @@ const MAX_INCOMING: usize = 80 * 1024;
 
 mod records;
 
-use records::{encrypt, encrypted, queue};
+use records::{RECORD_OVERHEAD, encrypt, encrypted, queue};
 
 /// What rustls asks for next.
 enum Step {

@@ -5,7 +5,9 @@ use std::io::{self, IoSlice};
 
 use rustls::unbuffered::{EncryptError, InsufficientSizeError};
 
-use super::RECORD_OVERHEAD;
+/// Room for a record's header, tag and padding beyond its plaintext (TLS 1.2 with AES-GCM adds
+/// 29 bytes, TLS 1.3 22): a record is encrypted once, into its plaintext's length and this.
+pub(super) const RECORD_OVERHEAD: usize = 32;
 
 /// Encodes into the end of `outgoing`: `write` gets `room` bytes and either fills part of them,
 /// or names the room it needs, and then gets that.
