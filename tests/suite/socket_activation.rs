@@ -16,6 +16,10 @@ use common::{BIN, Input, Server, WAIT};
 /// once the first connection comes, as systemd starts a socket-activated service: the server
 /// starts with that connection (`first_connection`) in its queue.
 fn activated(program: &[&str]) -> Server {
+    // This module's turn is taken before the thread starts counting down its wait for the
+    // first connection: `Server::spawn` would otherwise wait for the turn (another module's
+    // servers) while that thread's time runs out with no activator listening yet.
+    let _turn = common::turn::Turn::take();
     let port = free_port();
     let mut command = Command::new("systemd-socket-activate");
     command
