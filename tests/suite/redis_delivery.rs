@@ -1,6 +1,7 @@
 //! Live events from Redis are delivered per channel: a channel whose reader stalls holds back
 //! no other channel on that instance, and its own live events wait in a bounded queue; past
-//! it, the channel catches up from its stream, and its readers still get every event in order.
+//! it, the channel catches up from its stream, and its readers still get every event in order,
+//! or, for what the stream no longer keeps, a notice where the gap is: never a silent one.
 
 use crate::common;
 
@@ -102,4 +103,79 @@ fn sync_calls(redis: &Redis) -> u64 {
                 .ok()
         })
         .sum()
+}
+
+/// The catch-up after an overflow can only take what the stream still keeps (`--history`):
+/// the events dropped from the queue and trimmed from the stream meanwhile are announced to
+/// the readers as a comment just before the first event after the gap, with its exact size.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_the_stream_no_longer_keeps_after_an_overflow_are_announced_where_they_were() {
+    const HISTORY: &str = "100";
+    let redis = Redis::start();
+    let x = instance(
+        &redis,
+        &[
+            "--client-buffer",
+            "4",
+            "--stall-timeout",
+            "1h",
+            "--history",
+            HISTORY,
+            "-v",
+        ],
+    );
+    let y = instance(&redis, &["--history", HISTORY, "-q"]);
+    let stalled = TcpClient::get(&x, "/events/a", Some(4096));
+    x.wait_for_consumers(1).await;
+    let mut reader = x.raw("/events/a", &[]).await;
+    let line = "a".repeat(8 * 1024);
+    for _ in 0..EVENTS / PER_POST {
+        post_lines(&y, "/events/a", &[line.as_str(); PER_POST].join("\n")).await;
+    }
+    x.wait_for_log("the rest will be taken from the stream");
+    drop(stalled);
+    let last = format!("id: {EVENTS}\n");
+    let received = reader.read_until_contains(&last).await;
+    let text = String::from_utf8_lossy(received).into_owned();
+
+    // Walk the frames: each id follows the one before it, or a notice of exactly the gap
+    // comes first. Heartbeats (`--keep-alive`) are comments too, and are let through.
+    let mut newest = 0u64;
+    let mut notice: Option<String> = None;
+    let mut announced = 0u64;
+    for frame in text.split("\n\n").filter(|frame| !frame.is_empty()) {
+        if let Some(comment) = frame.strip_prefix(": ").filter(|c| c.contains("were lost")) {
+            notice = Some(comment.to_owned());
+            continue;
+        }
+        let Some(id) = frame
+            .lines()
+            .find_map(|line| line.strip_prefix("id: "))
+            .map(|id| id.parse::<u64>().unwrap())
+        else {
+            continue;
+        };
+        if id != newest + 1 {
+            let expected = format!(
+                "{} events after id {newest} were lost (no longer kept in Redis)",
+                id - newest - 1
+            );
+            assert_eq!(
+                notice.as_deref(),
+                Some(expected.as_str()),
+                "a silent gap before id {id}"
+            );
+            announced += id - newest - 1;
+        }
+        notice = None;
+        newest = id;
+    }
+    assert_eq!(newest, EVENTS as u64);
+    // The queue overflowed and the stream kept only the last HISTORY events: some were lost,
+    // and every one of them was announced.
+    assert!(announced > 0, "no gap: the overflow was not exercised");
+    assert!(
+        announced < EVENTS as u64,
+        "announced {announced} lost of {EVENTS}"
+    );
 }
