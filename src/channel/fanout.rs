@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::history::{replay_after, replay_earliest};
+use super::history::replay_for_stream;
 use super::ring::Slot;
-use super::{Channel, EARLIEST, Frame, Sent, State, WireId};
+use super::{Channel, Frame, Sent, State, WireId};
 use crate::control::{Refusal, StreamSlot};
 use crate::event::{self, Event};
 use crate::template::Context;
@@ -187,11 +187,7 @@ impl Channel {
         let mut state = self.lock();
         state.refuse_if_closed()?;
         let slot = self.control.open_stream()?;
-        let (notice, replay) = match last_event_id {
-            None => (None, Vec::new()),
-            Some(EARLIEST) => replay_earliest(&state.ring, self.config.history),
-            Some(last) => replay_after(&state, last),
-        };
+        let (notice, replay) = replay_for_stream(&state, self.config.history, last_event_id);
         let (receiver, next) = self.place(&mut state);
         drop(state);
         self.joined.notify_waiters();

@@ -1,12 +1,13 @@
 //! Numbering and history: each event's id (the channel's own number, one its source gave, or one
 //! given from outside through `NumberedInput`), the events kept for `Last-Event-ID` replay, and
-//! what a reconnecting client is sent from them. The events themselves are the newest slots of
-//! the channel's ring (`ring.rs`).
+//! what a reconnecting client is sent from them: one replay (`start` → notice + frames) for a
+//! stream of one channel (`replay_for_stream`) and for one channel of several (`join.rs`). The
+//! events themselves are the newest slots of the channel's ring (`ring.rs`).
 
 use bytes::Bytes;
 
 use super::ring::{Ring, Slot};
-use super::{Channel, Sent, State};
+use super::{Channel, EARLIEST, Sent, Start, State};
 use crate::event::{self, Event};
 
 /// An event's id as clients see it: the channel's number, or the one its source gave.
@@ -90,68 +91,119 @@ impl NumberedInput<'_> {
     }
 }
 
-pub(super) fn all_kept(ring: &Ring, skip: usize) -> Vec<Bytes> {
-    ring.kept().skip(skip).map(|k| k.bytes.clone()).collect()
+/// Whose events a replay's notice speaks of: a stream of this one channel, or this channel as
+/// one of several in a stream (the notice then names it).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Whose<'a> {
+    Stream,
+    Channel(&'a str),
 }
 
-/// The replay for `earliest`: everything kept, after a comment counting the events
-/// `--history-bytes` let go while `--history` would still have kept them (a client asking for
-/// all kept knows the count bound; it cannot guess the bytes one).
-pub(super) fn replay_earliest(ring: &Ring, history: usize) -> (Option<Bytes>, Vec<Bytes>) {
-    let sent = usize::try_from(ring.next() - 1).unwrap_or(usize::MAX);
-    let kept = ring.kept().len();
-    let missed = sent.min(history) - kept;
-    let notice = (missed > 0).then(|| {
-        event::comment(&format!(
-            "{missed} older events are no longer kept (--history-bytes); replaying the {kept} kept"
-        ))
-    });
-    (notice, all_kept(ring, 0))
+/// What a new reader is sent before the live events: a notice when the replay is incomplete
+/// or cannot be found, then the kept events after the first `skip`.
+#[derive(Debug)]
+pub(super) struct Replay {
+    pub(super) notice: Option<Bytes>,
+    pub(super) skip: usize,
+    /// The sequence number the reader stands at before its replay: resuming from it loses
+    /// nothing.
+    pub(super) stands_at: u64,
 }
 
-/// The replay for a client that last saw `last`: the kept events after it, or, when it is older
-/// than the history, all of them after a comment counting the missed ones.
-pub(super) fn replay_after(state: &State, last: &str) -> (Option<Bytes>, Vec<Bytes>) {
-    let last_seq = last.parse::<u64>().ok();
-    let is_last = |kept: &Slot| match &kept.id {
-        Some(id) => **id == *last,
-        None => Some(kept.seq) == last_seq,
+impl Replay {
+    /// The replayed events, each as `frame` makes it from its slot.
+    pub(super) fn frames<T>(&self, ring: &Ring, frame: impl Fn(&Slot) -> T) -> Vec<T> {
+        ring.kept().skip(self.skip).map(frame).collect()
+    }
+}
+
+/// The one replay of a channel, for a stream of it (`subscribe`) and for a stream of several
+/// (`join`): from `start`, what was lost is counted and told, never a silent gap.
+pub(super) fn replay(state: &State, history: usize, start: Start, whose: Whose) -> Replay {
+    let (of, it, its) = match whose {
+        Whose::Stream => (String::new(), "this channel", ""),
+        Whose::Channel(name) => (format!(" of channel {name}"), "it", "its "),
     };
-    if let Some(index) = state.ring.kept().rposition(is_last) {
-        return (None, all_kept(&state.ring, index + 1));
+    let kept = state.ring.kept().len();
+    let newest = state.next_seq - 1;
+    let oldest_kept = state.ring.kept().next().map(|slot| slot.seq);
+    let (notice, skip, stands_at) = match start {
+        Start::Live => (None, kept, newest),
+        // What `--history-bytes` let go while `--history` would still have kept it is told (a
+        // client asking for all kept knows the count bound; it cannot guess the bytes one).
+        Start::Earliest => {
+            let sent = usize::try_from(state.ring.next() - 1).unwrap_or(usize::MAX);
+            let missed = sent.min(history) - kept;
+            let notice = (missed > 0).then(|| {
+                event::comment(&format!(
+                    "{missed} older events{of} are no longer kept (--history-bytes); replaying the {kept} kept"
+                ))
+            });
+            (notice, 0, oldest_kept.map_or(newest, |seq| seq - 1))
+        }
+        // Ahead of the numbering: the channel was reclaimed while idle (or the server
+        // restarted) and numbers from 1 again; what followed `seq` then is gone.
+        Start::After(seq) if seq > newest => {
+            let notice = event::comment(&format!(
+                "events{of} after id {seq} are no longer kept ({it} restarted its numbering at 1); sending {its}live events only"
+            ));
+            (Some(notice), kept, newest)
+        }
+        // The kept events after `seq`: after the one it names, or, when the numbering skipped
+        // `seq` (Redis's lost an event this instance never took), after where it would be.
+        Start::After(seq) => {
+            let skip = state.ring.kept().take_while(|slot| slot.seq <= seq).count();
+            let missed = oldest_kept
+                .unwrap_or(state.next_seq)
+                .saturating_sub(seq + 1);
+            let notice = (missed > 0).then(|| {
+                event::comment(&format!(
+                    "{missed} events{of} after id {seq} are no longer kept; replaying the {} kept",
+                    kept - skip
+                ))
+            });
+            (notice, skip, seq)
+        }
+    };
+    Replay {
+        notice,
+        skip,
+        stands_at,
     }
-    let newest_seq = state.next_seq - 1;
-    match last_seq {
-        // Caught up: the newest event was not kept (history off), but the client has it.
-        Some(seq) if seq == newest_seq => (None, Vec::new()),
-        Some(seq) if seq < newest_seq => {
-            let oldest_kept = state.ring.kept().next().map_or(state.next_seq, |k| k.seq);
-            let missed = oldest_kept.saturating_sub(seq + 1);
-            if missed == 0 {
-                // The client saw everything before the oldest kept event: nothing was lost.
-                return (None, all_kept(&state.ring, 0));
+}
+
+/// The replay for a stream of this one channel that last saw `last_event_id` (`earliest`: all
+/// kept): after the kept event with that id (the source's own, or the channel's number), or
+/// after that number when it is no longer kept; an id that is neither gets a notice only.
+pub(super) fn replay_for_stream(
+    state: &State,
+    history: usize,
+    last_event_id: Option<&str>,
+) -> (Option<Bytes>, Vec<Bytes>) {
+    let start = match last_event_id {
+        None => Start::Live,
+        Some(EARLIEST) => Start::Earliest,
+        Some(last) => {
+            let last_seq = last.parse::<u64>().ok();
+            let is_last = |kept: &&Slot| match &kept.id {
+                Some(id) => **id == *last,
+                None => Some(kept.seq) == last_seq,
+            };
+            match (state.ring.kept().rfind(is_last), last_seq) {
+                (Some(kept), _) => Start::After(kept.seq),
+                (None, Some(seq)) => Start::After(seq),
+                (None, None) => {
+                    let notice = event::comment(&format!(
+                        "unknown Last-Event-ID {last:?}; sending live events only"
+                    ));
+                    return (Some(notice), Vec::new());
+                }
             }
-            let notice = event::comment(&format!(
-                "{missed} events after id {seq} are no longer kept; replaying the {} kept",
-                state.ring.kept().len()
-            ));
-            (Some(notice), all_kept(&state.ring, 0))
         }
-        // Ahead of this channel's numbering: it was reclaimed while idle (or the server
-        // restarted) and numbers from 1 again; what followed `seq` before that is gone.
-        Some(seq) => {
-            let notice = event::comment(&format!(
-                "events after id {seq} are no longer kept (this channel restarted its numbering at 1); sending live events only"
-            ));
-            (Some(notice), Vec::new())
-        }
-        None => {
-            let notice = event::comment(&format!(
-                "unknown Last-Event-ID {last:?}; sending live events only"
-            ));
-            (Some(notice), Vec::new())
-        }
-    }
+    };
+    let replay = replay(state, history, start, Whose::Stream);
+    let frames = replay.frames(&state.ring, |slot| slot.bytes.clone());
+    (replay.notice, frames)
 }
 
 #[cfg(test)]
@@ -229,6 +281,20 @@ mod tests {
         publish_n(&counted, 5).await;
         let earliest = counted.subscribe(Some(EARLIEST)).unwrap();
         assert!(earliest.notice.is_none() && earliest.replay.len() == 2);
+    }
+
+    #[tokio::test]
+    async fn a_number_between_kept_events_replays_only_what_follows_it() {
+        // Redis's numbering may skip (an event lost before this instance took it): a client that
+        // got 5 elsewhere is sent 7, not 4 again.
+        let channel = new_channel(5, 64);
+        let mut input = channel.numbered_input().await;
+        input.deliver(4, Event::new("a")).await.unwrap();
+        input.deliver(7, Event::new("b")).await.unwrap();
+        drop(input);
+        let sub = channel.subscribe(Some("5")).unwrap();
+        assert!(sub.notice.is_none());
+        assert_eq!(text(&sub.replay), ["id: 7\ndata: b\n\n"]);
     }
 
     #[tokio::test]

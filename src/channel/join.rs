@@ -2,15 +2,16 @@
 //! of the stream's cursor), from everything kept, or live. It gets that channel's kept events
 //! after its position, each with its stamp so the stream can merge channels in arrival order,
 //! and its place in the ring under the same lock, so there is neither a gap nor a duplicate.
-//! Its place under `--max-clients` is the stream's, taken once, not one per channel.
+//! The replay and its notice are `history.rs`'s, the one a stream of one channel gets, naming
+//! the channel. Its place under `--max-clients` is the stream's, taken once, not one per channel.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::history::{Whose, replay};
 use super::{Channel, Receiver, Stamp};
 use crate::control::Refusal;
-use crate::event;
 
 /// Where a stream of several channels starts in one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,62 +44,21 @@ impl Channel {
     pub fn join(self: &Arc<Self>, start: Start) -> Result<Joined, Refusal> {
         let mut state = self.lock();
         state.refuse_if_closed()?;
-        let newest = state.next_seq - 1;
-        let kept_after = |after: u64| -> Vec<(Stamp, Bytes)> {
-            let kept = state.ring.kept().filter(|slot| slot.seq > after);
-            kept.map(|slot| (slot.stamp(), slot.bytes.clone()))
-                .collect()
-        };
-        let oldest_kept = state.ring.kept().next().map(|slot| slot.seq);
-        let (stands_at, notice, replay) = match start {
-            Start::Live => (newest, None, Vec::new()),
-            Start::Earliest => {
-                // As for one channel: what `--history-bytes` let go while `--history` would
-                // still have kept it is told.
-                let sent = usize::try_from(state.ring.next() - 1).unwrap_or(usize::MAX);
-                let replay = kept_after(0);
-                let missed = sent.min(self.config.history) - replay.len();
-                let notice = (missed > 0).then(|| {
-                    event::comment(&format!(
-                        "{missed} older events of channel {} are no longer kept (--history-bytes); replaying the {} kept",
-                        self.name,
-                        replay.len()
-                    ))
-                });
-                (oldest_kept.map_or(newest, |seq| seq - 1), notice, replay)
-            }
-            // Ahead of the numbering: the channel was reclaimed while idle (or the server
-            // restarted) and numbers from 1 again; what followed `seq` then is gone.
-            Start::After(seq) if seq > newest => {
-                let notice = event::comment(&format!(
-                    "events of channel {} after id {seq} are no longer kept (it restarted its numbering at 1); sending its live events only",
-                    self.name
-                ));
-                (newest, Some(notice), Vec::new())
-            }
-            Start::After(seq) => {
-                let missed = oldest_kept
-                    .unwrap_or(state.next_seq)
-                    .saturating_sub(seq + 1);
-                let replay = kept_after(seq);
-                let notice = (missed > 0).then(|| {
-                    event::comment(&format!(
-                        "{missed} events of channel {} after id {seq} are no longer kept; replaying the {} kept",
-                        self.name,
-                        replay.len()
-                    ))
-                });
-                (seq, notice, replay)
-            }
-        };
+        let replay = replay(
+            &state,
+            self.config.history,
+            start,
+            Whose::Channel(&self.name),
+        );
+        let frames = replay.frames(&state.ring, |slot| (slot.stamp(), slot.bytes.clone()));
         let (receiver, next) = self.place(&mut state);
         drop(state);
         self.joined.notify_waiters();
         Ok(Joined {
             receiver,
-            notice,
-            replay,
-            stands_at,
+            notice: replay.notice,
+            replay: frames,
+            stands_at: replay.stands_at,
             position: next - 1,
         })
     }
@@ -147,7 +107,11 @@ mod tests {
         assert_eq!((gap.replay.len(), gap.stands_at), (5, 2));
         assert!(channel.join(Start::After(5)).unwrap().notice.is_none());
         let ahead = channel.join(Start::After(57)).unwrap();
-        assert!(ahead.notice.is_some() && ahead.replay.is_empty());
+        assert_eq!(
+            &ahead.notice.unwrap()[..],
+            b": events of channel default after id 57 are no longer kept (it restarted its numbering at 1); sending its live events only\n\n"
+        );
+        assert!(ahead.replay.is_empty());
         assert_eq!(ahead.stands_at, 10);
         let empty = new_channel(5, 64);
         assert_eq!(empty.join(Start::Earliest).unwrap().stands_at, 0);

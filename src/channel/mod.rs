@@ -9,11 +9,13 @@
 //!
 //! - `ring.rs`: the one queue of sent events that serves both replay and fan-out, grown on
 //!   demand and shrunk when drained;
-//! - `history.rs`: numbering (its own, or ids given from outside) and the replay from the ring;
+//! - `history.rs`: numbering (its own, or ids given from outside) and the one replay from the
+//!   ring, for a stream of this channel and for one of several;
 //! - `fanout.rs`: encoding once, subscribing (replay and place in the ring under one lock), each
 //!   stream's `Receiver`, the heartbeat;
 //! - `backpressure.rs`: input waiting for room, eviction orders for stalled streams;
-//! - `join.rs`: a stream of several channels joining one of them at a sequence number.
+//! - `join.rs`: a stream of several channels joining one of them at a sequence number (with
+//!   the same replay).
 //!
 //! This file holds the channel's state and what reads it whole (stats, reclaiming, closing).
 
