@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::access::{AllowedHosts, Tokens};
+use crate::access::{AllowedHosts, Authorizer, Tokens};
 use crate::bus::{Bus, RedisBus};
 use crate::channel::Channel;
 use crate::channels::{Channels, Role};
@@ -60,6 +60,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let tokens = match &config.serve.tokens {
         Some(tokens) => Some(Tokens::load(tokens)?),
+        None => None,
+    };
+    let authorizer = match &config.serve.authorize {
+        Some(authorize) => Some(Authorizer::new(authorize)?),
         None => None,
     };
     let mut control = Control::with_peer_limit(config.max_clients, config.max_streams_per_peer);
@@ -116,7 +120,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let mut stops = Stops::listen();
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let guarded = serve.auth.is_some() || serve.tokens.is_some();
+    let guarded = serve.auth.is_some() || serve.tokens.is_some() || serve.authorize.is_some();
     for listener in &listeners {
         let address = listener.local_addr()?;
         // Printed even under -q: it is how a script learns the port of `--port 0`.
@@ -141,7 +145,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let connections = TaskTracker::new();
     let serving = Serving {
-        routes: routes::routes(channels.clone(), bus.clone(), &serve, tokens),
+        routes: routes::routes(channels.clone(), bus.clone(), &serve, tokens, authorizer),
         control: control.clone(),
         tls,
         tasks: connections.clone(),

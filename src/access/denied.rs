@@ -36,3 +36,18 @@ fn challenge(status: StatusCode, authenticate: &'static str, why: &str) -> Refus
         HeaderValue::from_static(authenticate),
     )
 }
+
+/// Why a request may not go on: a refusal to answer as it is, or no decision at all (the
+/// authorization backend did not answer), which a route answers with the refusal a client
+/// survives (a stream: the ending an EventSource comes back from; a POST: 503, Retry-After).
+#[derive(Debug)]
+pub enum Denied {
+    Refused(Refused),
+    Unanswered,
+}
+
+impl From<Refused> for Denied {
+    fn from(refused: Refused) -> Self {
+        Denied::Refused(refused)
+    }
+}

@@ -7,6 +7,11 @@
 //!
 //! A publisher's token counts only in the `Authorization` header: a cookie rides along with any
 //! request a browser makes, so a page on another site could publish in a reader's name.
+//!
+//! With `--authorize-url` (`authorize/`), what a token or `--public` does not grant is asked of
+//! the application instead of refused; a token that fails then is no warning (the application
+//! may know the request by its cookie), and the backend's answer stands for every channel the
+//! request names that is not public.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,7 +22,8 @@ use warp::http::HeaderValue;
 use warp::{Filter, Rejection, filters};
 
 use super::auth::authorization;
-use super::denied;
+use super::authorize::{self, Authorizer, Forward, Question};
+use super::denied::{self, Denied};
 use super::digest::SecretDigest;
 use super::forwarded::{self, Peer, TrustedProxies};
 use super::grant::Grant;
@@ -38,15 +44,29 @@ pub struct Gate {
     tokens: Option<Tokens>,
     warnings: SharedThrottle,
     proxies: Arc<TrustedProxies>,
+    /// `--authorize-url`: asked what a token or `--public` does not grant.
+    authorizer: Option<Authorizer>,
 }
 
 impl Gate {
-    pub fn new(tokens: Option<Tokens>, proxies: Arc<TrustedProxies>) -> Arc<Self> {
+    pub fn new(
+        tokens: Option<Tokens>,
+        proxies: Arc<TrustedProxies>,
+        authorizer: Option<Authorizer>,
+    ) -> Arc<Self> {
         Arc::new(Gate {
             tokens,
             warnings: SharedThrottle::new(WARNING_PERIOD),
             proxies,
+            authorizer,
         })
+    }
+
+    /// `--authorize-url`'s counters, when it is set.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        if let Some(authorizer) = &self.authorizer {
+            authorizer.register_metrics(registry);
+        }
     }
 }
 
@@ -66,6 +86,8 @@ pub struct Access {
     carried: Option<String>,
     /// The client (`forwarded.rs`); only unit tests lack one.
     peer: Option<Peer>,
+    /// What the authorization backend is told (empty without `--authorize-url`).
+    forward: Forward,
 }
 
 /// Each request's `Access`. It never rejects: routes decide what their channel needs.
@@ -77,11 +99,13 @@ pub fn access(gate: Arc<Gate>) -> impl Filter<Extract = (Access,), Error = Rejec
         .and(filters::cookie::optional::<String>(COOKIE))
         .and(query)
         .and(forwarded::peer(gate.proxies.clone()))
+        .and(authorize::forward(gate.authorizer.is_some()))
         .map(
             move |bearer: Option<HeaderValue>,
                   cookie: Option<String>,
                   query: TokenQuery,
-                  peer: Option<Peer>| {
+                  peer: Option<Peer>,
+                  forward: Forward| {
                 let header = bearer
                     .as_ref()
                     .and_then(authorization::<Bearer>)
@@ -92,16 +116,86 @@ pub fn access(gate: Arc<Gate>) -> impl Filter<Extract = (Access,), Error = Rejec
                     header,
                     carried,
                     peer,
+                    forward,
                 }
             },
         )
 }
 
 impl Access {
-    /// Whether the stream of `channels` may open: `Ok(Some(grant))` when a token was needed
-    /// (the stream ends at its expiry), `Ok(None)` when none was (no key, or every channel
-    /// is public).
-    pub fn may_read(&self, channels: &[ChannelName]) -> Result<Option<Grant>, Refused> {
+    /// Whether the stream of `channels` may open, and which of them (the authorization backend
+    /// may narrow them): with `Some(grant)` when a token or the backend's `expires_in` sets its
+    /// end, `None` when nothing does (no key, every channel public, or no `expires_in`).
+    pub async fn may_read(
+        &self,
+        channels: Vec<ChannelName>,
+    ) -> Result<(Vec<ChannelName>, Option<Grant>), Denied> {
+        let Some(authorizer) = &self.gate.authorizer else {
+            let grant = self.may_read_by_token(&channels)?;
+            return Ok((channels, grant));
+        };
+        let private: Vec<ChannelName> = channels
+            .iter()
+            .filter(|name| !self.gate.tokens.as_ref().is_some_and(|t| t.is_public(name)))
+            .cloned()
+            .collect();
+        if private.is_empty() {
+            return Ok((channels, None));
+        }
+        if let (Some(tokens), Some(token)) = (&self.gate.tokens, &self.carried)
+            && let Ok(grant) = tokens.verify(token)
+            && private.iter().all(|name| grant.may_subscribe(name))
+        {
+            return Ok((channels, Some(grant)));
+        }
+        authorizer
+            .may_read(&self.question(&private, "GET"), channels)
+            .await
+    }
+
+    /// Whether a POST may publish to `channel`: by `may_publish_by_token`'s rules, else by the
+    /// authorization backend's word.
+    pub async fn may_publish(
+        &self,
+        channel: &ChannelName,
+        publish_token: Option<&SecretDigest>,
+    ) -> Result<(), Denied> {
+        let Some(authorizer) = &self.gate.authorizer else {
+            return Ok(self.may_publish_by_token(channel, publish_token)?);
+        };
+        let by_publish_token = publish_token
+            .zip(self.header.as_ref())
+            .is_some_and(|(expected, given)| expected.matches(given.trim().as_bytes()));
+        let by_token = || {
+            let (Some(tokens), Some(token)) = (&self.gate.tokens, &self.header) else {
+                return false;
+            };
+            tokens
+                .verify(token)
+                .is_ok_and(|grant| grant.may_publish(channel))
+        };
+        if by_publish_token || by_token() {
+            return Ok(());
+        }
+        let channels = std::slice::from_ref(channel);
+        authorizer
+            .may_publish(&self.question(channels, "POST"))
+            .await
+    }
+
+    fn question<'a>(&'a self, channels: &'a [ChannelName], method: &'static str) -> Question<'a> {
+        Question {
+            forward: &self.forward,
+            channels,
+            method,
+            client: self.peer,
+        }
+    }
+
+    /// Whether the stream of `channels` may open by tokens alone: `Ok(Some(grant))` when a
+    /// token was needed (the stream ends at its expiry), `Ok(None)` when none was (no key, or
+    /// every channel is public).
+    fn may_read_by_token(&self, channels: &[ChannelName]) -> Result<Option<Grant>, Refused> {
         let Some(tokens) = &self.gate.tokens else {
             return Ok(None);
         };
@@ -151,7 +245,7 @@ impl Access {
     /// Whether a POST may publish to `channel`: its bearer is `--publish-token` (compared as
     /// digests, so neither its bytes nor its length show in the time taken), or a token whose
     /// `publish` allows the channel.
-    pub fn may_publish(
+    fn may_publish_by_token(
         &self,
         channel: &ChannelName,
         publish_token: Option<&SecretDigest>,
@@ -237,6 +331,7 @@ mod tests {
                 .unwrap()
             }),
             Arc::default(),
+            None,
         )
     }
 
@@ -269,13 +364,15 @@ mod tests {
         let by_query = warp::test::request().path(&format!("/events/a?access_token={good}"));
         for carried in [by_header, by_cookie, by_query] {
             let access = access(gate.clone(), carried).await;
-            assert!(access.may_read(&names(&["a"])).unwrap().is_some());
+            assert!(access.may_read_by_token(&names(&["a"])).unwrap().is_some());
         }
         // The header comes first: a bad one is not saved by a good cookie.
         let both = request()
             .header("authorization", "Bearer nonsense")
             .header("cookie", format!("{COOKIE}={good}"));
-        let refused = access(gate.clone(), both).await.may_read(&names(&["a"]));
+        let refused = access(gate.clone(), both)
+            .await
+            .may_read_by_token(&names(&["a"]));
         assert_eq!(
             refused.unwrap_err().into_response().status(),
             StatusCode::UNAUTHORIZED
@@ -286,20 +383,23 @@ mod tests {
     async fn refusals_carry_the_challenges() {
         let gate = gate(true);
         let none = access(gate.clone(), warp::test::request()).await;
-        let refused = none.may_read(&names(&["a"])).unwrap_err().into_response();
+        let refused = none
+            .may_read_by_token(&names(&["a"]))
+            .unwrap_err()
+            .into_response();
         assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(refused.headers()["www-authenticate"], INVALID_TOKEN);
         // Public channels need nothing, and a mix needs a token for the rest.
-        assert!(none.may_read(&names(&["news"])).unwrap().is_none());
+        assert!(none.may_read_by_token(&names(&["news"])).unwrap().is_none());
         let token = mint(json!({"subscribe": ["a"]}));
         let some = access(
             gate.clone(),
             warp::test::request().header("authorization", format!("Bearer {token}")),
         )
         .await;
-        assert!(some.may_read(&names(&["news", "a"])).is_ok());
+        assert!(some.may_read_by_token(&names(&["news", "a"])).is_ok());
         let refused = some
-            .may_read(&names(&["a", "b"]))
+            .may_read_by_token(&names(&["a", "b"]))
             .unwrap_err()
             .into_response();
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
@@ -325,11 +425,11 @@ mod tests {
         let bearer =
             |token: &str| warp::test::request().header("authorization", format!("Bearer {token}"));
         let plain = access(gate(false), bearer("s3cret")).await;
-        assert!(plain.may_publish(&build, s3cret).is_ok());
+        assert!(plain.may_publish_by_token(&build, s3cret).is_ok());
         let wrong = access(gate(false), bearer("s3cre")).await;
         assert_eq!(
             wrong
-                .may_publish(&build, s3cret)
+                .may_publish_by_token(&build, s3cret)
                 .unwrap_err()
                 .into_response()
                 .status(),
@@ -337,12 +437,12 @@ mod tests {
         );
         let token = mint(json!({"publish": ["build"]}));
         let with_claim = access(gate(true), bearer(&token)).await;
-        assert!(with_claim.may_publish(&build, s3cret).is_ok());
-        assert!(with_claim.may_publish(&build, None).is_ok());
+        assert!(with_claim.may_publish_by_token(&build, s3cret).is_ok());
+        assert!(with_claim.may_publish_by_token(&build, None).is_ok());
         let other = names(&["other"]).remove(0);
         assert_eq!(
             with_claim
-                .may_publish(&other, None)
+                .may_publish_by_token(&other, None)
                 .unwrap_err()
                 .into_response()
                 .status(),
@@ -356,7 +456,7 @@ mod tests {
         .await;
         assert_eq!(
             by_cookie
-                .may_publish(&build, None)
+                .may_publish_by_token(&build, None)
                 .unwrap_err()
                 .into_response()
                 .status(),

@@ -7,6 +7,7 @@
 //! (`denied.rs`, built as every refusal is: `crate::refused`). Routes ask it for a decision; it knows nothing of channels' events or streams.
 
 mod auth;
+mod authorize;
 mod denied;
 mod digest;
 mod forwarded;
@@ -19,7 +20,8 @@ mod public_key;
 mod token;
 
 pub use auth::{Credentials, guard as auth_guard};
-pub use denied::forbidden;
+pub use authorize::{AuthorizeConfig, Authorizer};
+pub use denied::{Denied, forbidden};
 pub use digest::SecretDigest;
 pub use forwarded::{Peer, TrustedProxies};
 pub use gate::{Access, Gate, access};

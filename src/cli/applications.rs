@@ -1,9 +1,19 @@
-//! Application flags: commands run when a channel gets its first reader or loses its last.
+//! Application flags: commands run when a channel gets its first reader or loses its last, and
+//! the application's own word on who reads and publishes (`--authorize-url`).
+
+use std::time::Duration;
 
 use clap::Args;
 use clap::builder::NonEmptyStringValueParser;
+use reqwest::Url;
 
+use super::values::{DurationRange, HOUR, MILLISECOND, secret};
+use crate::access::AuthorizeConfig;
 use crate::occupancy::Hooks;
+
+/// Past a minute a backend that has not answered is down, whatever it says later.
+const AUTHORIZE_TIMEOUT: DurationRange = DurationRange::new(MILLISECOND, Duration::from_secs(60));
+const AUTHORIZE_CACHE: DurationRange = DurationRange::new(MILLISECOND, HOUR).or_off();
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Applications")]
@@ -23,6 +33,40 @@ pub struct ApplicationFlags {
     #[arg(long, value_name = "CMD", value_parser = NonEmptyStringValueParser::new(),
           env = "SSE_BROADCAST_ON_VACATED")]
     pub on_vacated: Option<String>,
+
+    /// Before a stream opens (and a POST, unless --publish-token or a token grants it), GET URL
+    /// with the request's Cookie, Authorization and Origin, X-SSE-Channels (comma-joined),
+    /// X-SSE-Method and X-Forwarded-For (the client). 2xx allows; a JSON body {"user",
+    /// "subscribe", "publish", "expires_in"} narrows it as a token's claims would; 401 and 403
+    /// are passed on to the client; a timeout, another status or no answer refuses with the
+    /// refusal an EventSource comes back from (a POST: 503 with Retry-After). Asked only for
+    /// what a token or --public does not grant.
+    #[arg(long, value_name = "URL", value_parser = secret(parse_authorize_url),
+          env = "SSE_BROADCAST_AUTHORIZE_URL")]
+    pub authorize_url: Option<Url>,
+
+    /// How long --authorize-url has to answer (1ms to 1m).
+    #[arg(long, value_name = "DURATION", default_value = "2s",
+          value_parser = AUTHORIZE_TIMEOUT.parser(), env = "SSE_BROADCAST_AUTHORIZE_TIMEOUT")]
+    pub authorize_timeout: Duration,
+
+    /// How long an answer of --authorize-url is reused for the same credentials, channels and
+    /// method, counted from when it was given (never beyond its expires_in; timeouts and errors
+    /// are not kept; up to 1h, 0 = ask every time).
+    #[arg(long, value_name = "DURATION", default_value = "10s",
+          value_parser = AUTHORIZE_CACHE.parser(), env = "SSE_BROADCAST_AUTHORIZE_CACHE")]
+    pub authorize_cache: Duration,
+}
+
+/// `--authorize-url`: an http:// or https:// URL. Not repeated in the error: it may hold a
+/// password.
+fn parse_authorize_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|err| format!("not a URL: {err}"))?;
+    match url.scheme() {
+        "http" | "https" if url.has_host() => Ok(url),
+        "http" | "https" => Err("the URL names no host".into()),
+        other => Err(format!("{other}: the URL must be http:// or https://")),
+    }
 }
 
 impl ApplicationFlags {
@@ -31,5 +75,13 @@ impl ApplicationFlags {
             occupied: self.on_occupied.clone(),
             vacated: self.on_vacated.clone(),
         }
+    }
+
+    pub fn authorize(&self) -> Option<AuthorizeConfig> {
+        self.authorize_url.clone().map(|url| AuthorizeConfig {
+            url,
+            timeout: self.authorize_timeout,
+            cache: self.authorize_cache,
+        })
     }
 }

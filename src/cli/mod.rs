@@ -231,7 +231,9 @@ impl Cli {
             event: self.input.event.clone(),
             count: self.input.count,
         });
-        let publishing = self.serving.publish_token.is_some() || key.is_some();
+        let publishing = self.serving.publish_token.is_some()
+            || key.is_some()
+            || self.applications.authorize_url.is_some();
         // Read only because it is not a terminal: in the background (`&`, nohup, a service
         // manager) that is often /dev/null, which ends at once and would leave the server silent.
         let implied = read_stdin && !self.input.stdin;
@@ -270,6 +272,7 @@ impl Cli {
                         .map(|token| SecretDigest::of(token.as_bytes())),
                     max_body: self.serving.max_body,
                 }),
+                authorize: self.applications.authorize(),
                 tokens: key.map(|key| TokenConfig {
                     key,
                     audience: self.tokens.jwt_audience,

@@ -45,8 +45,16 @@ pub(super) fn refuse_conflicts(
             "--jwt-audience and --public apply to tokens; add --jwt-secret or --jwt-key",
         );
     }
-    if cli.serving.publish_token.is_none() && !key && given("max_body") {
-        return conflict("--max-body limits POST publishing; add --publish-token or a token key");
+    let hook = cli.applications.authorize_url.is_some();
+    if cli.serving.publish_token.is_none() && !key && !hook && given("max_body") {
+        return conflict(
+            "--max-body limits POST publishing; add --publish-token, a token key or --authorize-url",
+        );
+    }
+    if !hook && (given("authorize_timeout") || given("authorize_cache")) {
+        return conflict(
+            "--authorize-timeout and --authorize-cache apply to --authorize-url; add it",
+        );
     }
     if cli.stream.history == 0 && given("history_bytes") {
         return conflict("--history-bytes bounds the replay history, which --history 0 turns off");

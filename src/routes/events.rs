@@ -19,10 +19,10 @@ use super::ServeConfig;
 use super::deadline::Deadline;
 use super::filters::{stream_channels, with_channels};
 use super::multi_stream;
-use super::refusal::{Asker, accepts_event_stream, refuse};
+use super::refusal::{Asker, accepts_event_stream, refuse, unanswered};
 use super::sse_reply::{self, spread};
 use super::stream::{age_limit, client_stream, token_deadline};
-use crate::access::{Access, Gate, access};
+use crate::access::{Access, Denied, Gate, access};
 use crate::bus::Bus;
 use crate::channel::Channel;
 use crate::channels::{ChannelName, Channels, Role};
@@ -63,10 +63,13 @@ pub fn route(
                   channels: Arc<Channels>| {
                 let bus = bus.clone();
                 async move {
-                    let mut deadline = match access.may_read(&names) {
-                        Ok(grant) => token_deadline(grant.as_ref()),
-                        Err(refused) => return refused.into_response(),
+                    let event_source = accepts_event_stream(accept.as_ref());
+                    let (names, grant) = match access.may_read(names).await {
+                        Ok(allowed) => allowed,
+                        Err(Denied::Refused(refused)) => return refused.into_response(),
+                        Err(Denied::Unanswered) => return unanswered(event_source),
                     };
+                    let mut deadline = token_deadline(grant.as_ref());
                     if let Some(age) = max_age {
                         age_limit(&mut deadline, age, retry);
                     }
@@ -79,7 +82,7 @@ pub fn route(
                         header.map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
                     let last_event_id = header.or(query.last_event_id);
                     let asker = Asker {
-                        event_source: accepts_event_stream(accept.as_ref()),
+                        event_source,
                         connection,
                         client: access.peer(),
                     };

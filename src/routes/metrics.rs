@@ -13,6 +13,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use super::probes::Readiness;
+use crate::access::Gate;
 use crate::bus::Bus;
 use crate::channel::DEFAULT_NAME;
 use crate::channels::Channels;
@@ -31,7 +32,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(channels: Arc<Channels>, bus: &Bus, readiness: Arc<Readiness>) -> Self {
+    pub fn new(channels: Arc<Channels>, bus: &Bus, readiness: Arc<Readiness>, gate: &Gate) -> Self {
         let mut registry = Registry::with_prefix(PREFIX);
         let publish_requests = Family::default();
         registry.register(
@@ -46,6 +47,7 @@ impl Metrics {
         if let Bus::Redis(redis) = bus {
             redis.register_metrics(&mut registry);
         }
+        gate.register_metrics(&mut registry);
         Metrics {
             registry,
             publish_requests,
@@ -214,7 +216,8 @@ mod tests {
         // Read, but no event yet: counted, not labelled.
         let _reader = open("made-up", Role::Reader).unwrap().subscribe(None);
         let readiness = Readiness::new(channels.control().clone(), Bus::Local);
-        let metrics = Metrics::new(channels, &Bus::Local, Arc::new(readiness));
+        let gate = crate::access::Gate::new(None, Arc::default(), None);
+        let metrics = Metrics::new(channels, &Bus::Local, Arc::new(readiness), &gate);
         metrics.count_publish(200);
         let text = metrics.encode();
         for line in [

@@ -33,7 +33,8 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use crate::access::{
-    AllowedHosts, Credentials, Gate, Guesses, TokenConfig, Tokens, TrustedProxies,
+    AllowedHosts, AuthorizeConfig, Authorizer, Credentials, Gate, Guesses, TokenConfig, Tokens,
+    TrustedProxies,
 };
 use crate::bus::Bus;
 use crate::channels::Channels;
@@ -60,7 +61,9 @@ pub struct ServeConfig {
     /// `--jwt-secret` or `--jwt-key`: streams of private channels, `/stats` and `/metrics` need
     /// a token (never together with `--auth`).
     pub tokens: Option<TokenConfig>,
-    /// POST publishing, when `--publish-token` or a token key is given.
+    /// `--authorize-url`: the application decides what a token or `--public` does not grant.
+    pub authorize: Option<AuthorizeConfig>,
+    /// POST publishing, when `--publish-token`, a token key or `--authorize-url` is given.
     pub publish: Option<PublishConfig>,
     /// `--trusted-proxy`: whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
@@ -68,17 +71,24 @@ pub struct ServeConfig {
     pub allowed_hosts: Option<AllowedHosts>,
 }
 
-/// The filter chain; `tokens` is `config.tokens` loaded (`Tokens::load`).
+/// The filter chain; `tokens` is `config.tokens` loaded (`Tokens::load`), `authorizer`
+/// `config.authorize`'s client.
 pub fn routes(
     channels: Arc<Channels>,
     bus: Bus,
     config: &ServeConfig,
     tokens: Option<Tokens>,
+    authorizer: Option<Authorizer>,
 ) -> BoxedFilter<(Response,)> {
     let proxies = Arc::new(config.trusted_proxies.clone());
-    let gate = Gate::new(tokens, proxies.clone());
+    let gate = Gate::new(tokens, proxies.clone(), authorizer);
     let readiness = Arc::new(Readiness::new(channels.control().clone(), bus.clone()));
-    let metrics = Arc::new(Metrics::new(channels.clone(), &bus, readiness.clone()));
+    let metrics = Arc::new(Metrics::new(
+        channels.clone(),
+        &bus,
+        readiness.clone(),
+        &gate,
+    ));
     let guesses = Arc::new(Guesses::default());
     let publish = publish::route(
         channels.clone(),
@@ -185,10 +195,12 @@ mod tests {
                 max_stream_age: None,
                 auth: None,
                 tokens: None,
+                authorize: None,
                 trusted_proxies: TrustedProxies::default(),
                 allowed_hosts: None,
                 publish: None,
             },
+            None,
             None,
         )
     }

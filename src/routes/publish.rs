@@ -15,8 +15,10 @@ use warp::{Filter, Reply};
 
 use super::filters::{channel_path, with_channels};
 use super::metrics::Metrics;
-use super::refusal::{reason, unavailable};
-use crate::access::{Access, Gate, Guesses, Penalty, SecretDigest, access, forbidden, too_many};
+use super::refusal::{reason, unanswered, unavailable};
+use crate::access::{
+    Access, Denied, Gate, Guesses, Penalty, SecretDigest, access, forbidden, too_many,
+};
 use crate::bus::{Bus, NotSent};
 use crate::channels::{ChannelName, Channels, Role};
 use crate::control::Refusal;
@@ -90,8 +92,10 @@ pub fn route(
                         length,
                         event: query.event,
                     };
-                    let response = match admit(config.as_ref().as_ref(), &access, &request.name) {
-                        Err(refused) => slowed(refused, &access, &guesses).await,
+                    let admitted = admit(config.as_ref().as_ref(), &access, &request.name).await;
+                    let response = match admitted {
+                        Err(Denied::Unanswered) => unanswered(false),
+                        Err(Denied::Refused(refused)) => slowed(refused, &access, &guesses).await,
                         Ok(config) => match publish(config, &channels, &bus, request, body).await {
                             Ok(published) => warp::reply::json(&published).into_response(),
                             Err(refused) => refused.into_response(),
@@ -132,17 +136,17 @@ struct Request {
 }
 
 /// The publishing setup, when publishing is on and the request may publish to `channel`.
-fn admit<'a>(
+async fn admit<'a>(
     config: Option<&'a PublishConfig>,
     access: &Access,
     channel: &ChannelName,
-) -> Result<&'a PublishConfig, Refused> {
+) -> Result<&'a PublishConfig, Denied> {
     let Some(config) = config else {
-        return Err(forbidden(
-            "publishing is off: start the server with --publish-token or --jwt-secret/--jwt-key",
-        ));
+        return Err(Denied::Refused(forbidden(
+            "publishing is off: start the server with --publish-token, --jwt-secret/--jwt-key or --authorize-url",
+        )));
     };
-    access.may_publish(channel, config.token.as_ref())?;
+    access.may_publish(channel, config.token.as_ref()).await?;
     Ok(config)
 }
 

@@ -111,6 +111,17 @@ pub fn refuse(refusal: Refusal, peer: Option<String>, event_source: bool) -> Res
     }
 }
 
+/// The answer when the authorization backend gave no decision (`access::Denied::Unanswered`):
+/// as a full server's, so an EventSource comes back and a POST is told when to try again.
+pub fn unanswered(event_source: bool) -> Response {
+    const WHY: &str = "the authorization backend (--authorize-url) did not decide; try again later";
+    if event_source {
+        ending_stream(WHY)
+    } else {
+        unavailable(WHY).into_response()
+    }
+}
+
 /// `200 text/event-stream`: `message` as a comment, then `retry:`, then the end of the stream.
 fn ending_stream(message: &str) -> Response {
     let mut response = Vec::from(last_words(message)).into_response();

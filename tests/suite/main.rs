@@ -11,6 +11,7 @@
 mod common;
 
 mod auth;
+mod authorize;
 mod background;
 mod browser_https;
 mod channel_slots;

@@ -1,0 +1,289 @@
+//! `--authorize-url` (DESIGN.md §17): the application itself decides who reads and publishes,
+//! with the session cookie it already has. `gate.rs` asks here whenever a token or `--public`
+//! does not already grant a request; the backend is asked (`client.rs`), its answer read
+//! (`decision.rs`) and kept for `--authorize-cache` (`cache.rs`). Each decision is counted in
+//! `/metrics` and logged with the client, channels, method and the user the backend named, never
+//! a cookie or token; a backend that gives no decision is warned about, rate-limited.
+
+mod cache;
+mod client;
+mod decision;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use reqwest::Url;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::http::HeaderValue;
+
+use super::denied::{Denied, insufficient_scope};
+use super::forwarded::Peer;
+use super::grant::Grant;
+use crate::channels::ChannelName;
+use crate::raw_header::optional_header;
+use crate::throttle::{SharedThrottle, WARNING_PERIOD};
+use cache::{Cache, Key};
+use client::Backend;
+pub use decision::{Allowance, Decision};
+
+/// `--authorize-url`, `--authorize-timeout`, `--authorize-cache` (0: nothing kept).
+#[derive(Clone)]
+pub struct AuthorizeConfig {
+    pub url: Url,
+    pub timeout: Duration,
+    pub cache: Duration,
+}
+
+impl fmt::Debug for AuthorizeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A password in the URL stays out of every debug print.
+        let mut shown = self.url.clone();
+        let _ = shown.set_password(None);
+        f.debug_struct("AuthorizeConfig")
+            .field("url", &shown.as_str())
+            .field("timeout", &self.timeout)
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+/// The request's headers the backend gets as they came: its credentials and where it came from.
+#[derive(Debug, Default, Clone)]
+pub struct Forward {
+    pub cookie: Option<HeaderValue>,
+    pub authorization: Option<HeaderValue>,
+    pub origin: Option<HeaderValue>,
+}
+
+/// Each request's `Forward` when the backend is to be asked (`asking`); an empty one otherwise,
+/// so that a server without `--authorize-url` copies no header.
+pub fn forward(asking: bool) -> BoxedFilter<(Forward,)> {
+    if !asking {
+        return warp::any().map(Forward::default).boxed();
+    }
+    optional_header("cookie")
+        .and(optional_header("authorization"))
+        .and(optional_header("origin"))
+        .map(|cookie, authorization, origin| Forward {
+            cookie,
+            authorization,
+            origin,
+        })
+        .boxed()
+}
+
+/// One question to the backend.
+pub struct Question<'a> {
+    pub forward: &'a Forward,
+    /// The channels the request names that `--public` does not open.
+    pub channels: &'a [ChannelName],
+    /// `GET` (a stream) or `POST` (publishing).
+    pub method: &'static str,
+    pub client: Option<Peer>,
+}
+
+impl Question<'_> {
+    fn channels_joined(&self) -> String {
+        let names: Vec<&str> = self.channels.iter().map(ChannelName::as_str).collect();
+        names.join(",")
+    }
+
+    /// The digest of everything the backend is told, each part length-prefixed: an answer is
+    /// reused only for the very question it answered (a cookie's answer is not taken for
+    /// another origin's cross-site POST), and no credential is kept.
+    fn key(&self) -> Key {
+        let mut digest = Sha256::new();
+        let mut part = |bytes: &[u8]| {
+            digest.update((bytes.len() as u64).to_le_bytes());
+            digest.update(bytes);
+        };
+        part(self.method.as_bytes());
+        part(self.channels_joined().as_bytes());
+        for value in [
+            &self.forward.cookie,
+            &self.forward.authorization,
+            &self.forward.origin,
+        ] {
+            part(
+                value
+                    .as_ref()
+                    .map_or(&b"\0absent"[..], HeaderValue::as_bytes),
+            );
+        }
+        part(
+            self.address()
+                .map(|ip| ip.to_string())
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        digest.finalize().into()
+    }
+
+    fn address(&self) -> Option<IpAddr> {
+        self.client.map(|client| client.ip)
+    }
+}
+
+/// The backend, its client, the decisions kept and their counts.
+#[derive(Debug)]
+pub struct Authorizer {
+    backend: Backend,
+    cache: Cache,
+    keep: Duration,
+    decisions: Family<[(&'static str, &'static str); 1], Counter>,
+    cache_hits: Counter,
+    failures: SharedThrottle,
+}
+
+impl Authorizer {
+    pub fn new(config: &AuthorizeConfig) -> anyhow::Result<Self> {
+        Ok(Authorizer {
+            backend: Backend::new(config.url.clone(), config.timeout)?,
+            cache: Cache::default(),
+            keep: config.cache,
+            decisions: Family::default(),
+            cache_hits: Counter::default(),
+            failures: SharedThrottle::new(WARNING_PERIOD),
+        })
+    }
+
+    /// `sse_broadcast_authorize_decisions_total{outcome}` and `…_cache_hits_total`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "authorize_decisions",
+            "Requests --authorize-url decided, by outcome (allowed, denied: 401 or 403, error: no decision), cached answers included",
+            self.decisions.clone(),
+        );
+        registry.register(
+            "authorize_cache_hits",
+            "Requests decided by an answer --authorize-cache kept",
+            self.cache_hits.clone(),
+        );
+    }
+
+    /// The decision on `question`, kept or asked for; `None` when the backend gave none (a
+    /// timeout, another status, down), which is never kept.
+    async fn decide(&self, question: &Question<'_>) -> Option<Decision> {
+        let key = question.key();
+        let peer = question.client.map(|peer| peer.to_string());
+        let channels = question.channels_joined();
+        let method = question.method;
+        if let Some(decision) = self.cache.get(&key) {
+            self.cache_hits.inc();
+            let outcome = self.count(&decision);
+            tracing::debug!(peer, channels, method, outcome, "authorized from the cache");
+            return Some(decision);
+        }
+        let asked = Instant::now();
+        match self.backend.ask(question).await {
+            Ok(decision) => {
+                let outcome = self.count(&decision);
+                let user = match &decision {
+                    Decision::Allowed(allowance) => allowance.user.as_deref(),
+                    Decision::Refused(_) => None,
+                };
+                tracing::info!(
+                    peer,
+                    channels,
+                    method,
+                    outcome,
+                    user,
+                    "authorization backend decided"
+                );
+                if !self.keep.is_zero() {
+                    let mut keep = self.keep;
+                    if let Decision::Allowed(allowance) = &decision
+                        && allowance.expires
+                    {
+                        keep = keep.min(allowance.grant.remaining());
+                    }
+                    self.cache.put(key, decision.clone(), asked + keep);
+                }
+                Some(decision)
+            }
+            Err(failure) => {
+                self.decisions.get_or_create(&[("outcome", "error")]).inc();
+                if let Some(failures) = self.failures.note() {
+                    tracing::warn!(
+                        peer,
+                        channels,
+                        method,
+                        failures,
+                        "refused: the authorization backend (--authorize-url) gave no decision: {failure}"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Whether a stream of `channels` may open, asking about `question.channels` (those that
+    /// `--public` leaves closed): the channels it may read, narrowed as the backend's body says
+    /// (a channel it does not allow is left out; none left: 403), and the allowance to end it
+    /// at when the body gave `expires_in`.
+    pub async fn may_read(
+        &self,
+        question: &Question<'_>,
+        mut channels: Vec<ChannelName>,
+    ) -> Result<(Vec<ChannelName>, Option<Grant>), Denied> {
+        let allowance = self.allowance(question).await?;
+        let asked = question.channels;
+        channels.retain(|name| !asked.contains(name) || allowance.grant.may_subscribe(name));
+        if channels.is_empty() {
+            let name = &asked[0];
+            return Err(Denied::Refused(insufficient_scope(&format!(
+                "the application does not allow reading channel {name}"
+            ))));
+        }
+        Ok((channels, allowance.expires.then(|| allowance.grant.clone())))
+    }
+
+    /// Whether a POST may publish to the channel of `question`.
+    pub async fn may_publish(&self, question: &Question<'_>) -> Result<(), Denied> {
+        let allowance = self.allowance(question).await?;
+        match question
+            .channels
+            .iter()
+            .find(|name| !allowance.grant.may_publish(name))
+        {
+            Some(name) => Err(Denied::Refused(insufficient_scope(&format!(
+                "the application does not allow publishing to channel {name}"
+            )))),
+            None => Ok(()),
+        }
+    }
+
+    async fn allowance(
+        &self,
+        question: &Question<'_>,
+    ) -> Result<std::sync::Arc<Allowance>, Denied> {
+        match self.decide(question).await {
+            Some(Decision::Allowed(allowance)) => Ok(allowance),
+            Some(Decision::Refused(refusal)) => Err(Denied::Refused(refusal.refused())),
+            None => Err(Denied::Unanswered),
+        }
+    }
+
+    /// Counts a decision; its outcome for the log.
+    fn count(&self, decision: &Decision) -> &'static str {
+        let outcome = match decision {
+            Decision::Allowed(_) => "allowed",
+            Decision::Refused(refusal) if refusal.status.as_u16() == 401 => "denied 401",
+            Decision::Refused(_) => "denied 403",
+        };
+        let label = if outcome == "allowed" {
+            "allowed"
+        } else {
+            "denied"
+        };
+        self.decisions.get_or_create(&[("outcome", label)]).inc();
+        outcome
+    }
+}
