@@ -60,6 +60,12 @@ const FLAGS: &[(&str, Option<&str>)] = &[
     ("--redis-prefix", Some("SSE_BROADCAST_REDIS_PREFIX")),
     ("--on-occupied", Some("SSE_BROADCAST_ON_OCCUPIED")),
     ("--on-vacated", Some("SSE_BROADCAST_ON_VACATED")),
+    ("--authorize-url", Some("SSE_BROADCAST_AUTHORIZE_URL")),
+    (
+        "--authorize-timeout",
+        Some("SSE_BROADCAST_AUTHORIZE_TIMEOUT"),
+    ),
+    ("--authorize-cache", Some("SSE_BROADCAST_AUTHORIZE_CACHE")),
     ("--wait-clients", Some("SSE_BROADCAST_WAIT_CLIENTS")),
     ("--exit-on-eof", Some("SSE_BROADCAST_EXIT_ON_EOF")),
     ("--drain", Some("SSE_BROADCAST_DRAIN")),
