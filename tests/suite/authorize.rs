@@ -451,3 +451,43 @@ fn a_bad_url_is_a_usage_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// The Flask backend of docs/presence-and-hooks.md, run as written (its ports changed) with the
+/// server the page starts beside it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_documented_flask_backend_decides() {
+    use common::recipe::{Recipe, Script};
+    let (flask, port) = (common::redis::free_port(), common::redis::free_port());
+    let recipe = Recipe::containing("docs/presence-and-hooks.md", "sh", "authorize.py")
+        .port(5000, flask)
+        .port(8080, port);
+    let mut script = Script::start(&recipe, &[]);
+    script.wait_for_port(flask);
+    script.wait_for_port(port);
+    let base = format!("http://127.0.0.1:{port}");
+    const ANN: &[(&str, &str)] = &[("cookie", "session=c0ffee")];
+    let mut reader = common::Client::connect(&format!("{base}/events/news,user-ann"), ANN).await;
+    assert_eq!(reader.status, StatusCode::OK, "{}", script.log());
+    assert!(reader.next().await.data.starts_with("hello, now is"));
+    let get = |path: &str, headers: &'static [(&'static str, &'static str)]| {
+        let mut request = reqwest::Client::new().get(format!("{base}{path}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    let elsewhere = get("/events/team", ANN).await.unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::FORBIDDEN);
+    let nobody = get("/events/news", &[]).await.unwrap();
+    assert_eq!(nobody.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(nobody.text().await.unwrap(), "log in first\n");
+    let post = reqwest::Client::new()
+        .post(format!("{base}/events/news"))
+        .header("cookie", "session=c0ffee")
+        .body("x\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), StatusCode::FORBIDDEN);
+    assert!(!script.log().contains("c0ffee"), "{}", script.log());
+}
