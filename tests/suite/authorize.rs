@@ -491,3 +491,58 @@ async fn the_documented_flask_backend_decides() {
     assert_eq!(post.status(), StatusCode::FORBIDDEN);
     assert!(!script.log().contains("c0ffee"), "{}", script.log());
 }
+
+/// An HS256 token with `SECRET` granting `rights` for a minute.
+fn token(rights: serde_json::Value) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 60;
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+    let claims = serde_json::json!({"exp": exp, "sse_broadcast": rights});
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+}
+
+const SECRET: &str = "a test secret of 32 bytes or more";
+
+#[tokio::test]
+async fn what_a_token_or_public_grants_is_not_asked() {
+    let backend = Backend::start(|_| reply("200 OK"));
+    let server = start(&backend.url, &["--jwt-secret", SECRET, "--public", "news"]);
+    let reader = format!("Bearer {}", token(serde_json::json!({"subscribe": ["a"]})));
+    let reader = [("authorization", reader.as_str())];
+    assert_eq!(
+        get(&server, "/events/news", &[]).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&server, "/events/a", &reader).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(backend.asked(), 0);
+    // A channel the token does not cover: the backend decides, for the channels that are not
+    // public, with the token forwarded as it came.
+    assert_eq!(
+        get(&server, "/events/news,a,b", &reader).await.status(),
+        StatusCode::OK
+    );
+    let head = backend.heads().pop().unwrap();
+    assert_eq!(header(&head, "x-sse-channels"), Some("a,b"));
+    assert_eq!(header(&head, "authorization"), Some(reader[0].1));
+    // A token that fails is no refusal: the application may know the request otherwise.
+    let bad = [("authorization", "Bearer nonsense"), ("cookie", COOKIE)];
+    assert_eq!(
+        get(&server, "/events/a", &bad).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(backend.asked(), 2);
+    // A publisher's token publishes without a question.
+    let publisher = format!("Bearer {}", token(serde_json::json!({"publish": ["a"]})));
+    let published = server
+        .post("/events/a", &[("authorization", publisher.as_str())], "x\n")
+        .await;
+    assert_eq!(published.status, StatusCode::OK);
+    assert_eq!(backend.asked(), 2);
+    assert!(!server.stderr().contains("nonsense"));
+}
