@@ -9,12 +9,15 @@
 //! listen/                `sse-broadcast listen`: a client of any SSE stream; nothing below imports it
 //! cli/                   flags only, one file per help heading; builds each module's config
 //! serving/               accept, TLS, the lean HTTP/1.1 path, hyper for the rest
-//! routes/                the warp filter chain: streams, publish, stats, metrics, page
+//! routes/                the warp filter chain: opening streams, publish, stats, metrics, page
+//! stream/                each client's response body: prelude, one channel's or several's frames, deadline
 //! access/                who may read and publish what: --auth, tokens, the Host guard, 401/403
 //! occupancy/             --on-occupied, --on-vacated: what runs when a channel gets or loses its readers
 //! bus/ source/           where events come from and how instances share them
 //! channels/ channel/     the registry (--max-channels slots); per channel: numbering, history, fan-out, backpressure
 //! control/               shutdown, evictions, --max-clients; each client's progress record
+//! serve_config.rs        what the routes serve, as cli builds it from the flags
+//! cursor.rs              the id of a stream of several channels: written by stream/, read by listen/
 //! event.rs template.rs lines.rs   the wire format, the ticker's message, input lines; pure
 //! errors.rs throttle.rs logging.rs raw_header.rs refused.rs panics.rs signals.rs   helpers every layer may use
 //! ```
@@ -32,10 +35,12 @@
 //!    read; each stream's receiver reads it by position (`channel/fanout.rs`). Input waits while
 //!    the slowest stream is `--client-buffer` events behind, and `control/` orders a stalled
 //!    stream's eviction (`channel/backpressure.rs`).
-//! 4. Each stream's body (`routes/stream_core.rs`: prelude, deadline, batching, progress; one
-//!    channel's feed in `routes/stream.rs`, opened by `routes/events.rs`) forwards those bytes;
-//!    a stream of several channels (`routes/multi_stream.rs`) merges theirs in arrival order and
-//!    gives each event the stream's cursor as its id (`routes/cursor.rs`, `event::put_with_id`).
+//! 4. Each stream's body (`stream/body.rs`: prelude, deadline, batching, progress; one
+//!    channel's feed in `stream/one.rs`, opened by `routes/events.rs`) forwards those bytes;
+//!    a stream of several channels (`stream/several.rs`, opened by `routes/multi_stream.rs`)
+//!    merges theirs in arrival order and gives each event the stream's cursor as its id
+//!    (`cursor.rs`, `event::put_with_id`). A new stream's replay is the channel's
+//!    (`channel/history.rs`), the same for one channel and several.
 //! 5. To the socket: on an HTTP/1.1 connection, plain or over TLS (rustls's unbuffered API,
 //!    `serving/tls/unbuffered.rs`), the lean path (`serving/lean/`) writes the chunks itself from
 //!    the connection's task; over HTTP/2 (and for every other request) hyper does
@@ -49,6 +54,7 @@ pub mod channel;
 mod channels;
 pub mod cli;
 pub mod control;
+mod cursor;
 mod errors;
 pub mod event;
 pub mod lines;
@@ -59,8 +65,10 @@ mod panics;
 mod raw_header;
 mod refused;
 mod routes;
+mod serve_config;
 mod serving;
 mod signals;
 pub mod source;
+mod stream;
 mod template;
 mod throttle;

@@ -2,7 +2,7 @@
 //! replay, fans frames out to its streams, holds its input back while its slowest client is at
 //! the buffer limit, and logs each send with the consumer count.
 //!
-//! Streams (see `routes/stream.rs`) own their receivers; a channel keeps no per-client state
+//! Streams (see `stream/one.rs`) own their receivers; a channel keeps no per-client state
 //! beyond a count per ring slot. It learns how far a client got from the position each stream reports to its connection,
 //! and has the control (`control/`) order the eviction of a stalled one. A channel knows nothing
 //! of HTTP. By seam:

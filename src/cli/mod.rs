@@ -36,7 +36,7 @@ use crate::channels::ChannelName;
 use crate::listen::ListenConfig;
 use crate::logging::LogConfig;
 use crate::occupancy::Hooks;
-use crate::routes::{PublishConfig, ServeConfig, StaticAccess};
+use crate::serve_config::{PublishConfig, ServeConfig, StaticAccess};
 use crate::serving::tls::TlsFiles;
 use crate::source::stdin::StdinSource;
 use crate::source::ticker::Ticker;

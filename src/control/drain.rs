@@ -6,7 +6,7 @@
 //! The instants are handed out here, one per stream as each notices the drain began: stream k of
 //! the n open at the start ends at (k+1)/n of the window, so the first ends one n-th in and the
 //! last at the window's end; nothing ends at the start. A stream ends at its place through its
-//! own deadline (`routes/deadline.rs`), which also says the last words (`retry:`); streams that
+//! own deadline (`stream/deadline.rs`), which also says the last words (`retry:`); streams that
 //! their clients ended meanwhile leave their places empty. `app.rs` begins the drain and waits
 //! for the last stream to end.
 

@@ -287,7 +287,7 @@ fn written(result: std::io::Result<()>) -> Result<(), End> {
 /// An event's own channel when its id is the cursor of a stream of several channels (this
 /// server's `deploy:5,build:17`: its own channel first).
 fn channel_of(id: &str) -> Option<&str> {
-    let positions = crate::routes::cursor::parse(id)?;
+    let positions = crate::cursor::parse(id)?;
     (positions.len() >= 2).then(|| id.split(':').next().unwrap_or_default())
 }
 

@@ -4,7 +4,7 @@
 //! tokens required, the channel must be public or allowed by the request's token (`access/gate.rs`),
 //! checked before the channel is created, and the stream ends when the token expires, at its
 //! age (`--max-stream-age`) or at its place in a drain (`--drain`), whichever comes first. The
-//! body forwards the channel's bytes (`stream.rs`); refusals are answered by `refusal.rs`.
+//! body forwards the channel's bytes (`stream/one.rs`); refusals are answered by `refusal.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,13 +15,10 @@ use warp::http::HeaderValue;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::ServeConfig;
-use super::deadline::Deadline;
 use super::filters::{stream_channels, with_channels};
 use super::multi_stream;
 use super::refusal::{Asker, accepts_event_stream, refuse, unanswered};
-use super::sse_reply::{self, spread};
-use super::stream::{age_limit, client_stream, token_deadline};
+use super::sse_reply;
 use crate::access::{Access, Denied, Gate, access};
 use crate::bus::Bus;
 use crate::channel::Channel;
@@ -29,6 +26,8 @@ use crate::channels::{ChannelName, Channels, Role};
 use crate::control::{Client, Control};
 use crate::event;
 use crate::raw_header::optional_header;
+use crate::serve_config::ServeConfig;
+use crate::stream::{Deadline, age_limit, client_stream, spread, token_deadline};
 
 /// `?lastEventId=K`, for clients that can't set the `Last-Event-ID` header.
 #[derive(Debug, Deserialize)]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use warp::path::FullPath;
 use warp::{Filter, Rejection};
 
-use super::cursor::MAX_CHANNELS;
 use crate::channels::{ChannelName, Channels};
+use crate::cursor::MAX_CHANNELS;
 
 pub fn with_channels(
     channels: Arc<Channels>,

@@ -1,13 +1,11 @@
 //! The routes: one warp filter chain of the event streams (`events.rs`, the default channel and
-//! named ones; what every body does in `stream_core.rs`, one channel's feed in `stream.rs`,
-//! several channels' in `multi_stream.rs` with their ids in `cursor.rs`), publishing (`publish.rs`), `/stats` and `/metrics`
-//! (`stats.rs`, `metrics.rs`), the static dir or the built-in page (`page.rs`), 404 for the
-//! rest, and CORS when asked. Who may read and publish is `access/`'s decision (`--auth`,
+//! named ones; several channels on one stream in `multi_stream.rs`; the bodies are `stream/`'s),
+//! publishing (`publish.rs`), `/stats` and `/metrics` (`stats.rs`, `metrics.rs`), the static
+//! dir or the built-in page (`page.rs`), 404 for the rest, and CORS when asked, set up by
+//! `ServeConfig` (`serve_config.rs`). Who may read and publish is `access/`'s decision (`--auth`,
 //! tokens per channel, the `Host` check of a loopback bind); the routes ask it. They forward the
 //! channels' bytes and never format an event; how connections carry them is serving's business.
 
-pub mod cursor;
-mod deadline;
 mod events;
 mod filters;
 mod metrics;
@@ -20,56 +18,20 @@ mod same_origin;
 mod sse_reply;
 mod static_dir;
 mod stats;
-mod stream;
-mod stream_core;
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use crate::access::{
-    AllowedHosts, AuthorizeConfig, Authorizer, Credentials, Gate, Guesses, TokenConfig, Tokens,
-    TrustedProxies,
-};
+use crate::access::{Authorizer, Gate, Guesses, Tokens};
 use crate::bus::Bus;
 use crate::channels::Channels;
+use crate::serve_config::ServeConfig;
 use metrics::Metrics;
 use probes::Readiness;
-pub use publish::PublishConfig;
-pub use static_dir::StaticAccess;
-
-/// How the routes are set up.
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    pub events_path: String,
-    pub static_dir: Option<PathBuf>,
-    /// What `static_dir` may serve beyond plain files under it.
-    pub static_access: StaticAccess,
-    /// Allowed origins; `*` allows any. Empty: no CORS headers at all.
-    pub cors: Vec<String>,
-    /// Reconnection delay sent at the start of each stream, spread over [R, 1.5 R].
-    pub retry: Option<Duration>,
-    /// `--max-stream-age`: each stream ends after about this long, told `retry:`.
-    pub max_stream_age: Option<Duration>,
-    /// `--auth`: every route needs these Basic credentials (publishing has its own token).
-    pub auth: Option<Credentials>,
-    /// `--jwt-secret` or `--jwt-key`: streams of private channels, `/stats` and `/metrics` need
-    /// a token (never together with `--auth`).
-    pub tokens: Option<TokenConfig>,
-    /// `--authorize-url`: the application decides what a token or `--public` does not grant.
-    pub authorize: Option<AuthorizeConfig>,
-    /// POST publishing, when `--publish-token`, a token key or `--authorize-url` is given.
-    pub publish: Option<PublishConfig>,
-    /// `--trusted-proxy`: whose forwarding headers name the client.
-    pub trusted_proxies: TrustedProxies,
-    /// The `Host` names served (loopback's and `--allowed-host`'s); `None`: any.
-    pub allowed_hosts: Option<AllowedHosts>,
-}
 
 /// The filter chain; `tokens` is `config.tokens` loaded (`Tokens::load`), `authorizer`
 /// `config.authorize`'s client.
@@ -171,9 +133,14 @@ fn with_cors(routes: BoxedFilter<(Response,)>, origins: &[String]) -> BoxedFilte
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
     use super::*;
+    use crate::access::TrustedProxies;
     use crate::channel::ChannelConfig;
     use crate::control::Control;
+    use crate::serve_config::StaticAccess;
 
     fn test_routes(static_dir: Option<PathBuf>, cors: &[&str]) -> BoxedFilter<(Response,)> {
         let config = ChannelConfig {

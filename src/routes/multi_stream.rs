@@ -1,31 +1,25 @@
-//! A stream of several channels, `GET <events-path>/a,b,c` (DESIGN.md §10): one consumer of
-//! each channel, whose events it merges in the order this instance received them, each with
-//! the stream's cursor as its id (`cursor.rs`). `Last-Event-ID` (or `?lastEventId=`) holding a
-//! cursor resumes each channel after its position, `earliest` replays all kept, and a channel
-//! the cursor does not name starts live. It is one stream under `--max-clients`, and it is
-//! evicted when it stalls any of its channels (`control/client.rs` marks each).
+//! `GET <events-path>/a,b,c`: opens a stream of several channels (DESIGN.md §10): each channel
+//! found or made and caught up, one place under `--max-clients` for the whole stream, each
+//! channel joined where the `Last-Event-ID` cursor says (`stream/several.rs` reads it and
+//! merges the channels), or refused as a stream of one channel is.
 //!
 //! A value that is not a cursor (a plain id, say) is answered as a single-channel stream
 //! answers an unknown id: a comment saying so, then live events. A refusal would be final to
 //! an EventSource, and the stream has nothing better to resume from.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use warp::reply::{Reply, Response};
 
-use super::cursor::{self, Cursor};
-use super::deadline::Deadline;
 use super::refusal::{Asker, refuse};
-use super::sse_reply::{self, spread};
-use super::stream_core::{BATCH_BYTES, Body, Fed, Feed, body};
+use super::sse_reply;
 use crate::bus::Bus;
-use crate::channel::{Channel, EARLIEST, Frame, Joined, Receiver, Stamp, Start, TryRecvError};
+use crate::channel::{EARLIEST, Start};
 use crate::channels::{ChannelName, Channels, Role};
-use crate::control::{Client, Mark};
 use crate::event;
+use crate::stream::{Deadline, several_stream, spread, starts};
 
 /// Opens the stream of `names` (2 to 16 distinct channels) from `last_event_id`.
 pub async fn open(
@@ -83,249 +77,16 @@ pub async fn open(
         .into_iter()
         .collect();
     prelude.extend(unknown);
-    let feed = SeveralFeed::new(
+    let stream = several_stream(
         &opened,
         names,
         joined,
-        &mut prelude,
-        asker.connection.as_deref(),
+        prelude,
+        deadline,
+        asker.connection,
+        slot,
     );
-    let stream = body(feed, prelude, deadline, asker.connection, slot);
     let mut response = warp::reply::stream(stream).into_response();
     sse_reply::set_headers(response.headers_mut());
     response
-}
-
-/// Where the stream starts in each channel, and a notice when `last_event_id` is not a cursor.
-fn starts(names: &[ChannelName], last_event_id: Option<&str>) -> (Vec<Start>, Option<Bytes>) {
-    let all = |start| vec![start; names.len()];
-    let Some(last) = last_event_id else {
-        return (all(Start::Live), None);
-    };
-    if last == EARLIEST {
-        return (all(Start::Earliest), None);
-    }
-    let Some(positions) = cursor::parse(last) else {
-        let notice = event::comment(&format!(
-            "unknown Last-Event-ID {last:?} (a stream of several channels resumes from an id such as a:5,b:17); sending live events only"
-        ));
-        return (all(Start::Live), Some(notice));
-    };
-    let start = |name: &ChannelName| {
-        positions
-            .iter()
-            .find(|(named, _)| named == name)
-            .map_or(Start::Live, |&(_, seq)| Start::After(seq))
-    };
-    (names.iter().map(start).collect(), None)
-}
-
-/// One channel of the stream.
-struct Member {
-    /// Its kept events still to replay, oldest first: the frames the channel stores, shared,
-    /// each given its id as it goes into a batch.
-    replay: VecDeque<(Stamp, Bytes)>,
-    receiver: Receiver,
-    /// A frame taken but not sent yet: the one that arrived first goes first.
-    ready: Option<Frame>,
-    /// The channel ended (shutdown), and this stream read all it had.
-    closed: bool,
-}
-
-/// The live part of a stream of several channels (the prelude and deadline are
-/// `stream_core.rs`'s).
-struct SeveralFeed {
-    /// In the URL's order. Emptied at the end, so the receivers go (input stops waiting for
-    /// them) before the connection is told the stream ended.
-    members: Vec<Member>,
-    cursor: Cursor,
-    /// The stream's place in each channel after the first, for the eviction check (the
-    /// first's is the connection's own mark).
-    marks: Arc<[Mark]>,
-}
-
-impl SeveralFeed {
-    /// The feed of `joined`; their replay notices go to `prelude`.
-    fn new(
-        channels: &[Arc<Channel>],
-        names: Vec<ChannelName>,
-        joined: Vec<Joined>,
-        prelude: &mut VecDeque<Bytes>,
-        connection: Option<&Client>,
-    ) -> Self {
-        let marks: Arc<[Mark]> = channels[1..]
-            .iter()
-            .zip(&joined[1..])
-            .map(|(channel, one)| Mark::new(channel.id(), one.position))
-            .collect();
-        if let Some(connection) = connection {
-            connection.stream_started(channels[0].id(), joined[0].position);
-            connection.also_reads(marks.clone());
-        }
-        let cursor = Cursor::new(names, joined.iter().map(|one| one.stands_at).collect());
-        let mut members = Vec::with_capacity(joined.len());
-        for one in joined {
-            prelude.extend(one.notice);
-            members.push(Member {
-                replay: one.replay.into(),
-                receiver: one.receiver,
-                ready: None,
-                closed: false,
-            });
-        }
-        SeveralFeed {
-            members,
-            cursor,
-            marks,
-        }
-    }
-}
-
-impl Feed for SeveralFeed {
-    async fn next(stream: &mut Body<Self>) -> Fed {
-        if let Some(batch) = stream.feed.replay_batch() {
-            return Fed::Chunk(batch);
-        }
-        loop {
-            let connection = stream.core.connection.as_deref();
-            if let Some(batch) = stream.feed.batch(connection) {
-                return Fed::Chunk(batch);
-            }
-            if stream.feed.members.iter().all(|member| member.closed) {
-                return Fed::End;
-            }
-            let waits = stream
-                .feed
-                .members
-                .iter_mut()
-                .enumerate()
-                .filter(|(_, member)| !member.closed)
-                .map(|(index, member)| {
-                    Box::pin(async move { (index, member.receiver.recv().await) })
-                });
-            let (index, received) = tokio::select! {
-                (received, _, _) = futures_util::future::select_all(waits) => received,
-                words = stream.core.deadline.reached() => return Fed::Words(words),
-            };
-            let member = &mut stream.feed.members[index];
-            match received {
-                Ok(frame) => member.ready = Some(frame),
-                Err(_closed) => member.closed = true,
-            }
-        }
-    }
-
-    fn close(&mut self) {
-        self.members.clear();
-    }
-}
-
-impl SeveralFeed {
-    /// The next kept events to replay, merged in the order this instance received them (each
-    /// channel's are in order), each with the cursor as its id, up to `BATCH_BYTES` (a larger
-    /// event goes alone); `None` once the replay is over. Only this batch is ever copied.
-    fn replay_batch(&mut self) -> Option<Bytes> {
-        let mut batch = BytesMut::new();
-        loop {
-            let next = self
-                .members
-                .iter()
-                .enumerate()
-                .filter_map(|(index, member)| Some((index, member.replay.front()?)))
-                .min_by_key(|(_, (stamp, _))| stamp.arrival);
-            let Some((index, (_, bytes))) = next else {
-                break;
-            };
-            if !batch.is_empty() && batch.len() + bytes.len() > BATCH_BYTES {
-                break;
-            }
-            let Some((stamp, bytes)) = self.members[index].replay.pop_front() else {
-                break;
-            };
-            self.cursor.advance(index, stamp.seq);
-            event::put_with_id(&mut batch, &bytes, &self.cursor.id(index));
-        }
-        (!batch.is_empty()).then(|| batch.freeze())
-    }
-
-    /// Takes the frame each channel has waiting, if any.
-    fn take_ready(&mut self) {
-        for member in &mut self.members {
-            if member.ready.is_some() || member.closed {
-                continue;
-            }
-            match member.receiver.try_recv() {
-                Ok(frame) => member.ready = Some(frame),
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Closed) => member.closed = true,
-            }
-        }
-    }
-
-    /// The frames ready, earliest arrival first, each event with the cursor as its id, up to
-    /// `BATCH_BYTES`; `None` when none is ready. Heartbeats go out from the first channel only:
-    /// one is enough to keep a quiet stream's proxies open, and each channel sends its own.
-    fn batch(&mut self, connection: Option<&Client>) -> Option<Bytes> {
-        let mut batch = BytesMut::new();
-        while batch.len() < BATCH_BYTES {
-            // Every channel is looked at again before each pick, not only the one just taken
-            // from: a frame that reached another channel meanwhile may have arrived earlier
-            // than the taken channel's next.
-            self.take_ready();
-            let next = self
-                .members
-                .iter()
-                .enumerate()
-                .filter_map(|(index, member)| Some((index, member.ready.as_ref()?)))
-                .min_by_key(|(_, frame)| frame.stamp.map_or(0, |stamp| stamp.arrival));
-            let Some((index, _)) = next else { break };
-            let Some(frame) = self.members[index].ready.take() else {
-                break;
-            };
-            self.took(index, frame.position, connection);
-            match frame.stamp {
-                Some(stamp) => {
-                    self.cursor.advance(index, stamp.seq);
-                    event::put_with_id(&mut batch, &frame.bytes, &self.cursor.id(index));
-                }
-                None if index == 0 => batch.extend_from_slice(&frame.bytes),
-                None => {}
-            }
-        }
-        (!batch.is_empty()).then(|| batch.freeze())
-    }
-
-    /// Records that channel `index`'s live frames up to `position` were taken.
-    fn took(&self, index: usize, position: u64, connection: Option<&Client>) {
-        match index {
-            0 => {
-                if let Some(connection) = connection {
-                    connection.stream_at(position);
-                }
-            }
-            _ => self.marks[index - 1].at(position),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn names(text: &str) -> Vec<ChannelName> {
-        text.split(',').map(|name| name.parse().unwrap()).collect()
-    }
-
-    #[test]
-    fn a_cursor_resumes_the_channels_it_names_and_the_others_start_live() {
-        let names = names("a,b,c");
-        assert_eq!(starts(&names, None), (vec![Start::Live; 3], None));
-        assert_eq!(starts(&names, Some("earliest")).0, vec![Start::Earliest; 3]);
-        let (resumed, notice) = starts(&names, Some("c:4,a:9,zz:1"));
-        assert_eq!(resumed, [Start::After(9), Start::Live, Start::After(4)]);
-        assert!(notice.is_none());
-        let (live, notice) = starts(&names, Some("17"));
-        assert_eq!(live, vec![Start::Live; 3]);
-        assert!(notice.is_some_and(|n| n.starts_with(b": unknown Last-Event-ID \"17\"")));
-    }
 }

@@ -4,8 +4,8 @@ use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::ServeConfig;
 use super::static_dir;
+use crate::serve_config::ServeConfig;
 
 /// The built-in viewer page, served at `/` unless `--static-dir` is given.
 const INDEX_HTML: &str = include_str!("../../assets/index.html");

@@ -16,9 +16,7 @@ use warp::{Filter, Reply};
 use super::filters::{channel_path, with_channels};
 use super::metrics::Metrics;
 use super::refusal::{reason, unanswered, unavailable};
-use crate::access::{
-    Access, Denied, Gate, Guesses, Penalty, SecretDigest, access, forbidden, too_many,
-};
+use crate::access::{Access, Denied, Gate, Guesses, Penalty, access, forbidden, too_many};
 use crate::bus::{Bus, NotSent};
 use crate::channels::{ChannelName, Channels, Role};
 use crate::control::Refusal;
@@ -26,15 +24,7 @@ use crate::event::{Event, EventName};
 use crate::lines::{Format, LineDecoder, Routed};
 use crate::raw_header::optional_header;
 use crate::refused::Refused;
-
-/// How POST publishing is set up (`--publish-token` or a token key, `--max-body`).
-#[derive(Clone, Debug)]
-pub struct PublishConfig {
-    /// `--publish-token`'s digest (its `Debug` shows nothing of it); without it only tokens
-    /// with a `publish` claim publish.
-    pub token: Option<SecretDigest>,
-    pub max_body: usize,
-}
+use crate::serve_config::PublishConfig;
 
 /// `?event=NAME`: the event type of the body's events (JSON lines may name their own).
 #[derive(Debug, Deserialize)]

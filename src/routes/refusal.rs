@@ -14,11 +14,12 @@ use bytes::Bytes;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
 
-use super::sse_reply::{self, spread};
+use super::sse_reply;
 use crate::access::{Peer, peer_key};
 use crate::control::{Client, Control, PeerSlot, Refusal};
 use crate::event;
 use crate::refused::Refused;
+use crate::stream::spread;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 
 /// What a full or stopping server tells a client to wait before trying again.

@@ -19,14 +19,7 @@ use warp::path::FullPath;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-/// What `--static-dir` may serve beyond plain files under it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StaticAccess {
-    /// `--static-follow-symlinks`: a symlink may lead outside DIR.
-    pub follow_symlinks: bool,
-    /// `--static-hidden`: names that start with '.' are served.
-    pub hidden: bool,
-}
+use crate::serve_config::StaticAccess;
 
 /// The files under `dir`, as `access` allows; every other path is left to the next route.
 pub fn route(dir: &Path, access: StaticAccess) -> BoxedFilter<(Response,)> {

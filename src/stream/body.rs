@@ -1,5 +1,5 @@
-//! What every event stream's body does, of one channel (`stream.rs`) or several
-//! (`multi_stream.rs`): its prelude first (the `retry:` frame, replay notices, replayed frames),
+//! What every event stream's body does, of one channel (`one.rs`) or several
+//! (`several.rs`): its prelude first (the `retry:` frame, replay notices, replayed frames),
 //! joined into chunks of up to `BATCH_BYTES`; the deadline's last words (token expiry, age,
 //! drain), however far behind the stream is; the connection told of each chunk sent and of the
 //! stream's end, after the receivers went, so input no longer waits for them. What is read live,

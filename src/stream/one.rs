@@ -4,7 +4,7 @@
 //! A client that is behind gets every frame that is ready in one chunk, so one socket write
 //! carries many events instead of one per wake-up. A stream opened with a token ends when the
 //! token expires, after a comment saying so, however far behind it is (`deadline.rs`). The
-//! prelude, the deadline and the connection's records are every stream's (`stream_core.rs`).
+//! prelude, the deadline and the connection's records are every stream's (`body.rs`).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -15,9 +15,9 @@ use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::time::Instant;
 
+use super::body::{BATCH_BYTES, Body, Fed, Feed, body};
 use super::deadline::Deadline;
-use super::sse_reply::spread;
-use super::stream_core::{BATCH_BYTES, Body, Fed, Feed, body};
+use super::spread;
 use crate::access::Grant;
 use crate::channel::{Channel, Frame, Receiver, Subscription, TryRecvError};
 use crate::control::Client;
@@ -27,7 +27,7 @@ use crate::event;
 const TOKEN_EXPIRED: &[u8] = b": token expired\n\n";
 
 /// The end of a stream opened with `grant`: when the token stops being valid.
-pub(super) fn token_deadline(grant: Option<&Grant>) -> Deadline {
+pub fn token_deadline(grant: Option<&Grant>) -> Deadline {
     match grant {
         Some(grant) => Deadline::at(
             Instant::now() + grant.remaining(),
@@ -45,7 +45,7 @@ const AGE_RETRY: Duration = Duration::from_secs(1);
 /// streams opened in one burst do not all end in one, with `retry:` (`--retry`'s spread, or
 /// `AGE_RETRY`'s) so its client comes back, to this instance or another, and resumes with its
 /// `Last-Event-ID`; a token that expires first ends it first.
-pub(super) fn age_limit(deadline: &mut Deadline, age: Duration, retry: Option<Duration>) {
+pub fn age_limit(deadline: &mut Deadline, age: Duration, retry: Option<Duration>) {
     let words = [
         event::comment("this stream reached its age (--max-stream-age); reconnect"),
         event::retry(spread(retry.unwrap_or(AGE_RETRY))),

@@ -1,6 +1,6 @@
 //! When a stream ends of itself, and the last words it sends then: a token's expiry, its age
 //! (`--max-stream-age`), its place in a drain (`--drain`, once the drain began: `in_drain`);
-//! `sooner` keeps the earliest. Both kinds of stream (`stream.rs`, `multi_stream.rs`) ask `due`
+//! `sooner` keeps the earliest. Both kinds of stream (`one.rs`, `several.rs`) ask `due`
 //! where they take each batch, and wait on `reached` only when nothing is ready: a reader slower
 //! than its channel always finds a batch ready, so a timer that is polled only while waiting
 //! would never be seen to fire. A drain is joined in both: whichever runs first after the drain
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::time::{Instant, Sleep};
 
-use super::sse_reply::spread;
+use super::spread;
 use crate::control::Drain;
 use crate::event;
 
