@@ -5,10 +5,12 @@
 use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::Server;
 use futures_util::StreamExt;
+use tokio::sync::Notify;
 
 const RIGHT: &str = "a long password";
 
@@ -54,18 +56,30 @@ async fn three_thousand_wrong_passwords_are_slowed_and_right_ones_are_not() {
     let attacker = client_from(Ipv4Addr::new(127, 0, 0, 1));
     let started = Instant::now();
     let (guesser, guess_url) = (attacker.clone(), url.clone());
+    let refused = Arc::new(Notify::new());
+    let first_refusal = refused.clone();
     let guesses = futures_util::stream::iter(0..3000)
         .map(move |n| {
             let (attacker, url) = (guesser.clone(), guess_url.clone());
-            async move { stats_as(&attacker, &url, &format!("guess {n}")).await.0 }
+            let refused = first_refusal.clone();
+            async move {
+                let status = stats_as(&attacker, &url, &format!("guess {n}")).await.0;
+                if status == 429 {
+                    refused.notify_one();
+                }
+                status
+            }
         })
         .buffer_unordered(32)
         .collect::<Vec<u16>>();
     let guessing = tokio::spawn(guesses);
 
-    // Meanwhile, once the slowing has begun: the right password, from the guessing peer and
-    // from another, and a wrong one from the other peer, all answered at once.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Meanwhile, once the slowing has begun (a guess was refused, so others are held): the right
+    // password, from the guessing peer and from another, and a wrong one from the other peer,
+    // all answered at once. Without pacing no guess is refused, and the wait fails.
+    tokio::time::timeout(common::WAIT, refused.notified())
+        .await
+        .expect("a guess refused with 429 within WAIT");
     let neighbour = client_from(Ipv4Addr::new(127, 0, 0, 2));
     for (client, password, expected) in [
         (&attacker, RIGHT, 200),

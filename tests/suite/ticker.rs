@@ -3,7 +3,7 @@
 use crate::common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Input, Server, data, ids};
 
@@ -23,35 +23,39 @@ async fn interval_of_three_seconds_ticks_hello_with_the_time_that_often() {
     expect_hello_every(&server, Duration::from_secs(3)).await;
 }
 
-/// Three ticks: "hello" with the time, consecutive ids, and two intervals between the first and
-/// the third. The bounds are loose (a loaded machine delays a tick, never hastens one; the upper
-/// one is ten times the expected), yet the lower one tells 3 s from the default 2 s.
+/// Four ticks: "hello" with the time, consecutive ids, and three intervals between the first
+/// and the fourth by the times the server wrote in them (whole seconds), not by when they
+/// arrived: a loaded machine delays a tick, never hastens one, and a tick that never comes fails
+/// the harness's bounded read. It fails when the interval is not `interval`: 3 s ticking at the
+/// default 2 s puts 6 s between the first and the fourth, under the 8 s asked of it.
 async fn expect_hello_every(server: &Server, interval: Duration) {
     let mut client = server.events("/events").await;
-    let mut arrivals = Vec::new();
-    let mut events = Vec::new();
-    for _ in 0..3 {
-        events.push(client.next().await);
-        arrivals.push(Instant::now());
-    }
-    for event in &events {
-        let time = event
-            .data
-            .strip_prefix("hello, now is: ")
-            .expect(&event.data);
-        chrono::DateTime::parse_from_rfc3339(time).expect("an RFC 3339 time");
-        assert_eq!(event.event, "message");
-    }
+    let events = client.take(4).await;
+    let times: Vec<i64> = events
+        .iter()
+        .map(|event| {
+            let time = event
+                .data
+                .strip_prefix("hello, now is: ")
+                .expect(&event.data);
+            assert_eq!(event.event, "message");
+            chrono::DateTime::parse_from_rfc3339(time)
+                .expect("an RFC 3339 time")
+                .timestamp()
+        })
+        .collect();
     let first: u64 = events[0].id.parse().expect("a numeric id");
     assert_eq!(
         ids(&events),
-        [first, first + 1, first + 2].map(|n| n.to_string())
+        [first, first + 1, first + 2, first + 3].map(|n| n.to_string())
     );
-    let two_intervals = arrivals[2] - arrivals[0];
+    // Whole seconds: three intervals of 3 s written as 8 at least (9, less a second cut off).
+    let three_intervals = times[3] - times[0];
+    let least = 3 * interval.as_secs() as i64 - 1;
     assert!(
-        (interval * 3 / 2..interval * 20).contains(&two_intervals),
-        "three ticks took {two_intervals:?}, not about {:?}",
-        interval * 2
+        three_intervals >= least,
+        "four ticks written {three_intervals} s apart, not about {} s: {times:?}",
+        3 * interval.as_secs()
     );
 }
 
