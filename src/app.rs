@@ -25,6 +25,7 @@ use crate::control::{Control, Drain};
 use crate::errors::describe;
 use crate::occupancy::Occupancy;
 use crate::panics;
+use crate::presence::Presence;
 use crate::routes;
 use crate::serving::activation;
 use crate::serving::timeouts::{TEST_TIMEOUTS_ENV, Timeouts};
@@ -107,6 +108,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // Ended after the streams, so what they left is told to Redis before the process goes.
+    let presence_closing = CancellationToken::new();
+    let (presence, telling) = match config.presence {
+        true => {
+            let redis = match &bus {
+                Bus::Redis(redis) => Some(redis.clone()),
+                Bus::Local => None,
+            };
+            let (presence, telling) = Presence::new(redis, presence_closing.clone());
+            (Some(presence), telling)
+        }
+        false => (None, None),
+    };
     let mut serve = config.serve;
     let listeners = match activation::inherited()? {
         Some(listeners) => {
@@ -145,7 +159,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let connections = TaskTracker::new();
     let serving = Serving {
-        routes: routes::routes(channels.clone(), bus.clone(), &serve, tokens, authorizer),
+        routes: routes::routes(
+            channels.clone(),
+            bus.clone(),
+            &serve,
+            tokens,
+            authorizer,
+            presence,
+        ),
         control: control.clone(),
         tls,
         tasks: connections.clone(),
@@ -203,6 +224,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             open = connections.len(),
             "connections still open after the grace period; exiting"
         );
+    }
+    presence_closing.cancel();
+    if let Some(telling) = telling
+        && tokio::time::timeout(SIGNAL_GRACE, telling).await.is_err()
+    {
+        tracing::warn!("Redis was not told who left in time; their lease ends it (--presence)");
     }
     Ok(())
 }

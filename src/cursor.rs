@@ -24,6 +24,11 @@ impl Cursor {
         Cursor { names, seqs }
     }
 
+    /// The name of channel `index`.
+    pub fn name(&self, index: usize) -> &str {
+        self.names[index].as_str()
+    }
+
     /// The stream took channel `index`'s event `seq`.
     pub fn advance(&mut self, index: usize, seq: u64) {
         self.seqs[index] = seq;

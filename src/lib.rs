@@ -13,6 +13,7 @@
 //! stream/                each client's response body: prelude, one channel's or several's frames, deadline
 //! access/                who may read and publish what: --auth, tokens, the Host guard, 401/403
 //! occupancy/             --on-occupied, --on-vacated: what runs when a channel gets or loses its readers
+//! presence/              --presence: who reads each channel, its joins and leaves, over every instance
 //! bus/ source/           where events come from and how instances share them
 //! channels/ channel/     the registry (--max-channels slots); per channel: numbering, history, fan-out, backpressure
 //! control/               shutdown, evictions, --max-clients; each client's progress record
@@ -62,6 +63,7 @@ pub mod listen;
 pub mod logging;
 mod occupancy;
 mod panics;
+mod presence;
 mod raw_header;
 mod refused;
 mod routes;

@@ -233,6 +233,33 @@ impl Access {
     }
 
     /// The request's client.
+    /// Who reads, for `--presence`: the `sub` of `grant` (the token `may_read` verified), or
+    /// of a valid token the request carries to a public channel; `None`: anonymous. A token
+    /// that does not verify there makes an anonymous reader, quietly: the channel needs none.
+    pub fn reader(&self, grant: Option<&Grant>) -> Option<Box<str>> {
+        if let Some(grant) = grant {
+            return grant.user.clone();
+        }
+        let tokens = self.gate.tokens.as_ref()?;
+        tokens.verify(self.carried.as_deref()?).ok()?.user
+    }
+
+    /// Whether `/presence/NAME` may name `channel`'s readers: when its stream could be read
+    /// (anyone without tokens or `--authorize-url`). A private channel refuses what its stream
+    /// would; a public one gives a request that may not read it its counts, without names.
+    pub async fn may_name_readers(&self, channel: &ChannelName) -> Result<bool, Denied> {
+        let public = self
+            .gate
+            .tokens
+            .as_ref()
+            .filter(|tokens| tokens.is_public(channel));
+        let Some(tokens) = public else {
+            return self.may_read(vec![channel.clone()]).await.map(|_| true);
+        };
+        let grant = self.carried.as_deref().map(|token| tokens.verify(token));
+        Ok(matches!(grant, Some(Ok(grant)) if grant.may_subscribe(channel)))
+    }
+
     pub fn peer(&self) -> Option<Peer> {
         self.peer
     }

@@ -16,6 +16,8 @@ pub struct Grant {
     pub expires: SystemTime,
     pub(super) subscribe: Vec<Pattern>,
     pub(super) publish: Vec<Pattern>,
+    /// The token's `sub`: the reader `--presence` names.
+    pub user: Option<Box<str>>,
 }
 
 impl Grant {

@@ -147,6 +147,7 @@ impl Tokens {
             expires: UNIX_EPOCH + Duration::from_secs_f64((exp + leeway).clamp(0.0, 1e12)),
             subscribe: claims.sse_broadcast.subscribe,
             publish: claims.sse_broadcast.publish,
+            user: claims.sub.map(String::into_boxed_str),
         })
     }
 
@@ -169,6 +170,8 @@ struct Claims {
     /// that is not a number makes the token malformed.
     exp: Option<f64>,
     nbf: Option<f64>,
+    /// Who the token names (`--presence` announces it); any JSON string.
+    sub: Option<String>,
     #[serde(default)]
     sse_broadcast: Rights,
 }

@@ -15,8 +15,8 @@ use crate::event::{Event, EventName};
 use crate::template::{Context, Template};
 
 pub use self::redis::{
-    Decision, LEASE, RedisBus, RedisConfig, RedisStats, check_url as check_redis_url,
-    redacted as redacted_redis_url,
+    Counts, Decision, LEASE, RedisBus, RedisConfig, RedisStats, check_url as check_redis_url,
+    presence_field, redacted as redacted_redis_url,
 };
 
 #[derive(Debug, Clone)]

@@ -92,10 +92,15 @@ impl Cursor {
             return Err(TryRecvError::Empty);
         }
         let mut state = channel.lock();
+        if let Some(frame) = state.announced.take(&mut self.heartbeats, self.next) {
+            return Ok(frame);
+        }
         let taken = state.ring.take(self.next);
         if let Some((frame, moved)) = taken {
             self.next += 1;
-            self.heartbeats = state.heartbeats;
+            self.heartbeats = state
+                .announced
+                .seen_through(self.heartbeats, state.heartbeats);
             drop(state);
             if moved {
                 channel.room_made();
@@ -122,6 +127,7 @@ impl Drop for Receiver {
     fn drop(&mut self) {
         let mut state = self.channel.lock();
         let moved = state.ring.leave(self.cursor.next);
+        state.announced.leave(self.cursor.heartbeats);
         if state.ring.readers() == 0 {
             // Under the lock: a channel's changes are reported in the order they happened.
             self.channel

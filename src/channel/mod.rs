@@ -14,17 +14,20 @@
 //! - `fanout.rs`: encoding once, subscribing (replay and place in the ring under one lock), each
 //!   stream's `Receiver`, the heartbeat;
 //! - `backpressure.rs`: input waiting for room, eviction orders for stalled streams;
+//! - `announce.rs`: frames every stream reads live and none replays (`--presence`);
 //! - `join.rs`: a stream of several channels joining one of them at a sequence number (with
 //!   the same replay).
 //!
 //! This file holds the channel's state and what reads it whole (stats, reclaiming, closing).
 
+mod announce;
 mod backpressure;
 mod fanout;
 mod history;
 mod join;
 mod ring;
 
+pub use announce::live_frame;
 pub use fanout::{Closed, Receiver, Subscription, TryRecvError};
 pub use history::{NumberedInput, WireId};
 pub use join::{Joined, Start};
@@ -39,6 +42,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::control::{Control, Refusal};
+use announce::Announcements;
 use ring::Ring;
 
 /// The name of the channel at `<events-path>` itself.
@@ -87,8 +91,11 @@ pub struct Stamp {
 struct State {
     /// The events kept for replay and those some stream has still to read.
     ring: Ring,
-    /// Heartbeats sent: a stream that read everything sends one when this moves.
+    /// Heartbeats and announcements sent: a stream that read everything sends a heartbeat
+    /// when this moves past the announcements it read.
     heartbeats: u64,
+    /// Live-only frames (`--presence`) some stream has still to read (`announce.rs`).
+    announced: Announcements,
     /// Set at shutdown: streams drain what they have, then end; nothing new is taken.
     closed: bool,
     next_seq: u64,
@@ -165,6 +172,7 @@ impl Channel {
             state: Mutex::new(State {
                 ring: Ring::new(),
                 heartbeats: 0,
+                announced: Announcements::default(),
                 closed: false,
                 next_seq: 1,
                 last_send: now,

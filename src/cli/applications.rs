@@ -1,5 +1,6 @@
-//! Application flags: commands run when a channel gets its first reader or loses its last, and
-//! the application's own word on who reads and publishes (`--authorize-url`).
+//! Application flags: who is here (`--presence`), commands run when a channel gets its first
+//! reader or loses its last, and the application's own word on who reads and publishes
+//! (`--authorize-url`).
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use clap::Args;
 use clap::builder::NonEmptyStringValueParser;
 use reqwest::Url;
 
-use super::values::{DurationRange, HOUR, MILLISECOND, secret};
+use super::values::{DurationRange, HOUR, MILLISECOND, Switch, secret};
 use crate::access::AuthorizeConfig;
 use crate::occupancy::Hooks;
 
@@ -18,6 +19,17 @@ const AUTHORIZE_CACHE: DurationRange = DurationRange::new(MILLISECOND, HOUR).or_
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Applications")]
 pub struct ApplicationFlags {
+    /// Channels announce who joins and leaves: `event: join` / `event: leave` in the channel
+    /// itself, data {"user": <the token's sub, or null>, "streams": <the channel's streams
+    /// now>}, once per user (its first stream opens, its last closes; each stream without a
+    /// token is a reader of its own), never kept in history, without id. GET /presence/NAME
+    /// gives {"channel", "streams", "anonymous", "users": [{"user", "streams"}]} (access as the
+    /// channel's stream; a --public channel shows names only to a token that may read it).
+    /// With --redis, counted over every instance; an instance that dies stops counting when
+    /// its 15 s lease ends, and the others announce its users' leaves then.
+    #[arg(long, env = "SSE_BROADCAST_PRESENCE", value_parser = Switch)]
+    pub presence: bool,
+
     /// Run CMD (with sh -c, SSE_CHANNEL naming the channel) when a channel gets its first
     /// reader: a producer that runs only while someone watches. With --redis, readers are
     /// counted over every instance and one instance runs it. For one channel one hook runs at a

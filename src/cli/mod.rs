@@ -157,6 +157,8 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     /// `--on-occupied`, `--on-vacated`.
     pub hooks: Hooks,
+    /// `--presence`.
+    pub presence: bool,
     pub ticker: Option<Ticker>,
     pub stdin: Option<StdinSource>,
     pub keep_alive: Option<Duration>,
@@ -309,6 +311,7 @@ impl Cli {
                 history_bytes: self.stream.history_bytes,
             }),
             hooks: self.applications.hooks(),
+            presence: self.applications.presence,
             channel: self.input.channel,
             max_channels: self.serving.max_channels,
             ticker,

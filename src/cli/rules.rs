@@ -62,6 +62,15 @@ pub(super) fn refuse_conflicts(
     if given("redis_prefix") && cli.scale_out.redis.is_none() {
         return conflict("--redis-prefix names the keys of --redis; add --redis URL");
     }
+    if cli.applications.presence
+        && cli.scale_out.redis.as_deref().is_some_and(|url| {
+            url.starts_with("redis-cluster:") || url.starts_with("rediss-cluster:")
+        })
+    {
+        return conflict(
+            "--presence counts over instances through classic Redis Pub/Sub, which a Redis Cluster (--redis redis-cluster://) does not carry; use one Redis server or Sentinel",
+        );
+    }
     if cli.serving.max_channels == 0 && !cli.input.channel.is_default() {
         return conflict("--channel names a channel, but --max-channels 0 allows none");
     }

@@ -108,13 +108,28 @@ pub struct Control {
 #[derive(Debug)]
 pub struct StreamSlot {
     control: Arc<Control>,
-    _peer: Option<Box<PeerSlot>>,
+    held: Option<Box<Held>>,
+}
+
+/// What else a stream holds for its life, given back when it ends.
+#[derive(Debug, Default)]
+struct Held {
+    _peer: Option<PeerSlot>,
+    /// Its seat among its channels' readers (`--presence`), from a layer above this one.
+    _seat: Option<Box<dyn std::fmt::Debug + Send + Sync>>,
 }
 
 impl StreamSlot {
     /// The stream holds `peer` too, for its life.
     pub fn hold(&mut self, peer: Option<PeerSlot>) {
-        self._peer = peer.map(Box::new);
+        if peer.is_some() {
+            self.held.get_or_insert_default()._peer = peer;
+        }
+    }
+
+    /// The stream holds `seat` too, for its life (dropped when the stream ends).
+    pub fn seat(&mut self, seat: impl std::fmt::Debug + Send + Sync + 'static) {
+        self.held.get_or_insert_default()._seat = Some(Box::new(seat));
     }
 }
 
@@ -193,7 +208,7 @@ impl Control {
             }) {
             Ok(_) => Ok(StreamSlot {
                 control: self.clone(),
-                _peer: None,
+                held: None,
             }),
             Err(_) => {
                 self.count_refusal();

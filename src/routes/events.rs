@@ -25,6 +25,7 @@ use crate::channel::Channel;
 use crate::channels::{ChannelName, Channels, Role};
 use crate::control::{Client, Control};
 use crate::event;
+use crate::presence::{Presence, Present};
 use crate::raw_header::optional_header;
 use crate::serve_config::ServeConfig;
 use crate::stream::{Deadline, age_limit, client_stream, spread, token_deadline};
@@ -41,6 +42,7 @@ pub fn route(
     bus: Bus,
     config: &ServeConfig,
     gate: Arc<Gate>,
+    presence: Option<Arc<Presence>>,
 ) -> BoxedFilter<(Response,)> {
     let retry = config.retry;
     let max_age = config.max_stream_age;
@@ -61,6 +63,7 @@ pub fn route(
                   connection: Option<Arc<Client>>,
                   channels: Arc<Channels>| {
                 let bus = bus.clone();
+                let presence = presence.clone();
                 async move {
                     let event_source = accepts_event_stream(accept.as_ref());
                     let (names, grant) = match access.may_read(names).await {
@@ -69,6 +72,12 @@ pub fn route(
                         Err(Denied::Unanswered) => return unanswered(event_source),
                     };
                     let mut deadline = token_deadline(grant.as_ref());
+                    // Who reads is looked up only when someone asked (a token may be verified
+                    // a second time on a public channel).
+                    let present = presence.map(|presence| Present {
+                        user: access.reader(grant.as_ref()),
+                        presence,
+                    });
                     if let Some(age) = max_age {
                         age_limit(&mut deadline, age, retry);
                     }
@@ -84,6 +93,7 @@ pub fn route(
                         event_source,
                         connection,
                         client: access.peer(),
+                        present,
                     };
                     let [name] = &names[..] else {
                         let last_event_id = last_event_id.as_deref();
@@ -127,7 +137,7 @@ fn open_stream(
     last_event_id: Option<&str>,
     retry: Option<Duration>,
     deadline: Deadline,
-    asker: Asker,
+    mut asker: Asker,
 ) -> Response {
     // The client's place first: a subscription has effects (`--wait-clients` counts it).
     let opened = asker
@@ -136,6 +146,11 @@ fn open_stream(
     let subscription = match opened {
         Ok((peer, mut subscription)) => {
             subscription.slot.hold(peer);
+            if let Some(present) = asker.present.take() {
+                // After its place in the channel: the stream reads its own join.
+                let seat = present.presence.enter(vec![channel.clone()], present.user);
+                subscription.slot.seat(seat);
+            }
             subscription
         }
         Err(refusal) => return refuse(refusal, asker.peer(), asker.event_source),

@@ -11,6 +11,7 @@ mod filters;
 mod metrics;
 mod multi_stream;
 mod page;
+mod presence;
 mod probes;
 mod publish;
 mod refusal;
@@ -29,21 +30,24 @@ use warp::{Filter, Reply};
 use crate::access::{Authorizer, Gate, Guesses, Tokens};
 use crate::bus::Bus;
 use crate::channels::Channels;
+use crate::presence::Presence;
 use crate::serve_config::ServeConfig;
 use metrics::Metrics;
 use probes::Readiness;
 
 /// The filter chain; `tokens` is `config.tokens` loaded (`Tokens::load`), `authorizer`
-/// `config.authorize`'s client.
+/// `config.authorize`'s client, `presence` there with `--presence`.
 pub fn routes(
     channels: Arc<Channels>,
     bus: Bus,
     config: &ServeConfig,
     tokens: Option<Tokens>,
     authorizer: Option<Authorizer>,
+    presence: Option<Arc<Presence>>,
 ) -> BoxedFilter<(Response,)> {
     let proxies = Arc::new(config.trusted_proxies.clone());
     let gate = Gate::new(tokens, proxies.clone(), authorizer);
+    let gate_for_presence = gate.clone();
     let readiness = Arc::new(Readiness::new(channels.control().clone(), bus.clone()));
     let metrics = Arc::new(Metrics::new(
         channels.clone(),
@@ -61,16 +65,30 @@ pub fn routes(
         metrics.clone(),
         guesses.clone(),
     );
-    let routes = events::route(channels.clone(), bus.clone(), config, gate.clone())
-        .or(publish)
-        .unify()
-        .or(stats::stats(channels, bus, gate.clone()))
-        .unify()
-        .or(stats::metrics(metrics, gate))
-        .unify()
-        .or(page::route(config))
-        .unify()
-        .boxed();
+    let lease = presence.as_ref().map(|presence| presence.lease());
+    let routes = events::route(
+        channels.clone(),
+        bus.clone(),
+        config,
+        gate.clone(),
+        presence.clone(),
+    )
+    .or(publish)
+    .unify()
+    .or(stats::stats(channels, bus, gate.clone(), lease))
+    .unify()
+    .or(stats::metrics(metrics, gate))
+    .unify()
+    .or(page::route(config))
+    .unify()
+    .boxed();
+    let routes = match presence {
+        Some(presence) => presence::route(presence, gate_for_presence)
+            .or(routes)
+            .unify()
+            .boxed(),
+        None => routes,
+    };
     let routes = match &config.auth {
         Some(credentials) => {
             crate::access::auth_guard(credentials.clone(), guesses, proxies.clone(), routes)
@@ -167,6 +185,7 @@ mod tests {
                 allowed_hosts: None,
                 publish: None,
             },
+            None,
             None,
             None,
         )

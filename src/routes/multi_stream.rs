@@ -29,7 +29,7 @@ pub async fn open(
     last_event_id: Option<&str>,
     retry: Option<Duration>,
     deadline: Deadline,
-    asker: Asker,
+    mut asker: Asker,
 ) -> Response {
     let (starts, unknown) = starts(&names, last_event_id);
     let mut opened = Vec::with_capacity(names.len());
@@ -52,7 +52,7 @@ pub async fn open(
     let taken = asker
         .open_peer_stream(control)
         .and_then(|peer| Ok((peer, control.open_stream()?)));
-    let slot = match taken {
+    let mut slot = match taken {
         Ok((peer, mut slot)) => {
             slot.hold(peer);
             slot
@@ -65,6 +65,10 @@ pub async fn open(
             Ok(one) => joined.push(one),
             Err(refusal) => return refuse(refusal, asker.peer(), asker.event_source),
         }
+    }
+    if let Some(present) = asker.present.take() {
+        // A reader of each channel, after its place in each: it reads its own joins.
+        slot.seat(present.presence.enter(opened.clone(), present.user));
     }
     tracing::debug!(
         peer = asker.peer(),

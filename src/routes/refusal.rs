@@ -18,6 +18,7 @@ use super::sse_reply;
 use crate::access::{Peer, peer_key};
 use crate::control::{Client, Control, PeerSlot, Refusal};
 use crate::event;
+use crate::presence::Present;
 use crate::refused::Refused;
 use crate::stream::spread;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
@@ -59,14 +60,15 @@ pub fn accepts_event_stream(accept: Option<&HeaderValue>) -> bool {
     })
 }
 
-/// Who asks for a stream: its connection, its client (behind a proxy: `access/forwarded.rs`), and
+/// Who asks for a stream: its connection, its client (behind a proxy: `access/forwarded.rs`),
 /// whether it is an EventSource (it accepts `text/event-stream`), which decides how a refusal
-/// is put to it.
+/// is put to it, and with `--presence` the reader it is.
 pub struct Asker {
     pub event_source: bool,
     /// Every served request carries its connection; only unit tests lack one.
     pub connection: Option<Arc<Client>>,
     pub client: Option<Peer>,
+    pub present: Option<Present>,
 }
 
 impl Asker {

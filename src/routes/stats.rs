@@ -3,6 +3,7 @@
 //! token that reads every channel: they name them all.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use warp::filters::BoxedFilter;
@@ -23,9 +24,28 @@ struct StatsReply {
     channels: Stats,
     #[serde(skip_serializing_if = "Option::is_none")]
     redis: Option<RedisStats>,
+    /// With `--presence`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presence: Option<PresenceStats>,
 }
 
-pub fn stats(channels: Arc<Channels>, bus: Bus, gate: Arc<Gate>) -> BoxedFilter<(Response,)> {
+/// `--presence`'s figures: with `--redis`, how long an instance that died still counts.
+#[derive(Serialize)]
+struct PresenceStats {
+    /// Seconds after its last renewal (`null` alone: the counts are this instance's, exact).
+    lease_seconds: Option<u64>,
+    /// How often each instance renews its lease, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    renewed_every_seconds: Option<f64>,
+}
+
+/// `presence`: `Some` with `--presence`, holding the lease with `--redis`.
+pub fn stats(
+    channels: Arc<Channels>,
+    bus: Bus,
+    gate: Arc<Gate>,
+    presence: Option<Option<Duration>>,
+) -> BoxedFilter<(Response,)> {
     warp::path!("stats")
         .and(warp::get())
         .and(access(gate))
@@ -37,6 +57,10 @@ pub fn stats(channels: Arc<Channels>, bus: Bus, gate: Arc<Gate>) -> BoxedFilter<
             let reply = StatsReply {
                 channels: channels.stats(),
                 redis: bus.redis_stats(),
+                presence: presence.map(|lease| PresenceStats {
+                    lease_seconds: lease.map(|lease| lease.as_secs()),
+                    renewed_every_seconds: lease.map(|lease| lease.as_secs_f64() / 4.0),
+                }),
             };
             warp::reply::json(&reply).into_response()
         })

@@ -232,6 +232,9 @@ impl SeveralFeed {
                     self.cursor.advance(index, stamp.seq);
                     event::put_with_id(&mut batch, &frame.bytes, &self.cursor.id(index));
                 }
+                None if &frame.bytes[..] != event::HEARTBEAT => {
+                    put_named(&mut batch, &frame.bytes, self.cursor.name(index));
+                }
                 None if index == 0 => batch.extend_from_slice(&frame.bytes),
                 None => {}
             }
@@ -252,9 +255,37 @@ impl SeveralFeed {
     }
 }
 
+/// An announcement (`--presence`'s join or leave: `event: NAME`, then `data: {...}`) on a
+/// stream of several channels, which has no id to tell its channel by: its data names it
+/// first, `{"channel":"NAME",...}`. Anything else goes as it is.
+fn put_named(batch: &mut BytesMut, frame: &[u8], channel: &str) {
+    const OPEN: &[u8] = b"\ndata: {";
+    match frame.windows(OPEN.len()).position(|window| window == OPEN) {
+        Some(at) => {
+            let (head, rest) = frame.split_at(at + OPEN.len());
+            batch.extend_from_slice(head);
+            batch.extend_from_slice(b"\"channel\":\"");
+            batch.extend_from_slice(channel.as_bytes());
+            batch.extend_from_slice(b"\",");
+            batch.extend_from_slice(rest);
+        }
+        None => batch.extend_from_slice(frame),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_announcement_names_its_channel() {
+        let mut batch = BytesMut::new();
+        put_named(&mut batch, b"event: join\ndata: {\"user\":null}\n\n", "b.c");
+        assert_eq!(
+            &batch[..],
+            b"event: join\ndata: {\"channel\":\"b.c\",\"user\":null}\n\n"
+        );
+    }
 
     fn names(text: &str) -> Vec<ChannelName> {
         text.split(',').map(|name| name.parse().unwrap()).collect()

@@ -58,6 +58,7 @@ const FLAGS: &[(&str, Option<&str>)] = &[
     ("--max-connections", Some("SSE_BROADCAST_MAX_CONNECTIONS")),
     ("--redis", Some("SSE_BROADCAST_REDIS")),
     ("--redis-prefix", Some("SSE_BROADCAST_REDIS_PREFIX")),
+    ("--presence", Some("SSE_BROADCAST_PRESENCE")),
     ("--on-occupied", Some("SSE_BROADCAST_ON_OCCUPIED")),
     ("--on-vacated", Some("SSE_BROADCAST_ON_VACATED")),
     ("--authorize-url", Some("SSE_BROADCAST_AUTHORIZE_URL")),

@@ -51,6 +51,7 @@ mod page;
 mod page_channels;
 mod page_private;
 mod panics;
+mod presence;
 mod probes;
 mod publish;
 mod publish_answers;

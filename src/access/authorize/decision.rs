@@ -161,6 +161,7 @@ fn allowance(narrowing: Narrowing) -> Result<Allowance, Failure> {
         _ => None,
     };
     let everything = || vec![Pattern::Prefix(String::new())];
+    let named = user.as_deref().map(Box::from);
     Ok(Allowance {
         user,
         grant: Grant {
@@ -171,6 +172,7 @@ fn allowance(narrowing: Narrowing) -> Result<Allowance, Failure> {
             ),
             subscribe: narrowing.subscribe.unwrap_or_else(everything),
             publish: narrowing.publish.unwrap_or_else(everything),
+            user: named,
         },
         expires: expires_in.is_some(),
     })

@@ -163,15 +163,15 @@ impl Finder {
 }
 
 impl Link {
-    /// A Pub/Sub connection of its own, subscribed to `topic`.
-    pub async fn subscribe(&self, topic: &str) -> RedisResult<PubSub> {
+    /// A Pub/Sub connection of its own, subscribed to `topics`.
+    pub async fn subscribe(&self, topics: &[&str]) -> RedisResult<PubSub> {
         let Some(client) = &self.client else {
             return Err((ErrorKind::Client, "a cluster has no classic Pub/Sub link").into());
         };
         let mut pubsub = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub())
             .await
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-        pubsub.subscribe(topic).await?;
+        pubsub.subscribe(topics).await?;
         Ok(pubsub)
     }
 }

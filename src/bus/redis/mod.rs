@@ -27,6 +27,7 @@ mod health;
 mod link;
 mod occupancy;
 mod old_keys;
+mod presence;
 mod script;
 mod shards;
 mod url;
@@ -49,6 +50,7 @@ use crate::errors::describe;
 
 pub use self::figures::RedisStats;
 pub use self::occupancy::{Decision, LEASE};
+pub use self::presence::{Counts, field as presence_field};
 pub use self::url::redacted;
 
 /// Reconnection backoff, doubling from the first to the last. Through Sentinel the last is
@@ -106,6 +108,7 @@ pub struct RedisBus {
     publish_script: Script,
     sync_script: Script,
     occupancy_script: Script,
+    presence_script: Script,
     /// This instance among those of the prefix (its leases are kept under it).
     instance: String,
     /// Whether the Pub/Sub link is up and every local channel caught up.
@@ -147,7 +150,10 @@ impl RedisBus {
             .with_context(unreachable)?;
         let topic = format!("{}:events", config.prefix);
         let (pubsub, shards) = match finder.cluster() {
-            None => (Some(link.subscribe(&topic).await), None),
+            None => {
+                let presence = Self::presence_topic(&config.prefix);
+                (Some(link.subscribe(&[&topic, &presence]).await), None)
+            }
             Some(nodes) => (None, Some(cluster::subscriptions(nodes).await)),
         };
         let pubsub = pubsub
@@ -178,6 +184,7 @@ impl RedisBus {
                 include_str!("../sync.lua")
             )),
             occupancy_script: Script::new(include_str!("../occupancy.lua")),
+            presence_script: Script::new(include_str!("../presence.lua")),
             instance: new_epoch(),
             up: watch::Sender::new(false),
             cluster_down: Mutex::new(None),
@@ -241,7 +248,8 @@ impl RedisBus {
     /// subscribes; a new master is a failover followed.
     async fn reopen(&self) -> redis::RedisResult<redis::aio::PubSub> {
         let link = self.finder.open().await?;
-        let pubsub = link.subscribe(&self.topic).await?;
+        let presence = Self::presence_topic(&self.prefix);
+        let pubsub = link.subscribe(&[&self.topic, &presence]).await?;
         let before = std::mem::replace(
             &mut *self.link.write().unwrap_or_else(|e| e.into_inner()),
             Arc::new(link),

@@ -529,11 +529,16 @@ impl Client {
 
     /// The next event, or a test failure after `WAIT`.
     pub async fn next(&mut self) -> Event {
-        match tokio::time::timeout(WAIT, self.events.next()).await {
+        self.next_within(WAIT).await
+    }
+
+    /// The next event, or a test failure after `within` (for what waits on a lease).
+    pub async fn next_within(&mut self, within: Duration) -> Event {
+        match tokio::time::timeout(within, self.events.next()).await {
             Ok(Some(Ok(event))) => event,
             Ok(Some(Err(err))) => panic!("stream error: {err}"),
             Ok(None) => panic!("stream ended early"),
-            Err(_) => panic!("no event within {WAIT:?}"),
+            Err(_) => panic!("no event within {within:?}"),
         }
     }
 
