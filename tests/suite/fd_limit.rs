@@ -7,7 +7,7 @@ use crate::common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Input, Server, TcpClient, WAIT};
+use common::{BIN, Input, Server, TcpClient, WAIT, cpu_time};
 
 /// The server's descriptor limit; well below `CLIENTS`, well above what it needs at rest.
 const FD_LIMIT: u32 = 64;
@@ -48,28 +48,6 @@ fn last_tick(body: &[u8]) -> u64 {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().expect("a tick number")
-}
-
-/// CPU time (user + system) the process has used so far.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
-    // The command name may hold spaces: fields are counted after its closing parenthesis,
-    // where field 3 (state) comes first; utime and stime are fields 14 and 15, in clock ticks.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
-}
-
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 /// The `sent id=N consumers=M` log lines after the first line holding `after`: (id, consumers).

@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::tls::{self, Http};
-use common::{Server, TcpClient, WAIT, server_address};
+use common::{Server, TcpClient, WAIT, cpu_time, server_address};
 use futures_util::StreamExt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
@@ -131,25 +131,6 @@ async fn a_busy_stream_ends_when_its_token_does() {
             "{how}: the stream did not end with `: token expired`"
         );
     }
-}
-
-/// CPU time (user + system) the process has used so far, from /proc/PID/stat.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
-    // Fields are counted after the command name's closing parenthesis, where field 3 (state)
-    // comes first; utime and stime are fields 14 and 15, in clock ticks.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    let per_second = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse::<u64>().ok())
-        .unwrap_or(100);
-    Duration::from_secs_f64(ticks as f64 / per_second as f64)
 }
 
 /// Sends `head` on a new connection and returns the status line of its answer.

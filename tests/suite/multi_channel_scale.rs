@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::redis::{Redis, instance};
+use common::redis::{Redis, instance, post};
 use common::tls::{self, Http};
 use common::{Server, TcpClient, data, ids};
 use reqwest::Version;
@@ -79,14 +79,6 @@ async fn streams_of_several_channels_share_one_http2_connection() {
     assert_eq!(refused.status(), 503);
     let stats = server.stats().await;
     assert_eq!(stats["consumers"], 4, "{stats}");
-}
-
-async fn post(server: &Server, channel: &str, body: &str) {
-    let path = format!("/events/{channel}");
-    let answer = server
-        .post(&path, &[("Authorization", "Bearer t")], body.to_owned())
-        .await;
-    assert_eq!(answer.status, 200, "{answer:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,6 +7,7 @@
 
 use crate::common;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -78,6 +79,55 @@ fn assert_alternate(lines: &[String]) {
     }
 }
 
+/// Readers coming and going as fast as they can: `tasks` tasks on `urls` in turn, each opening
+/// and closing ten streams.
+async fn churn(urls: &[String], tasks: usize) {
+    let tasks: Vec<_> = (0..tasks)
+        .map(|n| {
+            let url = urls[n % urls.len()].clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    drop(Client::connect(&url, &[]).await);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+/// After a churn on `channel`: its hooks ran in turn, and the last one tells the truth: vacant.
+/// Then a reader (`sentinel`, opened here) is the sentinel: its `occupied` comes next. Returns
+/// the channel's lines, checked to alternate, and the sentinel.
+async fn settles_vacant_then_occupied(
+    record: &Path,
+    channel: &str,
+    sentinel: impl Future<Output = Client>,
+) -> (Vec<String>, Client) {
+    let word = format!(" {channel} ");
+    let of_channel = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l.contains(&word))
+            .cloned()
+            .collect()
+    };
+    wait_lines_where(record, "vacant at last", |lines| {
+        of_channel(lines)
+            .last()
+            .is_some_and(|l| l.starts_with("vacated"))
+    });
+    let sentinel = sentinel.await;
+    let lines = of_channel(&wait_lines_where(record, "occupied again", |lines| {
+        of_channel(lines)
+            .last()
+            .is_some_and(|l| l.starts_with("occupied"))
+    }));
+    assert_alternate(&lines);
+    (lines, sentinel)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_channel_runs_one_hook_per_change_and_readers_coming_and_going_fast_fold() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,40 +144,10 @@ async fn a_channel_runs_one_hook_per_change_and_readers_coming_and_going_fast_fo
     assert_eq!(wait_lines(&record, 2), ["occupied news ", "vacated news "]);
 
     // 200 readers on 20 tasks, each opening and closing streams as fast as it can.
-    let url = server.url("/events/fast");
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let url = url.clone();
-            tokio::spawn(async move {
-                for _ in 0..10 {
-                    drop(Client::connect(&url, &[]).await);
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
+    churn(&[server.url("/events/fast")], 20).await;
     server.wait_for_consumers(0).await;
-    // The hooks ran in turn, one state after the other, and the last one tells the truth:
-    // vacant. Then a reader is the sentinel: its `occupied` comes next.
-    let fast = |lines: &[String]| -> Vec<String> {
-        lines
-            .iter()
-            .filter(|l| l.contains(" fast "))
-            .cloned()
-            .collect()
-    };
-    wait_lines_where(&record, "vacant at last", |lines| {
-        fast(lines).last().is_some_and(|l| l.starts_with("vacated"))
-    });
-    let last = server.events("/events/fast").await;
-    let lines = fast(&wait_lines_where(&record, "occupied again", |lines| {
-        fast(lines)
-            .last()
-            .is_some_and(|l| l.starts_with("occupied"))
-    }));
-    assert_alternate(&lines);
+    let (lines, last) =
+        settles_vacant_then_occupied(&record, "fast", server.events("/events/fast")).await;
     assert!(
         lines.len() < 2 * 200,
         "every reader ran the hooks: {}",
@@ -248,37 +268,10 @@ async fn across_instances_readers_are_counted_everywhere_and_each_change_runs_on
     assert_eq!(wait_lines(&record, 2), ["occupied x a", "vacated x b"]);
 
     // Readers on both instances, coming and going fast: the hooks still alternate.
-    let urls = [a.url("/events/y"), b.url("/events/y")];
-    let tasks: Vec<_> = (0..10)
-        .map(|n| {
-            let url = urls[n % 2].clone();
-            tokio::spawn(async move {
-                for _ in 0..10 {
-                    drop(Client::connect(&url, &[]).await);
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
+    churn(&[a.url("/events/y"), b.url("/events/y")], 10).await;
     a.wait_for_consumers(0).await;
     b.wait_for_consumers(0).await;
-    let y = |lines: &[String]| -> Vec<String> {
-        lines
-            .iter()
-            .filter(|l| l.contains(" y "))
-            .cloned()
-            .collect()
-    };
-    wait_lines_where(&record, "vacant at last", |lines| {
-        y(lines).last().is_some_and(|l| l.starts_with("vacated"))
-    });
-    let sentinel = a.events("/events/y").await;
-    let lines = y(&wait_lines_where(&record, "occupied again", |lines| {
-        y(lines).last().is_some_and(|l| l.starts_with("occupied"))
-    }));
-    assert_alternate(&lines);
+    let (_, sentinel) = settles_vacant_then_occupied(&record, "y", a.events("/events/y")).await;
     drop(sentinel);
 }
 

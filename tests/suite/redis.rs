@@ -9,7 +9,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::redis::{AUTH, Redis, instance};
+use common::redis::{AUTH, Redis, instance, over_tls, refusal_of_an_unknown_certificate};
 use common::{Client, Server, TcpClient, WAIT, data, ids};
 use eventsource_stream::Event;
 use prometheus_parse::{Scrape, Value};
@@ -286,26 +286,10 @@ async fn a_stalled_client_holds_back_its_own_instance_only() {
 async fn rediss_speaks_tls_checked_against_the_trusted_roots() {
     let redis = Redis::start_tls();
     let url = redis.url();
-    let ca = &redis.tls().unwrap().ca;
-    let start = |trusted: bool| {
-        let mut command = std::process::Command::new(common::BIN);
-        command.args(["--port", "0", "--redis", &url, "--publish-token", "t"]);
-        // The system roots, plus what SSL_CERT_FILE names (as OpenSSL does).
-        if trusted {
-            command.env("SSL_CERT_FILE", ca);
-        } else {
-            command.env_remove("SSL_CERT_FILE");
-        }
-        command
-    };
-    let untrusted = start(false).output().unwrap();
-    assert_eq!(
-        untrusted.status.code(),
-        Some(1),
-        "a certificate nobody vouches for"
-    );
-    let a = Server::spawn(start(true), common::Input::Null);
-    let b = Server::spawn(start(true), common::Input::Null);
+    let ca = redis.tls().unwrap().ca.as_path();
+    refusal_of_an_unknown_certificate(&url);
+    let a = Server::spawn(over_tls(&url, Some(ca)), common::Input::Null);
+    let b = Server::spawn(over_tls(&url, Some(ca)), common::Input::Null);
     let mut client = b.events("/events").await;
     post_lines(&a, "/events", "over tls").await;
     assert_eq!(

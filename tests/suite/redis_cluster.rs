@@ -12,17 +12,10 @@ use std::net::TcpListener;
 
 use common::cluster::Cluster;
 use common::recipe::{Recipe, Script};
-use common::redis::{AUTH, free_port, instance_at};
-use common::{BIN, Client, Server, data, ids};
+use common::redis::{free_port, instance_at, post, unreachable_at_start};
+use common::{BIN, Client, data, ids};
 
 const PASSWORD: &str = "cluster-pw-5e1d";
-
-async fn post(server: &Server, channel: &str, body: &str) {
-    let answer = server
-        .post(&format!("/events/{channel}"), &[AUTH], body.to_owned())
-        .await;
-    assert_eq!(answer.status, 200, "{answer:?}");
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_instances_deliver_the_same_ids_over_sharded_pubsub() {
@@ -193,16 +186,7 @@ fn bad_cluster_urls_are_usage_errors_with_the_password_masked() {
 fn no_cluster_node_reachable_at_start_exits_1_naming_the_flag() {
     let port = common::redis::free_port();
     let url = format!("redis-cluster://:hunter2-secret@127.0.0.1:{port}");
-    let output = std::process::Command::new(BIN)
-        .args(["--redis", &url, "--port", "0"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("cannot reach Redis") && stderr.contains("--redis"),
-        "{stderr}"
-    );
+    let stderr = unreachable_at_start(&url);
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 

@@ -13,38 +13,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use common::cluster::Cluster;
-use common::redis::{AUTH, instance_at};
+use common::redis::{AUTH, delivered_or_told, instance_at};
 use common::{RawClient, Server, WAIT};
-
-/// One SSE frame of a raw body: its id, its data and the comments before it.
-#[derive(Debug)]
-struct Frame {
-    id: Option<u64>,
-    data: String,
-    comments: Vec<String>,
-}
-
-fn frames(text: &str) -> Vec<Frame> {
-    let mut frames = Vec::new();
-    for block in text.split("\n\n").filter(|block| !block.is_empty()) {
-        let mut frame = Frame {
-            id: None,
-            data: String::new(),
-            comments: Vec::new(),
-        };
-        for line in block.lines() {
-            if let Some(id) = line.strip_prefix("id: ") {
-                frame.id = id.parse().ok();
-            } else if let Some(data) = line.strip_prefix("data: ") {
-                frame.data = data.to_owned();
-            } else if let Some(comment) = line.strip_prefix(':') {
-                frame.comments.push(comment.trim().to_owned());
-            }
-        }
-        frames.push(frame);
-    }
-    frames
-}
 
 /// Three instances, a channel on each master, a raw reader of each channel on each instance.
 struct Setup {
@@ -101,26 +71,7 @@ impl Setup {
         let mut told_any = false;
         for (channel, reader) in &mut self.readers {
             let stored = &self.stored[*channel];
-            let last = stored.last().unwrap();
-            reader.read_until_contains(&format!("data: {last}\n")).await;
-            let frames = frames(&reader.text());
-            let ids: Vec<u64> = frames.iter().filter_map(|frame| frame.id).collect();
-            assert!(
-                ids.windows(2).all(|pair| pair[0] < pair[1]),
-                "ids went backwards: {ids:?}"
-            );
-            let told = frames
-                .iter()
-                .any(|frame| frame.comments.iter().any(|c| c.contains("were lost")));
-            let delivered: Vec<&str> = frames.iter().map(|frame| frame.data.as_str()).collect();
-            let missing: Vec<&String> = stored
-                .iter()
-                .filter(|line| !delivered.contains(&line.as_str()))
-                .collect();
-            assert!(
-                missing.is_empty() || told,
-                "stored but neither delivered nor told: {missing:?}"
-            );
+            let told = delivered_or_told(reader, stored).await;
             told_any |= told;
         }
         told_any

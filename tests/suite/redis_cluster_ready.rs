@@ -10,8 +10,8 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
-use common::redis::{AUTH, instance_at};
-use common::{BIN, Input, Server, WAIT, data, ids};
+use common::redis::{instance_at, over_tls, post, refusal_of_an_unknown_certificate};
+use common::{Input, Server, WAIT, data, ids};
 
 /// `/readyz` now: its status and body.
 async fn readyz(server: &Server) -> (u16, String) {
@@ -44,13 +44,6 @@ async fn ready_metric(server: &Server) -> String {
         .find_map(|line| line.strip_prefix("sse_broadcast_ready "))
         .unwrap_or_else(|| panic!("no sse_broadcast_ready in\n{text}"))
         .to_owned()
-}
-
-async fn post(server: &Server, channel: &str, body: &str) {
-    let answer = server
-        .post(&format!("/events/{channel}"), &[AUTH], body.to_owned())
-        .await;
-    assert_eq!(answer.status, 200, "{answer:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -108,25 +101,8 @@ async fn rediss_cluster_speaks_tls_to_every_node() {
     let cluster = Cluster::start_tls();
     let url = cluster.url();
     assert!(url.starts_with("rediss-cluster://"), "{url}");
-    let ca = &cluster.tls().unwrap().ca;
-    let start = |trusted: bool| {
-        let mut command = std::process::Command::new(BIN);
-        command.args(["--port", "0", "--redis", &url, "--publish-token", "t"]);
-        // The system roots, plus what SSL_CERT_FILE names (as for rediss://).
-        if trusted {
-            command.env("SSL_CERT_FILE", ca);
-        } else {
-            command.env_remove("SSL_CERT_FILE");
-        }
-        command
-    };
-    let untrusted = start(false).output().unwrap();
-    assert_eq!(
-        untrusted.status.code(),
-        Some(1),
-        "a certificate nobody vouches for: {untrusted:?}"
-    );
-    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    let ca = cluster.tls().unwrap().ca.as_path();
+    let stderr = refusal_of_an_unknown_certificate(&url);
     assert!(
         stderr.lines().count() == 1 && stderr.contains("--redis"),
         "{stderr}"
@@ -134,8 +110,8 @@ async fn rediss_cluster_speaks_tls_to_every_node() {
 
     // Two instances, a channel on each master: every event crosses TLS to its master, and
     // back, sharded, to the other instance.
-    let a = Server::spawn(start(true), Input::Null);
-    let b = Server::spawn(start(true), Input::Null);
+    let a = Server::spawn(over_tls(&url, Some(ca)), Input::Null);
+    let b = Server::spawn(over_tls(&url, Some(ca)), Input::Null);
     let channels = cluster.channels_on_each_master("sse-broadcast");
     let mut readers = Vec::new();
     for channel in &channels {

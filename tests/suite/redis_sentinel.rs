@@ -8,39 +8,9 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::redis::{AUTH, instance_at};
+use common::redis::{AUTH, delivered_or_told, instance_at, unreachable_at_start};
 use common::sentinel::SentinelSet;
 use common::{BIN, Server, WAIT};
-
-/// One SSE frame of a raw body: its id, its data and the comments before it.
-#[derive(Debug)]
-struct Frame {
-    id: Option<u64>,
-    data: String,
-    comments: Vec<String>,
-}
-
-fn frames(text: &str) -> Vec<Frame> {
-    let mut frames = Vec::new();
-    for block in text.split("\n\n").filter(|block| !block.is_empty()) {
-        let mut frame = Frame {
-            id: None,
-            data: String::new(),
-            comments: Vec::new(),
-        };
-        for line in block.lines() {
-            if let Some(id) = line.strip_prefix("id: ") {
-                frame.id = id.parse().ok();
-            } else if let Some(data) = line.strip_prefix("data: ") {
-                frame.data = data.to_owned();
-            } else if let Some(comment) = line.strip_prefix(':') {
-                frame.comments.push(comment.trim().to_owned());
-            }
-        }
-        frames.push(frame);
-    }
-    frames
-}
 
 async fn stats(server: &Server) -> serde_json::Value {
     server.stats().await["redis"].clone()
@@ -93,27 +63,8 @@ async fn two_instances_follow_a_failover_without_a_silent_gap() {
         n += 1;
         assert!(post(if n % 2 == 0 { &x } else { &y }, n).await);
     }
-    let last = stored.last().unwrap().clone();
     for (reader, server) in readers.iter_mut().zip([&x, &y]) {
-        reader.read_until_contains(&format!("data: {last}\n")).await;
-        let frames = frames(&reader.text());
-        let ids: Vec<u64> = frames.iter().filter_map(|frame| frame.id).collect();
-        assert!(
-            ids.windows(2).all(|pair| pair[0] < pair[1]),
-            "ids went backwards: {ids:?}"
-        );
-        let told = frames
-            .iter()
-            .any(|frame| frame.comments.iter().any(|c| c.contains("were lost")));
-        let delivered: Vec<&str> = frames.iter().map(|frame| frame.data.as_str()).collect();
-        let missing: Vec<&String> = stored
-            .iter()
-            .filter(|line| !delivered.contains(&line.as_str()))
-            .collect();
-        assert!(
-            missing.is_empty() || told,
-            "stored but neither delivered nor told: {missing:?}"
-        );
+        delivered_or_told(reader, &stored).await;
         let link = stats(server).await;
         assert_eq!(link["master"], format!("127.0.0.1:{new}"), "{link}");
         assert_eq!(link["failovers"], 1, "{link}");
@@ -195,14 +146,5 @@ fn bad_sentinel_urls_are_usage_errors_with_the_password_masked() {
 fn no_sentinel_reachable_at_start_exits_1_naming_the_flag() {
     let port = common::redis::free_port();
     let url = format!("redis-sentinel://127.0.0.1:{port}#themaster");
-    let output = std::process::Command::new(BIN)
-        .args(["--redis", &url, "--port", "0"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("cannot reach Redis") && stderr.contains("--redis"),
-        "{stderr}"
-    );
+    unreachable_at_start(&url);
 }

@@ -9,10 +9,9 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use super::WAIT;
-use super::redis::Tls;
+use super::redis::{Tls, wait_for_port};
 
 pub struct Cluster {
     dir: tempfile::TempDir,
@@ -368,24 +367,7 @@ impl Cluster {
         all
     }
 
-    pub fn wait_until(&self, what: &str, done: impl FnMut(&Cluster) -> bool) {
-        let mut done = done;
-        let deadline = Instant::now() + 2 * WAIT;
-        while !done(self) {
-            assert!(
-                Instant::now() < deadline,
-                "{what}: not within {:?}",
-                2 * WAIT
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(20));
+    pub fn wait_until(&self, what: &str, mut done: impl FnMut(&Cluster) -> bool) {
+        super::poll_until(what, 2 * WAIT, || done(self));
     }
 }

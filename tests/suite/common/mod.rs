@@ -1,7 +1,6 @@
 //! Test harness: runs the real binary on a free port, reads its address from stderr, connects
 //! real HTTP clients and parses their streams with a third-party SSE parser (eventsource-stream).
 //! Every wait is bounded; the child is killed on drop, and its stderr is printed when a test fails.
-#![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod browser;
 pub mod cli;
@@ -46,8 +45,9 @@ pub struct Server {
     /// Set when stderr is left unread after the `listening on` line (`start_stderr_unread`):
     /// sending on it starts reading again.
     stderr_gate: Option<std::sync::mpsc::Sender<()>>,
-    /// The pseudo-terminal's own end, held while the child runs (`Input::Terminal`).
-    terminal: Option<std::os::fd::OwnedFd>,
+    /// The pseudo-terminal's own end, held (never read) while the child runs
+    /// (`Input::Terminal`): dropping it would hang the child's terminal up.
+    _terminal: Option<std::os::fd::OwnedFd>,
     /// This test's module's turn (`turn.rs`), given back after the child is killed.
     _turn: Option<turn::Turn>,
 }
@@ -196,7 +196,7 @@ impl Server {
             stdout,
             http: reqwest::Client::new(),
             stderr_gate: hold.then_some(gate),
-            terminal,
+            _terminal: terminal,
             _turn: turn,
         };
         match address_rx.recv_timeout(WAIT) {
@@ -578,7 +578,6 @@ impl Client {
     }
 }
 
-/// The data of each event.
 /// `future`'s output, or a failure naming `what` once it has taken longer than `WAIT`: a test
 /// fails with what it was waiting for, rather than hanging.
 pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
@@ -588,6 +587,17 @@ pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
     }
 }
 
+/// Asks `done` every 20 ms until it holds; fails the test naming `what` after `within`. For
+/// what a test cannot be told of (a file written by a child, a port another program opens).
+pub fn poll_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The data of each event.
 pub fn data(events: &[Event]) -> Vec<String> {
     events.iter().map(|e| e.data.clone()).collect()
 }
@@ -624,6 +634,26 @@ pub fn assert_refused_with_retry(body: &[u8], comment: &str) {
     );
 }
 
+/// A stream's answer on the lean path and on hyper's (each a head and a decoded body) to a
+/// request with `headers`: the same heads but for the date, which the lean one has too, the
+/// same bodies, and the events' data `expected`.
+pub async fn assert_answered_alike(
+    lean: (&Option<String>, &Vec<u8>),
+    hyper: (&Option<String>, &Vec<u8>),
+    expected: &[&str],
+    headers: &str,
+) {
+    let (lean_head, hyper_head) = (lean.0.as_deref(), hyper.0.as_deref());
+    assert_eq!(
+        head_without_date(lean_head.expect("a head")),
+        head_without_date(hyper_head.expect("a head")),
+        "{headers:?}"
+    );
+    assert!(lean_head.unwrap().contains("\r\ndate: "));
+    assert_eq!(lean.1, hyper.1, "{headers:?}");
+    assert_eq!(body_data(lean.1).await, expected, "{headers:?}");
+}
+
 /// A response head without its date line, which changes by the second.
 pub fn head_without_date(head: &str) -> String {
     head.split("\r\n")
@@ -636,7 +666,6 @@ type ByteStream = std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + 
 
 /// One client that keeps the response body as bytes, unparsed.
 pub struct RawClient {
-    pub response_headers: reqwest::header::HeaderMap,
     pub status: reqwest::StatusCode,
     /// Everything received so far.
     pub received: Vec<u8>,
@@ -649,7 +678,6 @@ impl RawClient {
         let response = get(url, headers).await;
         RawClient {
             status: response.status(),
-            response_headers: response.headers().clone(),
             received: Vec::new(),
             body: response.bytes_stream().boxed(),
             ended: false,
@@ -675,20 +703,6 @@ impl RawClient {
     pub async fn read_until_contains(&mut self, needle: &str) -> &[u8] {
         self.read_until(needle, |received| count(received, needle) > 0)
             .await
-    }
-
-    /// Reads whatever arrives within `within` (returns early if the body ends).
-    pub async fn read_for(&mut self, within: Duration) -> &[u8] {
-        let deadline = tokio::time::Instant::now() + within;
-        while !self.ended {
-            match tokio::time::timeout_at(deadline, self.body.next()).await {
-                Ok(Some(Ok(chunk))) => self.received.extend_from_slice(&chunk),
-                Ok(Some(Err(err))) => panic!("body error: {err}"),
-                Ok(None) => self.ended = true,
-                Err(_) => break,
-            }
-        }
-        &self.received
     }
 
     /// Reads until the server ends the body (or fails the test after `WAIT`).
@@ -720,6 +734,25 @@ pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|value| value.trim().strip_suffix("kB")?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status:\n{status}"))
+}
+
+/// CPU time (user + system) the process `pid` has used so far, from /proc/PID/stat.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // The command name may hold spaces: fields are counted after its closing parenthesis,
+    // where field 3 (state) comes first; utime and stime are fields 14 and 15, in clock ticks.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let per_second = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .unwrap_or(100);
+    Duration::from_secs_f64(ticks as f64 / per_second as f64)
 }
 
 /// How often `needle` occurs in `haystack` (non-overlapping).

@@ -164,7 +164,9 @@ impl Recipe {
 pub struct Script {
     child: Child,
     dir: tempfile::TempDir,
-    pub stdin: Option<ChildStdin>,
+    /// Held open (never written) while the script runs: a recipe reading stdin waits on it
+    /// rather than seeing its end.
+    _stdin: Option<ChildStdin>,
 }
 
 impl Script {
@@ -197,12 +199,11 @@ impl Script {
             .spawn()
             .expect("bash runs");
         let stdin = child.stdin.take();
-        Script { child, dir, stdin }
-    }
-
-    /// The directory it runs in (`$PWD`).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
+        Script {
+            child,
+            dir,
+            _stdin: stdin,
+        }
     }
 
     /// A file in that directory.

@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
 };
 
-use super::{Server, WAIT};
+use super::{RawClient, Server, WAIT};
 
 /// The header that publishes to an `instance` (its `--publish-token` is `t`).
 pub const AUTH: (&str, &str) = ("Authorization", "Bearer t");
@@ -28,6 +28,31 @@ pub fn instance_at(url: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--redis", url, "--publish-token", "t"];
     args.extend_from_slice(extra);
     Server::start(&args)
+}
+
+/// An instance of the TLS `url` (`rediss://`, `rediss-cluster://`) with POST publishing
+/// (`AUTH`), trusting `ca` besides the system roots (`SSL_CERT_FILE`, as OpenSSL does), or
+/// those alone.
+pub fn over_tls(url: &str, ca: Option<&Path>) -> Command {
+    let mut command = Command::new(super::BIN);
+    command.args(["--port", "0", "--redis", url, "--publish-token", "t"]);
+    match ca {
+        Some(ca) => command.env("SSL_CERT_FILE", ca),
+        None => command.env_remove("SSL_CERT_FILE"),
+    };
+    command
+}
+
+/// What an instance of the TLS `url` trusting the system roots alone says as it exits 1: the
+/// test's CA is one nobody vouches for.
+pub fn refusal_of_an_unknown_certificate(url: &str) -> String {
+    let untrusted = over_tls(url, None).output().unwrap();
+    assert_eq!(
+        untrusted.status.code(),
+        Some(1),
+        "a certificate nobody vouches for: {untrusted:?}"
+    );
+    String::from_utf8_lossy(&untrusted.stderr).into_owned()
 }
 
 pub struct Redis {
@@ -208,4 +233,93 @@ impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Waits until something listens on `port` (a Redis node or Sentinel just started).
+pub fn wait_for_port(port: u16) {
+    super::poll_until(&format!("something listening on {port}"), WAIT, || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+}
+
+/// One SSE frame of a raw body: its id, its data and the comments before it (what a reader
+/// got across a failover).
+#[derive(Debug)]
+struct Frame {
+    id: Option<u64>,
+    data: String,
+    comments: Vec<String>,
+}
+
+fn frames(text: &str) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    for block in text.split("\n\n").filter(|block| !block.is_empty()) {
+        let mut frame = Frame {
+            id: None,
+            data: String::new(),
+            comments: Vec::new(),
+        };
+        for line in block.lines() {
+            if let Some(id) = line.strip_prefix("id: ") {
+                frame.id = id.parse().ok();
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                frame.data = data.to_owned();
+            } else if let Some(comment) = line.strip_prefix(':') {
+                frame.comments.push(comment.trim().to_owned());
+            }
+        }
+        frames.push(frame);
+    }
+    frames
+}
+
+/// Reads `reader` up to the last of `stored` (the lines a failover test's POSTs stored), and
+/// checks what it got across the failover: ids only ever rise, and each stored line was
+/// delivered, or a comment told the reader that events were lost. Returns whether one was.
+pub async fn delivered_or_told(reader: &mut RawClient, stored: &[String]) -> bool {
+    let last = stored.last().expect("a stored line");
+    reader.read_until_contains(&format!("data: {last}\n")).await;
+    let frames = frames(&reader.text());
+    let ids: Vec<u64> = frames.iter().filter_map(|frame| frame.id).collect();
+    assert!(
+        ids.windows(2).all(|pair| pair[0] < pair[1]),
+        "ids went backwards: {ids:?}"
+    );
+    let told = frames
+        .iter()
+        .any(|frame| frame.comments.iter().any(|c| c.contains("were lost")));
+    let delivered: Vec<&str> = frames.iter().map(|frame| frame.data.as_str()).collect();
+    let missing: Vec<&String> = stored
+        .iter()
+        .filter(|line| !delivered.contains(&line.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty() || told,
+        "stored but neither delivered nor told: {missing:?}"
+    );
+    told
+}
+
+/// POSTs `body` to `channel` of an `instance`; it must be taken.
+pub async fn post(server: &Server, channel: &str, body: &str) {
+    let answer = server
+        .post(&format!("/events/{channel}"), &[AUTH], body.to_owned())
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+/// What an instance of `url`, which nothing answers, says as it exits 1 at start: that it
+/// cannot reach Redis, naming `--redis`.
+pub fn unreachable_at_start(url: &str) -> String {
+    let output = Command::new(super::BIN)
+        .args(["--redis", url, "--port", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        stderr.contains("cannot reach Redis") && stderr.contains("--redis"),
+        "{stderr}"
+    );
+    stderr
 }

@@ -5,10 +5,9 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use super::WAIT;
-use super::redis::free_port;
+use super::redis::{free_port, wait_for_port};
 
 pub const MASTER_NAME: &str = "themaster";
 
@@ -105,10 +104,6 @@ impl SentinelSet {
         self.master.port
     }
 
-    pub fn replica_port(&self) -> u16 {
-        self.replica.port
-    }
-
     /// `kill -9` of the master: no goodbye to its clients, its replica or the Sentinels.
     pub fn kill_master(&mut self) {
         self.master.kill();
@@ -146,17 +141,8 @@ impl SentinelSet {
         }
     }
 
-    fn wait_until(&self, what: &str, done: impl FnMut(&SentinelSet) -> bool) {
-        let mut done = done;
-        let deadline = Instant::now() + 2 * WAIT;
-        while !done(self) {
-            assert!(
-                Instant::now() < deadline,
-                "{what}: not within {:?}",
-                2 * WAIT
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    fn wait_until(&self, what: &str, mut done: impl FnMut(&SentinelSet) -> bool) {
+        super::poll_until(what, 2 * WAIT, || done(self));
     }
 }
 
@@ -205,12 +191,4 @@ fn sentinel(config: &Path, port: u16, master: u16, password: Option<&str>) -> Ch
         .expect("redis-server --sentinel (the Debian package redis-sentinel's server) runs");
     wait_for_port(port);
     child
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
