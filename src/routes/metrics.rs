@@ -193,20 +193,11 @@ impl Collector for Live {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::ChannelConfig;
     use crate::channels::Role;
-    use crate::control::Control;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn names_and_labels_follow_the_contract() {
-        let config = ChannelConfig {
-            history: 10,
-            history_bytes: 16 << 20,
-            client_buffer: 16,
-            stall_timeout: Duration::from_secs(1),
-        };
-        let channels = Arc::new(Channels::new(Arc::new(Control::new(None)), config, 10));
+        let channels = super::super::tests::test_channels();
         let open = |name: &str, role| channels.get_or_create(&name.parse().unwrap(), role);
         let build = open("build", Role::Publisher).unwrap();
         build

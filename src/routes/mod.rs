@@ -160,16 +160,20 @@ mod tests {
     use crate::control::Control;
     use crate::serve_config::StaticAccess;
 
-    fn test_routes(static_dir: Option<PathBuf>, cors: &[&str]) -> BoxedFilter<(Response,)> {
+    /// Ten channels at most, each keeping ten events, on a control with no client limit.
+    pub(super) fn test_channels() -> Arc<Channels> {
         let config = ChannelConfig {
             history: 10,
             history_bytes: 16 << 20,
             client_buffer: 16,
             stall_timeout: Duration::from_secs(1),
         };
-        let channels = Arc::new(Channels::new(Arc::new(Control::new(None)), config, 10));
+        Arc::new(Channels::new(Arc::new(Control::new(None)), config, 10))
+    }
+
+    fn test_routes(static_dir: Option<PathBuf>, cors: &[&str]) -> BoxedFilter<(Response,)> {
         routes(
-            channels,
+            test_channels(),
             Bus::Local,
             &ServeConfig {
                 events_path: "/events".into(),

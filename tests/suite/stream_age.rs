@@ -34,18 +34,21 @@ async fn parse(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A ticker whose streams age after about a second, told to come back after 100 ms.
+const AGING: [&str; 8] = [
+    "-i",
+    "50ms",
+    "-m",
+    "tick {seq}",
+    "--max-stream-age",
+    "1s",
+    "--retry",
+    "100ms",
+];
+
 #[tokio::test]
 async fn an_aged_stream_ends_with_retry_and_its_client_resumes_without_loss() {
-    let server = Server::start(&[
-        "-i",
-        "50ms",
-        "-m",
-        "tick {seq}",
-        "--max-stream-age",
-        "1s",
-        "--retry",
-        "100ms",
-    ]);
+    let server = Server::start(&AGING);
     let mut last_id: Option<String> = None;
     let mut seen: Vec<(String, String)> = Vec::new();
     for _ in 0..3 {
@@ -97,16 +100,7 @@ fn a_browsers_event_source_outlives_its_aged_streams_without_loss() {
     else {
         return;
     };
-    let server = Server::start(&[
-        "-i",
-        "50ms",
-        "-m",
-        "tick {seq}",
-        "--max-stream-age",
-        "1s",
-        "--retry",
-        "100ms",
-    ]);
+    let server = Server::start(&AGING);
     // Any page of the origin will do; the built-in one would open a stream of its own.
     browser.open(&server.url("/stats"));
     browser.eval(

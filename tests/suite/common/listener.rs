@@ -120,11 +120,7 @@ impl Listener {
 
     /// Sends a signal by name (`TERM`, `INT`, `KILL`).
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        super::signal(self.pid(), name);
     }
 
     /// Waits for the exit, then for stdout to close; fails the test after `WAIT`.

@@ -303,11 +303,7 @@ impl Server {
 
     /// Sends a signal by name (`TERM`, `HUP`) with `kill`.
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        signal(self.pid(), name);
     }
 
     /// Sends SIGTERM and expects the process to exit 0.
@@ -726,6 +722,15 @@ impl RawClient {
 }
 
 /// A `kB` field of /proc/PID/status (`VmRSS`, `VmHWM`, ...), in KiB, for any process.
+/// Sends the signal `name` (`TERM`, `HUP`, `KILL`) to the process `pid` with `kill`.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
     let status =
         std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
