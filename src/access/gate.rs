@@ -136,7 +136,7 @@ impl Access {
         };
         let private: Vec<ChannelName> = channels
             .iter()
-            .filter(|name| !self.gate.tokens.as_ref().is_some_and(|t| t.is_public(name)))
+            .filter(|name| !authorizer.is_public(name))
             .cloned()
             .collect();
         if private.is_empty() {

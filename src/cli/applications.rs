@@ -9,7 +9,7 @@ use clap::builder::NonEmptyStringValueParser;
 use reqwest::Url;
 
 use super::values::{DurationRange, HOUR, MILLISECOND, Switch, secret};
-use crate::access::AuthorizeConfig;
+use crate::access::{AuthorizeConfig, Pattern};
 use crate::occupancy::Hooks;
 
 /// Past a minute a backend that has not answered is down, whatever it says later.
@@ -89,11 +89,13 @@ impl ApplicationFlags {
         }
     }
 
-    pub fn authorize(&self) -> Option<AuthorizeConfig> {
+    /// `--authorize-url`'s setup; `public` is `--public`, whose channels it is not asked about.
+    pub fn authorize(&self, public: &[Pattern]) -> Option<AuthorizeConfig> {
         self.authorize_url.clone().map(|url| AuthorizeConfig {
             url,
             timeout: self.authorize_timeout,
             cache: self.authorize_cache,
+            public: public.to_vec(),
         })
     }
 }

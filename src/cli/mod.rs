@@ -274,7 +274,7 @@ impl Cli {
                         .map(|token| SecretDigest::of(token.as_bytes())),
                     max_body: self.serving.max_body,
                 }),
-                authorize: self.applications.authorize(),
+                authorize: self.applications.authorize(&self.tokens.public),
                 tokens: key.map(|key| TokenConfig {
                     key,
                     audience: self.tokens.jwt_audience,
@@ -385,6 +385,9 @@ mod tests {
         assert!(config(&["--jwt-secret", secret, "--auth", "me:pw"], true).is_err());
         assert!(config(&["--jwt-key", "k.pem", "--auth", "me:pw"], true).is_err());
         assert!(config(&["--public", "news"], true).is_err());
+        let hook = config(&["--public", "news", "--authorize-url", "http://h/a"], true).unwrap();
+        assert_eq!(hook.serve.authorize.unwrap().public.len(), 1);
+        assert!(config(&["--authorize-cache", "1s"], true).is_err());
         assert!(config(&["--jwt-audience", "hub"], true).is_err());
         assert!(config(&["--max-body", "1KiB", "--jwt-key", "k.pem"], true).is_ok());
         assert!(config(&["-i", "1s"], true).unwrap().serve.publish.is_none());

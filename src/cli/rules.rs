@@ -40,12 +40,15 @@ pub(super) fn refuse_conflicts(
             "--auth and tokens (--jwt-secret, --jwt-key) are two ways for readers to prove who they are; pick one",
         );
     }
-    if !key && (cli.tokens.jwt_audience.is_some() || !cli.tokens.public.is_empty()) {
+    let hook = cli.applications.authorize_url.is_some();
+    if !key && cli.tokens.jwt_audience.is_some() {
+        return conflict("--jwt-audience applies to tokens; add --jwt-secret or --jwt-key");
+    }
+    if !key && !hook && !cli.tokens.public.is_empty() {
         return conflict(
-            "--jwt-audience and --public apply to tokens; add --jwt-secret or --jwt-key",
+            "--public opens channels to readers without tokens; add --jwt-secret, --jwt-key or --authorize-url",
         );
     }
-    let hook = cli.applications.authorize_url.is_some();
     if cli.serving.publish_token.is_none() && !key && !hook && given("max_body") {
         return conflict(
             "--max-body limits POST publishing; add --publish-token, a token key or --authorize-url",

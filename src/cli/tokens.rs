@@ -32,7 +32,7 @@ pub struct TokenFlags {
     #[arg(long, value_name = "AUD", env = "SSE_BROADCAST_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 
-    /// A channel anyone may read while tokens are required (repeatable).
+    /// A channel anyone may read while tokens or --authorize-url are required (repeatable).
     ///
     /// A channel name, or a prefix ending in * (news.*).
     #[arg(long, value_name = "PATTERN", value_parser = parse_pattern, action = ArgAction::Append,

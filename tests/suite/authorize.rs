@@ -546,3 +546,18 @@ async fn what_a_token_or_public_grants_is_not_asked() {
     assert_eq!(backend.asked(), 2);
     assert!(!server.stderr().contains("nonsense"));
 }
+
+#[tokio::test]
+async fn public_channels_need_no_question_without_tokens_too() {
+    let backend = cookie_backend();
+    let server = start(&backend.url, &["--public", "news.*"]);
+    assert_eq!(
+        get(&server, "/events/news.today", &[]).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(backend.asked(), 0);
+    let refused = get(&server, "/events/news.today,private", &[]).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let head = backend.heads().pop().unwrap();
+    assert_eq!(header(&head, "x-sse-channels"), Some("private"));
+}

@@ -26,6 +26,7 @@ use warp::http::HeaderValue;
 use super::denied::{Denied, insufficient_scope};
 use super::forwarded::Peer;
 use super::grant::Grant;
+use super::pattern::Pattern;
 use crate::channels::ChannelName;
 use crate::raw_header::optional_header;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
@@ -39,6 +40,8 @@ pub struct AuthorizeConfig {
     pub url: Url,
     pub timeout: Duration,
     pub cache: Duration,
+    /// `--public`: channels anyone reads, never asked about.
+    pub public: Vec<Pattern>,
 }
 
 impl fmt::Debug for AuthorizeConfig {
@@ -50,6 +53,7 @@ impl fmt::Debug for AuthorizeConfig {
             .field("url", &shown.as_str())
             .field("timeout", &self.timeout)
             .field("cache", &self.cache)
+            .field("public", &self.public)
             .finish()
     }
 }
@@ -89,10 +93,24 @@ pub struct Question<'a> {
     pub client: Option<Peer>,
 }
 
+/// Channel names joined by commas, as `X-SSE-Channels` and the log show them.
+struct Joined<'a>(&'a [ChannelName]);
+
+impl fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, name) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(name.as_str())?;
+        }
+        Ok(())
+    }
+}
+
 impl Question<'_> {
     fn channels_joined(&self) -> String {
-        let names: Vec<&str> = self.channels.iter().map(ChannelName::as_str).collect();
-        names.join(",")
+        Joined(self.channels).to_string()
     }
 
     /// The digest of everything the backend is told, each part length-prefixed: an answer is
@@ -137,6 +155,7 @@ pub struct Authorizer {
     backend: Backend,
     cache: Cache,
     keep: Duration,
+    public: Vec<Pattern>,
     decisions: Family<[(&'static str, &'static str); 1], Counter>,
     cache_hits: Counter,
     failures: SharedThrottle,
@@ -148,10 +167,16 @@ impl Authorizer {
             backend: Backend::new(config.url.clone(), config.timeout)?,
             cache: Cache::default(),
             keep: config.cache,
+            public: config.public.clone(),
             decisions: Family::default(),
             cache_hits: Counter::default(),
             failures: SharedThrottle::new(WARNING_PERIOD),
         })
+    }
+
+    /// Whether `--public` opens `channel` to anyone: then it is not asked about.
+    pub fn is_public(&self, channel: &ChannelName) -> bool {
+        self.public.iter().any(|pattern| pattern.matches(channel))
     }
 
     /// `sse_broadcast_authorize_decisions_total{outcome}` and `…_cache_hits_total`.
@@ -172,13 +197,14 @@ impl Authorizer {
     /// timeout, another status, down), which is never kept.
     async fn decide(&self, question: &Question<'_>) -> Option<Decision> {
         let key = question.key();
-        let peer = question.client.map(|peer| peer.to_string());
-        let channels = question.channels_joined();
+        // Fields for the log lines, formatted only when a line is written.
+        let peer = question.client.map(tracing::field::display);
+        let channels = tracing::field::display(Joined(question.channels));
         let method = question.method;
         if let Some(decision) = self.cache.get(&key) {
             self.cache_hits.inc();
             let outcome = self.count(&decision);
-            tracing::debug!(peer, channels, method, outcome, "authorized from the cache");
+            tracing::debug!(peer, %channels, method, outcome, "authorized from the cache");
             return Some(decision);
         }
         let asked = Instant::now();
@@ -191,7 +217,7 @@ impl Authorizer {
                 };
                 tracing::info!(
                     peer,
-                    channels,
+                    %channels,
                     method,
                     outcome,
                     user,
@@ -213,7 +239,7 @@ impl Authorizer {
                 if let Some(failures) = self.failures.note() {
                     tracing::warn!(
                         peer,
-                        channels,
+                        %channels,
                         method,
                         failures,
                         "refused: the authorization backend (--authorize-url) gave no decision: {failure}"
