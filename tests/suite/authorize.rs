@@ -561,3 +561,18 @@ async fn public_channels_need_no_question_without_tokens_too() {
     let head = backend.heads().pop().unwrap();
     assert_eq!(header(&head, "x-sse-channels"), Some("private"));
 }
+
+#[tokio::test]
+async fn cookies_sent_on_several_lines_reach_the_backend_as_one() {
+    // As HTTP/2 browsers send them: a line per cookie.
+    let backend = Backend::start(|_| reply("204 No Content"));
+    let server = start(&backend.url, &[]);
+    let lines = [("cookie", "theme=dark"), ("cookie", COOKIE)];
+    assert_eq!(
+        get(&server, "/events/a", &lines).await.status(),
+        StatusCode::OK
+    );
+    let head = backend.heads().pop().unwrap();
+    let joined = format!("theme=dark; {COOKIE}");
+    assert_eq!(header(&head, "cookie"), Some(joined.as_str()), "{head}");
+}

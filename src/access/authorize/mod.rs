@@ -21,14 +21,13 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use warp::Filter;
 use warp::filters::BoxedFilter;
-use warp::http::HeaderValue;
+use warp::http::{HeaderMap, HeaderValue, header};
 
 use super::denied::{Denied, insufficient_scope};
 use super::forwarded::Peer;
 use super::grant::Grant;
 use super::pattern::Pattern;
 use crate::channels::ChannelName;
-use crate::raw_header::optional_header;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 use cache::{Cache, Key};
 use client::Backend;
@@ -72,15 +71,27 @@ pub fn forward(asking: bool) -> BoxedFilter<(Forward,)> {
     if !asking {
         return warp::any().map(Forward::default).boxed();
     }
-    optional_header("cookie")
-        .and(optional_header("authorization"))
-        .and(optional_header("origin"))
-        .map(|cookie, authorization, origin| Forward {
-            cookie,
-            authorization,
-            origin,
+    warp::header::headers_cloned()
+        .map(|headers: HeaderMap| Forward {
+            cookie: cookies(&headers),
+            authorization: headers.get(header::AUTHORIZATION).cloned(),
+            origin: headers.get(header::ORIGIN).cloned(),
         })
         .boxed()
+}
+
+/// Every `Cookie` line of a request as one: over HTTP/2 a browser sends each cookie as a line of
+/// its own (RFC 9113 §8.2.3), and the backend is to get them all, joined as RFC 6265 writes them.
+fn cookies(headers: &HeaderMap) -> Option<HeaderValue> {
+    let mut lines = headers.get_all(header::COOKIE).iter();
+    let first = lines.next()?;
+    let mut joined = first.as_bytes().to_vec();
+    for line in lines {
+        joined.extend_from_slice(b"; ");
+        joined.extend_from_slice(line.as_bytes());
+    }
+    // Bytes of valid header values, joined by "; ", are a valid header value.
+    HeaderValue::from_bytes(&joined).ok()
 }
 
 /// One question to the backend.
