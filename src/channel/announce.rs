@@ -74,6 +74,15 @@ impl Announcements {
             .map_or(now, |a| a.number - 1)
     }
 
+    /// Where the ring stood when the next announcement a stream at `heartbeats` has to read
+    /// was made (`u64::MAX` when there is none): a run of events it takes stops before it.
+    pub(super) fn next_at(&self, heartbeats: u64) -> u64 {
+        self.0
+            .iter()
+            .find(|a| a.number > heartbeats)
+            .map_or(u64::MAX, |a| a.at)
+    }
+
     /// A stream whose cursor stood at `heartbeats` left: it reads none of the rest.
     pub(super) fn leave(&mut self, heartbeats: u64) {
         for announcement in self.0.iter_mut().filter(|a| a.number > heartbeats) {
@@ -170,5 +179,28 @@ mod tests {
         assert!(channel.lock().announced.0.is_empty(), "all read or left");
         let replayed = channel.subscribe(Some("earliest")).unwrap().replay;
         assert_eq!(replayed.len(), 3, "events only");
+    }
+
+    #[tokio::test]
+    async fn a_run_of_events_stops_at_an_announcement_made_between_them() {
+        let channel = new_channel(10, 64);
+        let mut behind = channel.subscribe(None).unwrap();
+        publish_n(&channel, 2).await;
+        channel.announce(live_frame("join", "1"));
+        publish_n(&channel, 1).await;
+        let mut wait = crate::channel::Wait::default();
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            let run = std::future::poll_fn(|cx| behind.receiver.poll_run(&mut wait, cx, 1 << 20));
+            runs.push(String::from_utf8(run.await.unwrap().bytes.to_vec()).unwrap());
+        }
+        assert_eq!(
+            runs,
+            [
+                "id: 1\ndata: e0\n\nid: 2\ndata: e1\n\n",
+                "event: join\ndata: 1\n\n",
+                "id: 3\ndata: e0\n\n"
+            ]
+        );
     }
 }

@@ -2,11 +2,14 @@
 //! every stream's `Receiver` reads it from there by position, woken by one `Notify` per channel.
 //! A new stream gets its replay and its place under one lock; the heartbeat goes out the same way.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{self, Poll, ready};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use tokio::sync::futures::OwnedNotified;
 use tokio::time::Instant;
 
 use super::history::replay_for_stream;
@@ -65,29 +68,62 @@ pub enum TryRecvError {
     Closed,
 }
 
+/// A stream's wait for its channel's next change, kept between polls (`Receiver::poll_run`).
+/// Boxed, and kept for the stream's life once it waited: a stream takes a new wait after each
+/// change, into the same box.
+#[derive(Debug, Default)]
+pub struct Wait(Option<Pin<Box<OwnedNotified>>>);
+
+// The box every stream keeps once it waited: jemalloc's 64-byte class.
+const _: () = assert!(std::mem::size_of::<OwnedNotified>() <= 64);
+
 impl Receiver {
     /// The next frame, waiting for one; `Err` once the channel closed and all was read.
     pub async fn recv(&mut self) -> Result<Frame, Closed> {
+        let mut wait = Wait::default();
+        std::future::poll_fn(|cx| self.poll_run(&mut wait, cx, 0)).await
+    }
+
+    /// The frames ready, taken under one lock: the events while their bytes come to less than
+    /// `budget` (the first whatever its size), joined into one frame that carries the last
+    /// one's position and stamp (see `Ring::take`); else a heartbeat sent since the last frame.
+    /// `Err` once the channel closed and all was read. Pending until there is one, with `cx`'s
+    /// waker registered in `wait`.
+    pub fn poll_run(
+        &mut self,
+        wait: &mut Wait,
+        cx: &mut task::Context<'_>,
+        budget: usize,
+    ) -> Poll<Result<Frame, Closed>> {
+        let sent = &self.channel.sent;
+        let notified = wait
+            .0
+            .get_or_insert_with(|| Box::pin(sent.clone().notified_owned()));
         loop {
-            let sent = self.channel.sent.notified();
-            tokio::pin!(sent);
-            sent.as_mut().enable();
-            match self.cursor.take(&self.channel) {
-                Ok(frame) => return Ok(frame),
-                Err(TryRecvError::Closed) => return Err(Closed),
-                Err(TryRecvError::Empty) => sent.await,
+            // Registered before looking (a no-op when it already is): a change made after the
+            // look then marks it, and the poll below sees that.
+            notified.as_mut().enable();
+            match self.cursor.take(&self.channel, budget) {
+                Ok(frame) => return Poll::Ready(Ok(frame)),
+                Err(TryRecvError::Closed) => return Poll::Ready(Err(Closed)),
+                Err(TryRecvError::Empty) => {}
             }
+            ready!(notified.as_mut().poll(cx));
+            // Something changed since it was registered: a new wait, then another look.
+            notified.set(sent.clone().notified_owned());
         }
     }
 
     /// The next frame if one is ready: an event, else a heartbeat sent since the last frame.
     pub fn try_recv(&mut self) -> Result<Frame, TryRecvError> {
-        self.cursor.take(&self.channel)
+        self.cursor.take(&self.channel, 0)
     }
 }
 
 impl Cursor {
-    fn take(&mut self, channel: &Channel) -> Result<Frame, TryRecvError> {
+    /// Events from the cursor on, up to `budget` bytes (see `Ring::take`); a heartbeat only
+    /// when there is no event: an event read since the heartbeat tells the client as much.
+    fn take(&mut self, channel: &Channel, budget: usize) -> Result<Frame, TryRecvError> {
         if self.empty_at == channel.changes.load(Ordering::Acquire) {
             return Err(TryRecvError::Empty);
         }
@@ -95,9 +131,12 @@ impl Cursor {
         if let Some(frame) = state.announced.take(&mut self.heartbeats, self.next) {
             return Ok(frame);
         }
-        let taken = state.ring.take(self.next);
+        // A run stops before the next announcement this stream has to read: it goes after the
+        // events sent before it, and before the rest.
+        let until = state.announced.next_at(self.heartbeats);
+        let taken = state.ring.take(self.next, budget, until);
         if let Some((frame, moved)) = taken {
-            self.next += 1;
+            self.next = frame.position + 1;
             self.heartbeats = state
                 .announced
                 .seen_through(self.heartbeats, state.heartbeats);

@@ -28,7 +28,7 @@ mod join;
 mod ring;
 
 pub use announce::live_frame;
-pub use fanout::{Closed, Receiver, Subscription, TryRecvError};
+pub use fanout::{Closed, Receiver, Subscription, TryRecvError, Wait};
 pub use history::{NumberedInput, WireId};
 pub use join::{Joined, Start};
 
@@ -154,8 +154,9 @@ pub struct Channel {
     input_waiting: AtomicBool,
     /// Woken on every new subscription (for `--wait-clients`).
     joined: Notify,
-    /// Woken when streams have something new to read: an event, a heartbeat, the end.
-    sent: Notify,
+    /// Woken when streams have something new to read: an event, a heartbeat, the end. Shared,
+    /// so that a stream can keep its wait on it between polls (`fanout::Wait`).
+    sent: Arc<Notify>,
     /// Counts those changes, so that a stream can tell it has nothing new without the lock.
     changes: AtomicU64,
     events_sent: AtomicU64,
@@ -186,7 +187,7 @@ impl Channel {
             room: Notify::new(),
             input_waiting: AtomicBool::new(false),
             joined: Notify::new(),
-            sent: Notify::new(),
+            sent: Arc::new(Notify::new()),
             changes: AtomicU64::new(0),
             events_sent: AtomicU64::new(0),
             publishers_asked: AtomicBool::new(false),

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// The reconnection delay a drained stream is told when `--retry` gives none: short, as the
 /// spread is the drain's own, and the client is told to come back, not to stay away.
@@ -76,9 +76,9 @@ impl Drain {
         self.begun.is_cancelled()
     }
 
-    /// Resolves once the drain began.
-    pub fn begun(&self) -> WaitForCancellationFuture<'_> {
-        self.begun.cancelled()
+    /// Resolves once the drain began. Owned: a stream keeps it, boxed, beside its drain.
+    pub fn begun_owned(&self) -> WaitForCancellationFutureOwned {
+        self.begun.clone().cancelled_owned()
     }
 
     /// The next free place: when the stream that asks ends. `None` before the drain began. A
@@ -101,7 +101,7 @@ mod tests {
         assert_eq!(drain.place(), None);
         assert!(!drain.has_begun());
         drain.begin(4);
-        drain.begun().await;
+        drain.begun_owned().await;
         let start = drain.schedule.get().unwrap().start;
         let offsets: Vec<Duration> = (0..6).map(|_| drain.place().unwrap() - start).collect();
         let secs = |s: f64| Duration::from_secs_f64(s);

@@ -204,8 +204,12 @@ fn is_out_of_descriptors(err: &std::io::Error) -> bool {
 ///
 /// `counted` is held until the connection ends.
 ///
-/// Not an `async fn`, here and in `serve_tls`: one moves its arguments into locals of its own
-/// and keeps room for both, 180 bytes per connection for its life; a block uses them in place.
+/// The connection's task keeps this future for the connection's life, and a lean stream is
+/// most of them: so the task holds what a running stream needs (its own state, its connection
+/// record, `serving`) and pointers to the rest. Opening (the first bytes, the head, the routes)
+/// is boxed and gone once the stream runs; hyper, after a handover, is boxed. Not an `async fn`:
+/// one moves its arguments into locals of its own and keeps room for both; a block uses them in
+/// place, and what the box took is not captured at all.
 fn serve_plain(
     socket: TcpStream,
     connection: Arc<Client>,
@@ -214,28 +218,45 @@ fn serve_plain(
 ) -> impl Future<Output = ()> + Send {
     // The deadlines run from accept.
     let head_by = Instant::now() + serving.timeouts.head;
+    let opening = Box::pin(open_plain(
+        socket,
+        connection.clone(),
+        serving.clone(),
+        head_by,
+    ));
     async move {
-        let _counted = counted;
-        let control = &serving.control;
-        // A socket that sends nothing is closed sooner than one that is sending its head, and
-        // holds no buffer meanwhile.
-        let mut first = [0; 1];
-        let first_bytes =
-            tokio::time::timeout(serving.timeouts.first_bytes, socket.peek(&mut first));
-        tokio::select! {
-            peeked = first_bytes => if !matches!(peeked, Ok(Ok(1..))) {
-                return;
-            },
-            () = control.closed() => return,
+        match opening.await {
+            None => {} // nothing left to serve
+            Some(lean::First::Stream(stream)) => stream.run(&connection, &serving.control).await,
+            Some(lean::First::Hyper(handover)) => {
+                Box::pin(serve_plain_handover(handover, connection, serving)).await;
+            }
         }
-        let handover = lean::serve(socket, &serving.routes, &connection, control, head_by);
-        let Some(handover) = handover.await else {
-            return; // served as a lean stream, or nothing left to serve
-        };
-        // Boxed: what hyper needs (the HTTP/2 start, hyper's connection state) is large, and a
-        // task is as large as its largest state: a lean stream keeps its task for its life.
-        Box::pin(serve_plain_handover(handover, connection, serving, head_by)).await;
+        drop(counted);
     }
+}
+
+/// A plain connection's start: its first bytes, then its first request on the lean path. `None`
+/// when there is nothing to serve: no byte in time, shutdown, the client left or sent no head
+/// in time.
+async fn open_plain(
+    socket: TcpStream,
+    connection: Arc<Client>,
+    serving: Arc<Serving>,
+    head_by: Instant,
+) -> Option<lean::First<TcpStream>> {
+    let control = &serving.control;
+    // A socket that sends nothing is closed sooner than one that is sending its head, and
+    // holds no buffer meanwhile.
+    let mut first = [0; 1];
+    let first_bytes = tokio::time::timeout(serving.timeouts.first_bytes, socket.peek(&mut first));
+    tokio::select! {
+        peeked = first_bytes => if !matches!(peeked, Ok(Ok(1..))) {
+            return None;
+        },
+        () = control.closed() => return None,
+    }
+    lean::first_request(socket, &serving.routes, &connection, control, head_by).await
 }
 
 /// A plain connection the lean path handed over, served by hyper.
@@ -243,9 +264,9 @@ async fn serve_plain_handover(
     handover: lean::Handover<TcpStream>,
     connection: Arc<Client>,
     serving: Arc<Serving>,
-    head_by: Instant,
 ) {
     let control = &serving.control;
+    let head_by = handover.head_by;
     // What was read shows the protocol: HTTP/2 with prior knowledge (h2c) starts with its
     // preface, which must be followed by SETTINGS in time. (Knowing it, no sniff is needed:
     // hyper-util's would cost an HTTP/1 connection a doubled read buffer.)

@@ -5,11 +5,19 @@
 //! stream's end, after the receivers went, so input no longer waits for them. What is read live,
 //! and how, is the `Feed`'s. Each stream's body is its own type (a generic, not an enum), so a
 //! stream of one channel holds nothing of one of several.
+//!
+//! The body is a `Stream` written by hand, not `unfold` over an async block: every idle stream
+//! keeps its body for its life (boxed by warp), and a future in it would keep room for each
+//! thing it awaits (the channel's wait, the deadline's timer, the drain's) beside the state it
+//! works on. Here a stream keeps its state, and its waits are where they belong: the channel's
+//! in a box the feed keeps (`channel::Wait`), the deadline's in the deadline's box, which only a
+//! stream with an end has.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
@@ -30,11 +38,11 @@ pub(super) enum Fed {
 }
 
 /// The live part of a stream: one channel's receiver, or several merged.
-pub(super) trait Feed: Send + Sync + Sized + 'static {
-    /// The next chunk of `stream.feed`, waited for until `stream.core.deadline` is reached;
-    /// `stream.core.connection` is told how far the stream has read, for the stall check. (One
-    /// reference to the whole stream, not one per part: it is held by every idle stream.)
-    fn next(stream: &mut Body<Self>) -> impl Future<Output = Fed> + Send + Sync;
+pub(super) trait Feed: Send + Sync + Unpin + Sized + 'static {
+    /// The next chunk, or pending (with `cx`'s waker registered) until there is one or
+    /// `core.deadline` is reached; `core.connection` is told how far the stream has read, for
+    /// the stall check.
+    fn poll_next(&mut self, cx: &mut Context<'_>, core: &mut Core) -> Poll<Fed>;
 
     /// Lets go of the channels' receivers, so input no longer waits for them.
     fn close(&mut self);
@@ -54,8 +62,8 @@ pub(super) struct Core {
 
 /// One stream's state: the feed goes first when it drops (see `Drop`).
 pub(super) struct Body<F: Feed> {
-    pub(super) feed: F,
-    pub(super) core: Core,
+    feed: F,
+    core: Core,
 }
 
 /// The body of a stream response: `prelude`, then what `feed` reads, until `deadline`.
@@ -73,31 +81,36 @@ pub(super) fn body<F: Feed>(
         deadline,
         _slot: slot,
     };
-    // The chunk is chosen right in this block, not in a method it awaits: each level of
-    // awaited future would add its own pointers and state to every idle stream.
-    futures_util::stream::unfold(Body { feed, core }, |mut state| async move {
+    Body { feed, core }
+}
+
+impl<F: Feed> futures_util::Stream for Body<F> {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let state = self.get_mut();
         let chunk = if let Some(words) = state.core.deadline.due() {
             state.last_words(words)
         } else if let Some(first) = state.core.prelude.pop_front() {
             join_prelude(&mut state.core.prelude, first)
         } else if state.core.finished {
-            return None;
+            return Poll::Ready(None);
         } else {
-            match F::next(&mut state).await {
+            match ready!(state.feed.poll_next(cx, &mut state.core)) {
                 Fed::Chunk(chunk) => chunk,
                 Fed::Words(words) => state.last_words(words),
                 Fed::End => {
                     state.core.finished = true;
                     state.feed.close();
-                    return None;
+                    return Poll::Ready(None);
                 }
             }
         };
         if let Some(connection) = &state.core.connection {
             connection.chunk_sent();
         }
-        Some((Ok(chunk), state))
-    })
+        Poll::Ready(Some(Ok(chunk)))
+    }
 }
 
 impl<F: Feed> Body<F> {

@@ -8,9 +8,11 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::spread;
 use crate::control::Drain;
@@ -32,6 +34,8 @@ struct Ending {
     end: Option<(Pin<Box<Sleep>>, Bytes)>,
     /// `--drain`, until the stream took its place in it (then its place is `end`, if sooner).
     drain: Option<Arc<Drain>>,
+    /// The wait for that drain to begin, once the stream waited for it.
+    begun: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
 impl Deadline {
@@ -81,6 +85,7 @@ impl Deadline {
         .concat();
         if let Some(ending) = self.0.as_mut() {
             ending.drain = None;
+            ending.begun = None;
         }
         self.sooner(at, words.into());
     }
@@ -96,30 +101,37 @@ impl Deadline {
         self.spend()
     }
 
-    /// Waits for the end and returns the last words (spent, as `due`); never returns when the
-    /// stream has no end.
-    pub async fn reached(&mut self) -> Bytes {
+    /// Ready with the last words (spent, as `due`) once the end has passed; the stream's waker
+    /// is woken then. Never ready when the stream has no end. A poll, not a future, so that a
+    /// stream keeps no room for one (`body.rs`): the timer and the drain's wait live in
+    /// the box, which only streams with an end have.
+    pub fn poll_reached(&mut self, cx: &mut Context<'_>) -> Poll<Bytes> {
         loop {
             self.join_drain();
             let Some(ending) = self.0.as_mut() else {
-                return std::future::pending().await;
+                return Poll::Pending;
             };
-            match (ending.end.as_mut(), ending.drain.as_deref()) {
-                (Some((timer, _)), None) => timer.as_mut().await,
-                (Some((timer, _)), Some(drain)) => {
-                    tokio::select! {
-                        () = timer.as_mut() => {}
-                        () = drain.begun() => continue,
-                    }
-                }
-                (None, Some(drain)) => {
-                    drain.begun().await;
-                    continue;
-                }
-                (None, None) => return std::future::pending().await,
+            if let Some((timer, _)) = ending.end.as_mut()
+                && timer.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(self.spend().unwrap_or_default());
             }
-            return self.spend().unwrap_or_default();
+            let Some(drain) = ending.drain.as_ref() else {
+                return Poll::Pending;
+            };
+            let begun = ending
+                .begun
+                .get_or_insert_with(|| Box::pin(drain.begun_owned()));
+            ready!(begun.as_mut().poll(cx));
+            // Begun: the next turn takes the stream's place in it.
+            ending.begun = None;
         }
+    }
+
+    /// Waits for the end and returns the last words (see `poll_reached`).
+    #[cfg(test)]
+    pub async fn reached(&mut self) -> Bytes {
+        std::future::poll_fn(|cx| self.poll_reached(cx)).await
     }
 
     /// The last words; nothing is left after them.

@@ -1,25 +1,27 @@
 //! One client's event stream: its prelude (reconnection delay, replay notice, replayed events),
 //! then the channel's live frames. It forwards bytes the channel encoded and never formats an event.
 //!
-//! A client that is behind gets every frame that is ready in one chunk, so one socket write
-//! carries many events instead of one per wake-up. A stream opened with a token ends when the
-//! token expires, after a comment saying so, however far behind it is (`deadline.rs`). The
-//! prelude, the deadline and the connection's records are every stream's (`body.rs`).
+//! A client that is behind gets every frame that is ready in one chunk, taken under one lock of
+//! its channel, so one socket write carries many events instead of one per wake-up. A stream
+//! opened with a token ends when the token expires, after a comment saying so, however far
+//! behind it is (`deadline.rs`). The prelude, the deadline and the connection's records are
+//! every stream's (`body.rs`).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::Instant;
 
-use super::body::{BATCH_BYTES, Body, Fed, Feed, body};
+use super::body::{BATCH_BYTES, Body, Core, Fed, Feed, body};
 use super::deadline::Deadline;
 use super::spread;
 use crate::access::Grant;
-use crate::channel::{Channel, Frame, Receiver, Subscription, TryRecvError};
+use crate::channel::{Channel, Closed, Receiver, Subscription, Wait};
 use crate::control::Client;
 use crate::event;
 
@@ -64,7 +66,13 @@ struct OneFeed {
     /// `None` once the stream ended or the channel closed, so the receiver goes (input stops
     /// waiting for it) before the connection is told the stream ended.
     receiver: Option<Receiver>,
+    /// The wait for the channel's next change.
+    wait: Wait,
 }
+
+// Warp boxes the body of every stream, idle or not: the one of a single channel stays in
+// jemalloc's 112-byte class (docs/performance.md).
+const _: () = assert!(std::mem::size_of::<Body<OneFeed>>() <= 112);
 
 /// The body of one `/events` response. `prelude` goes first (the `retry:` frame, if any); the
 /// stream ends at `deadline`.
@@ -83,68 +91,35 @@ pub fn client_stream(
     queued.extend(subscription.replay);
     let feed = OneFeed {
         receiver: Some(subscription.receiver),
+        wait: Wait::default(),
     };
     body(feed, queued, deadline, connection, subscription.slot)
 }
 
 impl Feed for OneFeed {
-    async fn next(stream: &mut Body<Self>) -> Fed {
-        let Some(receiver) = stream.feed.receiver.as_mut() else {
-            return Fed::End;
+    fn poll_next(&mut self, cx: &mut Context<'_>, core: &mut Core) -> Poll<Fed> {
+        let Some(receiver) = self.receiver.as_mut() else {
+            return Poll::Ready(Fed::End);
         };
-        let received = tokio::select! {
-            received = receiver.recv() => received,
-            words = stream.core.deadline.reached() => return Fed::Words(words),
-        };
-        // A stream never lags out of its channel's ring (see `channel/ring.rs`): it is read
-        // to the end or dropped, never skipped.
-        let Ok(first) = received else {
-            return Fed::End;
-        };
-        let took = |position| {
-            if let Some(connection) = &stream.core.connection {
-                connection.stream_at(position);
+        // Every frame ready, up to `BATCH_BYTES`, in one chunk and under one lock of the
+        // channel, so one socket write carries many events instead of one per wake-up.
+        match receiver.poll_run(&mut self.wait, cx, BATCH_BYTES) {
+            Poll::Ready(Ok(run)) => {
+                if let Some(connection) = &core.connection {
+                    connection.stream_at(run.position);
+                }
+                Poll::Ready(Fed::Chunk(run.bytes))
             }
-        };
-        let feed = &mut stream.feed;
-        let Some(second) = feed.try_next() else {
-            took(first.position);
-            return Fed::Chunk(first.bytes);
-        };
-        let mut size = first.bytes.len() + second.bytes.len();
-        let mut frames = vec![first, second];
-        while size < BATCH_BYTES
-            && let Some(frame) = feed.try_next()
-        {
-            size += frame.bytes.len();
-            frames.push(frame);
+            // A stream never lags out of its channel's ring (see `channel/ring.rs`): it is read
+            // to the end or dropped, never skipped.
+            Poll::Ready(Err(Closed)) => Poll::Ready(Fed::End),
+            Poll::Pending => core.deadline.poll_reached(cx).map(Fed::Words),
         }
-        took(frames[frames.len() - 1].position);
-        let mut batch = BytesMut::with_capacity(size);
-        for frame in &frames {
-            batch.extend_from_slice(&frame.bytes);
-        }
-        Fed::Chunk(batch.freeze())
     }
 
     fn close(&mut self) {
         self.receiver = None;
-    }
-}
-
-impl OneFeed {
-    /// A frame that is already waiting, if any. A closed channel ends the stream once the chunk
-    /// being gathered is sent: its receiver goes now, and the next ask finds none.
-    fn try_next(&mut self) -> Option<Frame> {
-        let receiver = self.receiver.as_mut()?;
-        match receiver.try_recv() {
-            Ok(frame) => Some(frame),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Closed) => {
-                self.receiver = None;
-                None
-            }
-        }
+        self.wait = Wait::default();
     }
 }
 

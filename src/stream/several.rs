@@ -12,13 +12,16 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 
-use super::body::{BATCH_BYTES, Body, Fed, Feed, body};
+use super::body::{BATCH_BYTES, Core, Fed, Feed, body};
 use super::deadline::Deadline;
-use crate::channel::{Channel, EARLIEST, Frame, Joined, Receiver, Stamp, Start, TryRecvError};
+use crate::channel::{
+    Channel, Closed, EARLIEST, Frame, Joined, Receiver, Stamp, Start, TryRecvError, Wait,
+};
 use crate::channels::ChannelName;
 use crate::control::{Client, Mark, StreamSlot};
 use crate::cursor::{self, Cursor};
@@ -74,6 +77,8 @@ struct Member {
     ready: Option<Frame>,
     /// The channel ended (shutdown), and this stream read all it had.
     closed: bool,
+    /// The wait for the channel's next change.
+    wait: Wait,
 }
 
 /// The live part of a stream of several channels (the prelude and deadline are
@@ -115,6 +120,7 @@ impl SeveralFeed {
                 receiver: one.receiver,
                 ready: None,
                 closed: false,
+                wait: Wait::default(),
             });
         }
         SeveralFeed {
@@ -126,35 +132,30 @@ impl SeveralFeed {
 }
 
 impl Feed for SeveralFeed {
-    async fn next(stream: &mut Body<Self>) -> Fed {
-        if let Some(batch) = stream.feed.replay_batch() {
-            return Fed::Chunk(batch);
+    fn poll_next(&mut self, cx: &mut Context<'_>, core: &mut Core) -> Poll<Fed> {
+        if let Some(batch) = self.replay_batch() {
+            return Poll::Ready(Fed::Chunk(batch));
         }
         loop {
-            let connection = stream.core.connection.as_deref();
-            if let Some(batch) = stream.feed.batch(connection) {
-                return Fed::Chunk(batch);
+            if let Some(batch) = self.batch(core.connection.as_deref()) {
+                return Poll::Ready(Fed::Chunk(batch));
             }
-            if stream.feed.members.iter().all(|member| member.closed) {
-                return Fed::End;
+            if self.members.iter().all(|member| member.closed) {
+                return Poll::Ready(Fed::End);
             }
-            let waits = stream
-                .feed
-                .members
-                .iter_mut()
-                .enumerate()
-                .filter(|(_, member)| !member.closed)
-                .map(|(index, member)| {
-                    Box::pin(async move { (index, member.receiver.recv().await) })
-                });
-            let (index, received) = tokio::select! {
-                (received, _, _) = futures_util::future::select_all(waits) => received,
-                words = stream.core.deadline.reached() => return Fed::Words(words),
-            };
-            let member = &mut stream.feed.members[index];
-            match received {
-                Ok(frame) => member.ready = Some(frame),
-                Err(_closed) => member.closed = true,
+            // Nothing was ready: each open channel's wait is registered, and one that has a
+            // frame after all (it came since the look) sends the loop round again.
+            let mut woke = false;
+            for member in self.members.iter_mut().filter(|member| !member.closed) {
+                match member.receiver.poll_run(&mut member.wait, cx, 0) {
+                    Poll::Ready(Ok(frame)) => member.ready = Some(frame),
+                    Poll::Ready(Err(Closed)) => member.closed = true,
+                    Poll::Pending => continue,
+                }
+                woke = true;
+            }
+            if !woke {
+                return core.deadline.poll_reached(cx).map(Fed::Words);
             }
         }
     }

@@ -42,6 +42,8 @@ pub struct Handover<IO> {
     /// The routes' answer to the first request in `io`; hyper must send it instead of calling
     /// the routes for that request.
     pub answered: Option<Response>,
+    /// When the first head had to be in (an HTTP/2 start after it has the same bound).
+    pub head_by: Instant,
 }
 
 /// Serves the connection when its first request is an event stream this path can send, and
@@ -77,12 +79,17 @@ where
 }
 
 /// What the first request turned out to be.
-enum First<IO> {
+pub enum First<IO> {
+    /// An event stream this path sends (`Stream::run`).
     Stream(send::Stream<IO>),
+    /// Anything else: hyper's.
     Hyper(Handover<IO>),
 }
 
-async fn first_request<IO>(
+/// Reads the first request head and asks the routes for it when it may be a lean stream. `None`
+/// when there is nothing to serve (as `serve`). Its state is large and brief: box it, so that the
+/// connection's task keeps no room for it once the stream runs.
+pub async fn first_request<IO>(
     mut io: IO,
     routes: &BoxedFilter<(Response,)>,
     connection: &Arc<Client>,
@@ -97,6 +104,7 @@ where
         return Some(First::Hyper(Handover {
             io: Rewind::new(read, io),
             answered: None,
+            head_by,
         }));
     };
     request.extensions_mut().insert(connection.clone());
@@ -106,6 +114,7 @@ where
         return Some(First::Hyper(Handover {
             io: Rewind::new(read, io),
             answered: Some(response),
+            head_by,
         }));
     }
     Some(First::Stream(send::Stream::new(io, response, close)))
