@@ -11,7 +11,7 @@
 //! serving/               accept, TLS, the lean HTTP/1.1 path, hyper for the rest
 //! routes/                the warp filter chain: opening streams, publish, stats, metrics, page
 //! stream/                each client's response body: prelude, one channel's or several's frames, deadline
-//! access/                who may read and publish what: --auth, tokens, the Host guard, 401/403
+//! access/                who may read and publish what: --auth, tokens, --authorize-url, the Host guard, 401/403
 //! occupancy/             --on-occupied, --on-vacated: what runs when a channel gets or loses its readers
 //! presence/              --presence: who reads each channel, its joins and leaves, over every instance
 //! bus/ source/           where events come from and how instances share them

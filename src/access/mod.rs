@@ -4,7 +4,8 @@
 //! taken off a request and weighed per channel (`gate.rs`), the pacing of wrong guesses
 //! (`guessing.rs`), the `Host` guard of a loopback bind (`hosts.rs`), who the client is behind a
 //! proxy (`forwarded.rs`), secrets kept as digests (`digest.rs`) and the 401/403 answers
-//! (`denied.rs`, built as every refusal is: `crate::refused`). Routes ask it for a decision; it knows nothing of channels' events or streams.
+//! (`denied.rs`, built as every refusal is: `crate::refused`), and the application's own word
+//! through `--authorize-url` on what none of these grants (`authorize/`). Routes ask it for a decision; it knows nothing of channels' events or streams.
 
 mod auth;
 mod authorize;

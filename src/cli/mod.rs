@@ -388,6 +388,8 @@ mod tests {
         let hook = config(&["--public", "news", "--authorize-url", "http://h/a"], true).unwrap();
         assert_eq!(hook.serve.authorize.unwrap().public.len(), 1);
         assert!(config(&["--authorize-cache", "1s"], true).is_err());
+        let hook_and_auth = ["--authorize-url", "http://h/a", "--auth", "me:pw"];
+        assert!(config(&hook_and_auth, true).is_err());
         assert!(config(&["--jwt-audience", "hub"], true).is_err());
         assert!(config(&["--max-body", "1KiB", "--jwt-key", "k.pem"], true).is_ok());
         assert!(config(&["-i", "1s"], true).unwrap().serve.publish.is_none());

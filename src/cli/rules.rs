@@ -41,6 +41,12 @@ pub(super) fn refuse_conflicts(
         );
     }
     let hook = cli.applications.authorize_url.is_some();
+    // --auth's password rides in Authorization, which the backend would be told.
+    if hook && cli.serving.auth.is_some() {
+        return conflict(
+            "--auth and --authorize-url are two ways for readers to prove who they are; pick one",
+        );
+    }
     if !key && cli.tokens.jwt_audience.is_some() {
         return conflict("--jwt-audience applies to tokens; add --jwt-secret or --jwt-key");
     }
