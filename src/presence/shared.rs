@@ -2,8 +2,9 @@
 //! instance's share as it comes, in order, and every `LEASE / 4` renews its lease on every
 //! channel it has readers on. A renewal also counts out the instances whose lease ended (they
 //! died) and announces their users' leaves, so a dead instance's readers are gone from every
-//! count within `LEASE`, and its leaves are announced at the next renewal after that. A change
-//! Redis could not be told is told again at the next renewal, as the whole share.
+//! count within `LEASE`, and its leaves are announced at the next renewal after that. Each
+//! renewal tells the whole share, so a change Redis could not be told, or what Redis lost, is
+//! right again within `LEASE / 4`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,7 +21,8 @@ pub async fn run(
     mut changes: UnboundedReceiver<Change>,
     closing: CancellationToken,
 ) {
-    // Channels whose share Redis may not know: told whole at the next renewal.
+    // Channels this instance left while Redis could not be told: told (empty) at the next
+    // renewal.
     let mut unsent: HashSet<Arc<str>> = HashSet::new();
     let mut renewals = tokio::time::interval(LEASE / 4);
     renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -34,27 +36,26 @@ pub async fn run(
                 return;
             }
             Some((channel, field, streams)) = changes.recv() => {
-                if unsent.contains(&channel) {
-                    continue; // told whole at the next renewal, this change with it
-                }
                 if bus.presence(&channel, &[(field, streams)], false).await.is_none() {
                     unsent.insert(channel);
                 }
             }
             _ = renewals.tick() => {
+                // The whole share each time: Redis may have lost what it held (a restart
+                // without persistence, a failover) and must learn it again; the script
+                // announces only what changed. The changes already queued go first, so the
+                // share read after them is no older than any change told after it.
+                while let Ok((channel, field, streams)) = changes.try_recv() {
+                    if bus.presence(&channel, &[(field, streams)], false).await.is_none() {
+                        unsent.insert(channel);
+                    }
+                }
                 let mut shares = presence.shares();
-                for channel in &unsent {
-                    shares.entry(channel.clone()).or_default();
+                for channel in unsent.drain() {
+                    shares.entry(channel).or_default();
                 }
                 for (channel, share) in shares {
-                    let whole = unsent.contains(&channel);
-                    let told = match whole {
-                        true => bus.presence(&channel, &share, true).await,
-                        false => bus.presence(&channel, &[], false).await,
-                    };
-                    if told.is_some() {
-                        unsent.remove(&channel);
-                    } else {
+                    if bus.presence(&channel, &share, true).await.is_none() {
                         unsent.insert(channel);
                     }
                 }
