@@ -10,6 +10,7 @@
 
 mod common;
 
+mod applications_contract;
 mod auth;
 mod authorize;
 mod background;

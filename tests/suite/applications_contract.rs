@@ -1,0 +1,242 @@
+//! DESIGN.md §17 clause by clause, for what `presence`, `authorize` and `occupancy` leave
+//! unchecked: an ordinary leave and anonymous readers across two instances on one
+//! redis-server (no token in the log); `expires_in` bounds how long an answer is kept; a
+//! backend's 5xx refuses a POST with 503 and Retry-After; a hook still running at shutdown gets
+//! SIGTERM. Real binary, real SSE parser, a real HTTP backend on a free port, waits for events.
+
+use crate::common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::redis::{AUTH, Redis, instance};
+use common::{BIN, Client, Input, Server, WAIT};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET: &str = "a test secret of 32 bytes or more";
+
+/// An HS256 token for `sub` that may read `subscribe`, for a minute.
+fn token(sub: &str, subscribe: &[&str]) -> String {
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 60;
+    let claims = json!({"exp": exp, "sub": sub, "sse_broadcast": {"subscribe": subscribe}});
+    let key = EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+}
+
+/// An authorization backend on a free port: `answer` gives the whole response to a request
+/// head; `asked` counts the requests.
+struct Backend {
+    url: String,
+    asked: Arc<AtomicUsize>,
+}
+
+impl Backend {
+    fn start(answer: impl Fn(&str) -> String + Send + Sync + 'static) -> Backend {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/auth", listener.local_addr().unwrap());
+        let asked: Arc<AtomicUsize> = Arc::default();
+        let (count, answer) = (asked.clone(), Arc::new(answer));
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    let (count, answer) = (count.clone(), answer.clone());
+                    tokio::spawn(async move {
+                        let mut head = Vec::new();
+                        let mut byte = [0; 1];
+                        while !head.ends_with(b"\r\n\r\n") {
+                            if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            head.push(byte[0]);
+                        }
+                        count.fetch_add(1, Ordering::SeqCst);
+                        let reply = answer(&String::from_utf8_lossy(&head));
+                        let _ = stream.write_all(reply.as_bytes()).await;
+                    });
+                }
+            });
+        });
+        Backend { url, asked }
+    }
+
+    fn asked(&self) -> usize {
+        self.asked.load(Ordering::SeqCst)
+    }
+}
+
+/// A response of `status` with a JSON `body` (none if empty).
+fn response(status: &str, body: &str) -> String {
+    let kind = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/json\r\n"
+    };
+    format!(
+        "HTTP/1.1 {status}\r\n{kind}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The next event, which must be a presence one of `kind`; its data.
+async fn presence_event(client: &mut Client, kind: &str) -> Value {
+    let event = client.next().await;
+    assert_eq!(event.event, kind, "{event:?}");
+    assert_eq!(event.id, "", "a presence event has no id: {event:?}");
+    serde_json::from_str(&event.data).unwrap()
+}
+
+async fn sentinel(server: &Server, channel: &str, client: &mut Client, text: &str) {
+    let answer = server
+        .post(&format!("/events/{channel}"), &[AUTH], text.to_owned())
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    client.next_is(text).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn across_instances_a_leave_is_announced_and_anonymous_readers_count_everywhere() {
+    let redis = Redis::start();
+    let flags = [
+        "--presence",
+        "--jwt-secret",
+        SECRET,
+        "--public",
+        "lobby",
+        "-v",
+    ];
+    let a = instance(&redis, &flags);
+    let b = instance(&redis, &flags);
+    let (ivan, hana) = (token("ivan", &["lobby"]), token("hana", &["lobby"]));
+    let bearer = |token: &str| format!("Bearer {token}");
+    let mut on_b = b
+        .events_with("/events/lobby", &[("Authorization", &bearer(&ivan))])
+        .await;
+    assert_eq!(
+        presence_event(&mut on_b, "join").await,
+        json!({"user": "ivan", "streams": 1})
+    );
+    let anonymous = a.events("/events/lobby").await;
+    assert_eq!(
+        presence_event(&mut on_b, "join").await,
+        json!({"user": null, "streams": 2})
+    );
+    let hana_on_a = a
+        .events_with("/events/lobby", &[("Authorization", &bearer(&hana))])
+        .await;
+    assert_eq!(
+        presence_event(&mut on_b, "join").await,
+        json!({"user": "hana", "streams": 3})
+    );
+    // Either instance answers for both; anonymous readers are counted, not named.
+    let expected = json!({"channel": "lobby", "streams": 3, "anonymous": 1, "users": [
+        {"user": "hana", "streams": 1}, {"user": "ivan", "streams": 1}]});
+    for server in [&a, &b] {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let seen: Value = reqwest::Client::new()
+                .get(server.url("/presence/lobby"))
+                .bearer_auth(&ivan)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .map(|text| serde_json::from_str(&text).unwrap_or(Value::Null))
+                .unwrap();
+            if seen == expected {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{seen}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Streams on A close as streams do: B announces each leave, once.
+    drop(anonymous);
+    assert_eq!(
+        presence_event(&mut on_b, "leave").await,
+        json!({"user": null, "streams": 2})
+    );
+    drop(hana_on_a);
+    assert_eq!(
+        presence_event(&mut on_b, "leave").await,
+        json!({"user": "hana", "streams": 1})
+    );
+    sentinel(&b, "lobby", &mut on_b, "nothing else").await;
+    for server in [&a, &b] {
+        let log = server.stderr();
+        assert!(!log.contains(&ivan) && !log.contains(&hana), "{log}");
+    }
+}
+
+#[tokio::test]
+async fn expires_in_bounds_how_long_an_answer_is_kept() {
+    let backend = Backend::start(|_| response("200 OK", r#"{"expires_in": 1}"#));
+    let server = Server::start(&["--authorize-url", &backend.url, "--authorize-cache", "10m"]);
+    let cookie = [("cookie", "session=s3cret")];
+    let asked_at = Instant::now();
+    // Kept for 1 s, not 10 min: then the backend is asked again.
+    loop {
+        let client = server.events_with("/events/a", &cookie).await;
+        assert_eq!(client.status, 200);
+        if backend.asked() == 2 {
+            break;
+        }
+        assert!(asked_at.elapsed() < WAIT, "never asked again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(asked_at.elapsed() >= Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_post_the_failing_backend_does_not_decide_gets_503_and_is_not_kept() {
+    let backend = Backend::start(|_| response("502 Bad Gateway", ""));
+    let server = Server::start(&["--authorize-url", &backend.url]);
+    for asked in 1..=2 {
+        let refused = server
+            .post("/events/build", &[("cookie", "session=s3cret")], "line\n")
+            .await;
+        assert_eq!(refused.status, 503, "{refused:?}");
+        assert!(refused.headers.contains_key("retry-after"), "{refused:?}");
+        assert_eq!(backend.asked(), asked);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hook_still_running_at_shutdown_gets_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (started, ended) = (dir.path().join("started"), dir.path().join("ended"));
+    // The hook says it runs, then waits; SIGTERM ends it through its trap.
+    let hook = format!(
+        "trap 'echo TERM > {ended}; exit 0' TERM; echo $SSE_CHANNEL > {started}; \
+         while :; do sleep 0.1; done",
+        ended = ended.display(),
+        started = started.display()
+    );
+    let mut command = Command::new(BIN);
+    command.args(["--port", "0", "--on-occupied", &hook]);
+    let mut server = Server::spawn(command, Input::Null);
+    let reader = server.events("/events/busy").await;
+    common::poll_until("the hook to start", WAIT, || {
+        std::fs::read_to_string(&started).is_ok_and(|text| text == "busy\n")
+    });
+    server.terminate();
+    drop(reader);
+    server.wait_exit();
+    common::poll_until("the hook to get SIGTERM", WAIT, || {
+        std::fs::read_to_string(&ended).is_ok_and(|text| text == "TERM\n")
+    });
+}
