@@ -124,8 +124,8 @@ pub fn access(gate: Arc<Gate>) -> impl Filter<Extract = (Access,), Error = Rejec
 
 impl Access {
     /// Whether the stream of `channels` may open, and which of them (the authorization backend
-    /// may narrow them): with `Some(grant)` when a token or the backend's `expires_in` sets its
-    /// end, `None` when nothing does (no key, every channel public, or no `expires_in`).
+    /// may narrow them): with `Some(grant)` when a token or the backend decided (its end and its
+    /// user), `None` when nothing had to (no key, or every channel public).
     pub async fn may_read(
         &self,
         channels: Vec<ChannelName>,
@@ -246,18 +246,32 @@ impl Access {
 
     /// Whether `/presence/NAME` may name `channel`'s readers: when its stream could be read
     /// (anyone without tokens or `--authorize-url`). A private channel refuses what its stream
-    /// would; a public one gives a request that may not read it its counts, without names.
+    /// would; a public one gives anyone its counts, and its names to a token that may read it
+    /// or, beside `--authorize-url`, to whom the backend lets read it (asked as for a stream of
+    /// that channel alone; a refusal or no answer gives the counts only).
     pub async fn may_name_readers(&self, channel: &ChannelName) -> Result<bool, Denied> {
-        let public = self
-            .gate
-            .tokens
-            .as_ref()
-            .filter(|tokens| tokens.is_public(channel));
-        let Some(tokens) = public else {
+        let tokens = self.gate.tokens.as_ref();
+        let authorizer = self.gate.authorizer.as_ref();
+        let public = tokens.is_some_and(|tokens| tokens.is_public(channel))
+            || authorizer.is_some_and(|authorizer| authorizer.is_public(channel));
+        if !public {
             return self.may_read(vec![channel.clone()]).await.map(|_| true);
+        }
+        let grant = tokens.zip(self.carried.as_deref());
+        if matches!(grant.map(|(tokens, token)| tokens.verify(token)),
+                    Some(Ok(grant)) if grant.may_subscribe(channel))
+        {
+            return Ok(true);
+        }
+        let Some(authorizer) = authorizer else {
+            return Ok(false);
         };
-        let grant = self.carried.as_deref().map(|token| tokens.verify(token));
-        Ok(matches!(grant, Some(Ok(grant)) if grant.may_subscribe(channel)))
+        let channels = std::slice::from_ref(channel);
+        let question = self.question(channels, "GET");
+        Ok(authorizer
+            .may_read(&question, channels.to_vec())
+            .await
+            .is_ok())
     }
 
     pub fn peer(&self) -> Option<Peer> {

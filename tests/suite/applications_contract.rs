@@ -1,5 +1,7 @@
 //! DESIGN.md §17 clause by clause, for what `presence`, `authorize` and `occupancy` leave
-//! unchecked: an ordinary leave and anonymous readers across two instances on one
+//! unchecked: a user named by the authorization backend's answer joins and leaves as a token's
+//! `sub` would, and a public channel's `/presence` names them only to whom the backend lets
+//! read it; an ordinary leave and anonymous readers across two instances on one
 //! redis-server (no token in the log); `expires_in` bounds how long an answer is kept; a
 //! backend's 5xx refuses a POST with 503 and Retry-After; a hook still running at shutdown gets
 //! SIGTERM. Real binary, real SSE parser, a real HTTP backend on a free port, waits for events.
@@ -11,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::listener::header;
 use common::redis::{AUTH, Redis, instance};
 use common::{BIN, Client, Input, Server, WAIT};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -105,6 +108,58 @@ async fn sentinel(server: &Server, channel: &str, client: &mut Client, text: &st
         .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     client.next_is(text).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_user_the_backend_names_joins_and_leaves() {
+    // Each cookie's session is its user; no cookie: allowed, unnamed.
+    let backend = Backend::start(|head| match header(head, "cookie") {
+        Some(cookie) => {
+            let user = cookie.trim_start_matches("session=");
+            response("200 OK", &format!(r#"{{"user": "{user}"}}"#))
+        }
+        None => response("204 No Content", ""),
+    });
+    let server = Server::start(&[
+        "--presence",
+        "--authorize-url",
+        &backend.url,
+        "--publish-token",
+        "t",
+        "-v",
+    ]);
+    let mut ann = server
+        .events_with("/events/room", &[("cookie", "session=ann")])
+        .await;
+    assert_eq!(ann.status, 200);
+    assert_eq!(
+        presence_event(&mut ann, "join").await,
+        json!({"user": "ann", "streams": 1})
+    );
+    let bob = server
+        .events_with("/events/room", &[("cookie", "session=bob")])
+        .await;
+    assert_eq!(
+        presence_event(&mut ann, "join").await,
+        json!({"user": "bob", "streams": 2})
+    );
+    let nobody = server.events("/events/room").await;
+    assert_eq!(
+        presence_event(&mut ann, "join").await,
+        json!({"user": null, "streams": 3})
+    );
+    drop(bob);
+    assert_eq!(
+        presence_event(&mut ann, "leave").await,
+        json!({"user": "bob", "streams": 2})
+    );
+    drop(nobody);
+    assert_eq!(
+        presence_event(&mut ann, "leave").await,
+        json!({"user": null, "streams": 1})
+    );
+    sentinel(&server, "room", &mut ann, "no more").await;
+    assert!(!server.stderr().contains("session="), "{}", server.stderr());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -239,4 +294,60 @@ async fn a_hook_still_running_at_shutdown_gets_sigterm() {
     common::poll_until("the hook to get SIGTERM", WAIT, || {
         std::fs::read_to_string(&ended).is_ok_and(|text| text == "TERM\n")
     });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn presence_through_the_backend_names_readers_only_to_those_it_lets_read() {
+    let backend = Backend::start(|head| match header(head, "cookie") {
+        Some(cookie) => {
+            let user = cookie.trim_start_matches("session=");
+            response("200 OK", &format!(r#"{{"user": "{user}"}}"#))
+        }
+        None => response("401 Unauthorized", ""),
+    });
+    let server = Server::start(&[
+        "--presence",
+        "--authorize-url",
+        &backend.url,
+        "--public",
+        "lobby",
+        "--publish-token",
+        "t",
+    ]);
+    // Ann reads the public lobby and a private room in one stream: a named reader of each.
+    let mut ann = server
+        .events_with("/events/lobby,room", &[("cookie", "session=ann")])
+        .await;
+    assert_eq!(ann.status, 200);
+    for _ in 0..2 {
+        let join = presence_event(&mut ann, "join").await;
+        assert_eq!(join["user"], "ann", "{join}");
+    }
+    let presence = |path: &'static str, cookie: Option<&'static str>| {
+        let mut request = reqwest::Client::new().get(server.url(path));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        async move {
+            let answer = request.send().await.unwrap();
+            let status = answer.status();
+            let text = answer.text().await.unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        }
+    };
+    let named = json!([{"user": "ann", "streams": 1}]);
+    // The private room: the backend decides, as for its stream.
+    assert_eq!(presence("/presence/room", None).await.0, 401);
+    let (status, room) = presence("/presence/room", Some("session=ann")).await;
+    assert_eq!((status.as_u16(), &room["users"]), (200, &named));
+    // The public lobby without credentials: the counts, no names.
+    let (status, lobby) = presence("/presence/lobby", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        lobby,
+        json!({"channel": "lobby", "streams": 1, "anonymous": 0, "users": []})
+    );
+    // With what lets her read it, Ann sees the names.
+    let (status, lobby) = presence("/presence/lobby", Some("session=ann")).await;
+    assert_eq!((status.as_u16(), &lobby["users"]), (200, &named));
 }

@@ -263,8 +263,10 @@ impl Authorizer {
 
     /// Whether a stream of `channels` may open, asking about `question.channels` (those that
     /// `--public` leaves closed): the channels it may read, narrowed as the backend's body says
-    /// (a channel it does not allow is left out; none left: 403), and the allowance to end it
-    /// at when the body gave `expires_in`.
+    /// (a channel it does not allow is left out; none left: 403), and the backend's grant: the
+    /// `user` it names (the reader `--presence` announces, as a token's `sub`) and the end its
+    /// `expires_in` sets (far away without one, as a token's may be). Always returned: a grant
+    /// kept only for `expires_in` lost the user of an answer without one.
     pub async fn may_read(
         &self,
         question: &Question<'_>,
@@ -279,7 +281,7 @@ impl Authorizer {
                 "the application does not allow reading channel {name}"
             ))));
         }
-        Ok((channels, allowance.expires.then(|| allowance.grant.clone())))
+        Ok((channels, Some(allowance.grant.clone())))
     }
 
     /// Whether a POST may publish to the channel of `question`.
