@@ -1,7 +1,7 @@
 //! Who may read and publish what, and how a refusal of access looks (DESIGN.md §10, §14, §16):
 //! `--auth`'s Basic credentials in front of every route (`auth.rs`), readers' and publishers'
 //! tokens (`token.rs`, what one grants in `grant.rs`, their key in `public_key.rs`, their channel patterns in `pattern.rs`)
-//! taken off a request and weighed per channel (`gate.rs`), the pacing of wrong guesses
+//! taken off a request and weighed per channel (`gate/`), the pacing of wrong guesses
 //! (`guessing.rs`), the `Host` guard of a loopback bind (`hosts.rs`), who the client is behind a
 //! proxy (`forwarded.rs`), secrets kept as digests (`digest.rs`) and the 401/403 answers
 //! (`denied.rs`, built as every refusal is: `crate::refused`), and the application's own word

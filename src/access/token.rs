@@ -1,7 +1,7 @@
 //! Readers' and publishers' tokens (DESIGN.md §10): the key that verifies them (`--jwt-secret`
 //! for HS256, or `--jwt-key`, a PEM public key for RS256, ES256 or EdDSA), the claims a token
 //! must carry, and the channel patterns it grants (`Grant`, in `grant.rs`). No HTTP here:
-//! `gate.rs` takes the token off a request and answers refusals.
+//! `gate/` takes the token off a request and answers refusals.
 //!
 //! Signatures and `aud` are checked by `jsonwebtoken`; this file chooses what it accepts: the
 //! key's one algorithm (so neither `alg: none` nor an HS256 token signed with a public key

@@ -1,7 +1,7 @@
 //! The event streams: `GET <events-path>[/<channel>]` (and `/<a>,<b>,...`, several channels on
 //! one stream: `multi_stream.rs`), replay from `Last-Event-ID` (header or
 //! `?lastEventId=`), the stream's headers, and the reconnection delay spread per client. With
-//! tokens required, the channel must be public or allowed by the request's token (`access/gate.rs`),
+//! tokens required, the channel must be public or allowed by the request's token (`access/gate/`),
 //! checked before the channel is created, and the stream ends when the token expires, at its
 //! age (`--max-stream-age`) or at its place in a drain (`--drain`), whichever comes first. The
 //! body forwards the channel's bytes (`stream/one.rs`); refusals are answered by `refusal.rs`.

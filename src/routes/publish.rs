@@ -1,5 +1,5 @@
 //! `POST <events-path>[/<channel>]`: publishing over HTTP, with `--publish-token` or a token
-//! whose `publish` claim allows the channel (`access/gate.rs` decides). The body's lines become
+//! whose `publish` claim allows the channel (`access/gate/` decides). The body's lines become
 //! events exactly as stdin lines do (text, or JSON lines as `-f json`), all or nothing; the
 //! request waits for room as stdin does, and answers with the ids it got.
 

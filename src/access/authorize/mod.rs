@@ -1,5 +1,5 @@
 //! `--authorize-url` (DESIGN.md §17): the application itself decides who reads and publishes,
-//! with the session cookie it already has. `gate.rs` asks here whenever a token or `--public`
+//! with the session cookie it already has. `gate/` asks here whenever a token or `--public`
 //! does not already grant a request; the backend is asked (`client.rs`), its answer read
 //! (`decision.rs`) and kept for `--authorize-cache` (`cache.rs`). Each decision is counted in
 //! `/metrics` and logged with the client, channels, method and the user the backend named, never

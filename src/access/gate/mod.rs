@@ -11,7 +11,7 @@
 //! With `--authorize-url` (`authorize/`), what a token or `--public` does not grant is asked of
 //! the application instead of refused; a token that fails then is no warning (the application
 //! may know the request by its cookie), and the backend's answer stands for every channel the
-//! request names that is not public.
+//! request names that is not public. What tokens decide alone is in `by_token.rs`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,15 +23,16 @@ use warp::{Filter, Rejection, filters};
 
 use super::auth::authorization;
 use super::authorize::{self, Authorizer, Forward, Question};
-use super::denied::{self, Denied};
+use super::denied::Denied;
 use super::digest::SecretDigest;
 use super::forwarded::{self, Peer, TrustedProxies};
 use super::grant::Grant;
 use super::token::Tokens;
 use crate::channels::ChannelName;
 use crate::raw_header::optional_header;
-use crate::refused::Refused;
 use crate::throttle::{SharedThrottle, WARNING_PERIOD};
+
+mod by_token;
 
 /// The cookie an application sets for the page's EventSource.
 pub const COOKIE: &str = "sse_broadcast_token";
@@ -192,47 +193,6 @@ impl Access {
         }
     }
 
-    /// Whether the stream of `channels` may open by tokens alone: `Ok(Some(grant))` when a
-    /// token was needed (the stream ends at its expiry), `Ok(None)` when none was (no key, or
-    /// every channel is public).
-    fn may_read_by_token(&self, channels: &[ChannelName]) -> Result<Option<Grant>, Refused> {
-        let Some(tokens) = &self.gate.tokens else {
-            return Ok(None);
-        };
-        let mut private = channels.iter().filter(|name| !tokens.is_public(name));
-        let Some(first) = private.next() else {
-            return Ok(None);
-        };
-        let grant = self.verify(tokens, self.carried.as_deref())?;
-        match std::iter::once(first)
-            .chain(private)
-            .find(|name| !grant.may_subscribe(name))
-        {
-            Some(name) => Err(self.insufficient(&format!("reading channel {name}"))),
-            None => Ok(Some(grant)),
-        }
-    }
-
-    /// `/stats` and `/metrics` show every channel: with a key set they need `subscribe: ["*"]`.
-    pub fn may_read_all(&self) -> Result<(), Refused> {
-        let Some(tokens) = &self.gate.tokens else {
-            return Ok(());
-        };
-        let grant = self.verify(tokens, self.carried.as_deref())?;
-        if grant.subscribes_to_all() {
-            Ok(())
-        } else {
-            // Not a warning: the viewer page asks for /stats with whatever token its reader
-            // holds, and a valid token for some channels is no attack (a forged or missing one
-            // still warns, above).
-            tracing::debug!("refused /stats or /metrics to a token without subscribe: [\"*\"]");
-            Err(denied::insufficient_scope(
-                "the token does not allow reading every channel (subscribe: [\"*\"])",
-            ))
-        }
-    }
-
-    /// The request's client.
     /// Who reads, for `--presence`: the `sub` of `grant` (the token `may_read` verified), or
     /// of a valid token the request carries to a public channel; `None`: anonymous. A token
     /// that does not verify there makes an anonymous reader, quietly: the channel needs none.
@@ -274,6 +234,7 @@ impl Access {
             .is_ok())
     }
 
+    /// The request's client.
     pub fn peer(&self) -> Option<Peer> {
         self.peer
     }
@@ -281,69 +242,6 @@ impl Access {
     /// The peer of a request with a bearer token in its header: refused, it was a guess.
     pub fn bearer_peer(&self) -> Option<IpAddr> {
         self.header.as_ref().and(self.peer).map(|peer| peer.ip)
-    }
-
-    /// Whether a POST may publish to `channel`: its bearer is `--publish-token` (compared as
-    /// digests, so neither its bytes nor its length show in the time taken), or a token whose
-    /// `publish` allows the channel.
-    fn may_publish_by_token(
-        &self,
-        channel: &ChannelName,
-        publish_token: Option<&SecretDigest>,
-    ) -> Result<(), Refused> {
-        if let (Some(expected), Some(given)) = (publish_token, &self.header)
-            && expected.matches(given.trim().as_bytes())
-        {
-            return Ok(());
-        }
-        let Some(tokens) = &self.gate.tokens else {
-            self.warn("refused a POST without the --publish-token");
-            return Err(denied::unauthorized(
-                "missing or wrong token: send Authorization: Bearer <--publish-token>",
-            ));
-        };
-        // Only the header publishes, so a refusal names only the header: a POST that carried
-        // the cookie or the query was told to use what it had already sent.
-        let Some(token) = self.header.as_deref() else {
-            self.warn("refused a POST without a token in Authorization");
-            return Err(denied::invalid_token(
-                "a token is required to publish, in Authorization: Bearer (a cookie or ?access_token= never publishes)",
-            ));
-        };
-        let grant = self.verify(tokens, Some(token))?;
-        if grant.may_publish(channel) {
-            Ok(())
-        } else {
-            Err(self.insufficient(&format!("publishing to channel {channel}")))
-        }
-    }
-
-    fn verify(&self, tokens: &Tokens, token: Option<&str>) -> Result<Grant, Refused> {
-        let Some(token) = token else {
-            self.warn("refused a request without a token");
-            return Err(denied::invalid_token(
-                "a token is required: Authorization: Bearer, the cookie sse_broadcast_token or ?access_token=",
-            ));
-        };
-        tokens.verify(token).map_err(|invalid| {
-            self.warn(&format!("refused a token: {invalid}"));
-            denied::invalid_token(&format!("invalid token: {invalid}"))
-        })
-    }
-
-    fn insufficient(&self, what: &str) -> Refused {
-        self.warn(&format!("refused a token that does not allow {what}"));
-        denied::insufficient_scope(&format!("the token does not allow {what}"))
-    }
-
-    /// One warning per period at most, counting those held back; names the peer, never the token.
-    fn warn(&self, what: &str) {
-        if let Some(attempts) = self.gate.warnings.note() {
-            let peer = self
-                .peer
-                .map_or_else(|| "?".into(), |peer| peer.to_string());
-            tracing::warn!(%peer, attempts, "{what}");
-        }
     }
 }
 
