@@ -1,10 +1,10 @@
 //! DESIGN.md §17 clause by clause, for what `presence`, `authorize` and `occupancy` leave
 //! unchecked: a user named by the authorization backend's answer joins and leaves as a token's
 //! `sub` would, and a public channel's `/presence` names them only to whom the backend lets
-//! read it; an ordinary leave and anonymous readers across two instances on one
-//! redis-server (no token in the log); `expires_in` bounds how long an answer is kept; a
-//! backend's 5xx refuses a POST with 503 and Retry-After; a hook still running at shutdown gets
-//! SIGTERM. Real binary, real SSE parser, a real HTTP backend on a free port, waits for events.
+//! read it; an ordinary leave and anonymous readers across two instances on one redis-server
+//! (no token in the log); `expires_in` bounds how long an answer is kept, which is kept per
+//! `Authorization` as per cookie; a backend's 5xx refuses a POST with 503 and Retry-After; a
+//! hook still running at shutdown gets SIGTERM. Real binary, real SSE parser, a real HTTP backend on a free port, waits for events.
 
 use crate::common;
 
@@ -350,4 +350,31 @@ async fn presence_through_the_backend_names_readers_only_to_those_it_lets_read()
     // With what lets her read it, Ann sees the names.
     let (status, lobby) = presence("/presence/lobby", Some("session=ann")).await;
     assert_eq!((status.as_u16(), &lobby["users"]), (200, &named));
+}
+
+#[tokio::test]
+async fn an_answer_is_kept_per_authorization_header_too() {
+    // Allows the one bearer the application knows, refuses any other.
+    let backend = Backend::start(|head| match header(head, "authorization") {
+        Some("Bearer app-session-1") => response("204 No Content", ""),
+        _ => response("403 Forbidden", ""),
+    });
+    let server = Server::start(&["--authorize-url", &backend.url, "--authorize-cache", "10m"]);
+    let status = |bearer: &'static str| {
+        let request = reqwest::Client::new()
+            .get(server.url("/events/a"))
+            .header("authorization", bearer);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("Bearer app-session-1").await, 200);
+    // Another bearer is another question, and its refusal does not stand for the first.
+    assert_eq!(status("Bearer app-session-2").await, 403);
+    assert_eq!(status("Bearer app-session-1").await, 200);
+    assert_eq!(status("Bearer app-session-2").await, 403);
+    assert_eq!(backend.asked(), 2);
+    assert!(
+        !server.stderr().contains("app-session"),
+        "{}",
+        server.stderr()
+    );
 }
