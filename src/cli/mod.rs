@@ -309,6 +309,7 @@ impl Cli {
                 prefix: self.scale_out.redis_prefix,
                 history: self.stream.history,
                 history_bytes: self.stream.history_bytes,
+                presence: self.applications.presence,
             }),
             hooks: self.applications.hooks(),
             presence: self.applications.presence,

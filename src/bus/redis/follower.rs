@@ -18,14 +18,16 @@ impl RedisBus {
     pub(super) async fn follow(self: Arc<Self>, mut pubsub: PubSub) {
         let control = self.channels.control().clone();
         let mut feeds = Feeds::default();
-        let presence = Self::presence_topic(&self.prefix);
         loop {
             {
                 let mut messages = pubsub.on_message();
                 loop {
                     tokio::select! {
                         message = messages.next() => match message {
-                            Some(message) if message.get_channel_name() == presence => {
+                            Some(message)
+                                if self.presence_topic.as_deref()
+                                    == Some(message.get_channel_name()) =>
+                            {
                                 self.announce(message.get_payload_bytes());
                             }
                             Some(message) => self.receive(message.get_payload_bytes(), &mut feeds),

@@ -73,6 +73,8 @@ pub struct RedisConfig {
     pub history: usize,
     /// `--history-bytes`: bytes each channel's stream keeps at most (its entries' values).
     pub history_bytes: usize,
+    /// `--presence`: the instances tell each other who joins and leaves.
+    pub presence: bool,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -83,8 +85,14 @@ impl std::fmt::Debug for RedisConfig {
             .field("prefix", &self.prefix)
             .field("history", &self.history)
             .field("history_bytes", &self.history_bytes)
+            .field("presence", &self.presence)
             .finish()
     }
+}
+
+/// The Pub/Sub channels an instance subscribes to: the events, and presence when it is on.
+fn topics<'a>(events: &'a str, presence: &'a Option<String>) -> Vec<&'a str> {
+    std::iter::once(events).chain(presence.as_deref()).collect()
 }
 
 /// Checks a `--redis` value as the connection will read it; the error does not repeat it.
@@ -100,6 +108,9 @@ pub struct RedisBus {
     prefix: String,
     /// The Pub/Sub channel every instance of this prefix listens on (not in a cluster).
     topic: String,
+    /// With `--presence`: the Pub/Sub channel of presence announcements, listened on beside
+    /// `topic`. Without it the instance subscribes to nothing more than before.
+    presence_topic: Option<String>,
     /// In a cluster: the sharded subscriptions.
     shards: Option<Shards>,
     history: usize,
@@ -149,11 +160,14 @@ impl RedisBus {
             .map_err(|err| anyhow::anyhow!(describe(&err)))
             .with_context(unreachable)?;
         let topic = format!("{}:events", config.prefix);
+        let presence_topic = config
+            .presence
+            .then(|| Self::presence_topic(&config.prefix));
         let (pubsub, shards) = match finder.cluster() {
-            None => {
-                let presence = Self::presence_topic(&config.prefix);
-                (Some(link.subscribe(&[&topic, &presence]).await), None)
-            }
+            None => (
+                Some(link.subscribe(&topics(&topic, &presence_topic)).await),
+                None,
+            ),
             Some(nodes) => (None, Some(cluster::subscriptions(nodes).await)),
         };
         let pubsub = pubsub
@@ -172,6 +186,7 @@ impl RedisBus {
             finder,
             link: RwLock::new(Arc::new(link)),
             prefix: config.prefix,
+            presence_topic,
             history: config.history,
             history_bytes: config.history_bytes,
             channels,
@@ -248,8 +263,9 @@ impl RedisBus {
     /// subscribes; a new master is a failover followed.
     async fn reopen(&self) -> redis::RedisResult<redis::aio::PubSub> {
         let link = self.finder.open().await?;
-        let presence = Self::presence_topic(&self.prefix);
-        let pubsub = link.subscribe(&[&self.topic, &presence]).await?;
+        let pubsub = link
+            .subscribe(&topics(&self.topic, &self.presence_topic))
+            .await?;
         let before = std::mem::replace(
             &mut *self.link.write().unwrap_or_else(|e| e.into_inner()),
             Arc::new(link),
