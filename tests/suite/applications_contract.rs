@@ -11,12 +11,11 @@ use crate::common;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::listener::header;
 use common::redis::{AUTH, Redis, instance};
 use common::{BIN, Client, Input, Server, WAIT};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -24,14 +23,7 @@ const SECRET: &str = "a test secret of 32 bytes or more";
 
 /// An HS256 token for `sub` that may read `subscribe`, for a minute.
 fn token(sub: &str, subscribe: &[&str]) -> String {
-    let exp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 60;
-    let claims = json!({"exp": exp, "sub": sub, "sse_broadcast": {"subscribe": subscribe}});
-    let key = EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    common::user_token(SECRET, sub, subscribe)
 }
 
 /// An authorization backend on a free port: `answer` gives the whole response to a request

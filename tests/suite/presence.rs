@@ -8,12 +8,11 @@
 
 use crate::common;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::redis::{AUTH, Redis, instance};
 use common::{Client, Server};
 use eventsource_stream::Event;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -25,14 +24,7 @@ const LEASE_WAIT: Duration = Duration::from_secs(45);
 
 /// An HS256 token for `sub` that may read `subscribe`, for a minute.
 fn token(sub: &str, subscribe: &[&str]) -> String {
-    let exp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 60;
-    let claims = json!({"exp": exp, "sub": sub, "sse_broadcast": {"subscribe": subscribe}});
-    let key = EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    common::user_token(SECRET, sub, subscribe)
 }
 
 /// A server with tokens and presence; `extra` adds flags.

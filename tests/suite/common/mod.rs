@@ -913,3 +913,18 @@ pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .windows(needle.len())
         .position(|window| window == needle)
 }
+
+/// An HS256 token signed with `secret` for the user `sub`, who may read `subscribe`, valid
+/// for a minute.
+pub fn user_token(secret: &str, sub: &str, subscribe: &[&str]) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 60;
+    let claims =
+        serde_json::json!({"exp": exp, "sub": sub, "sse_broadcast": {"subscribe": subscribe}});
+    let key = EncodingKey::from_secret(secret.as_bytes()).unwrap();
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+}
