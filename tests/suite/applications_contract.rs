@@ -9,15 +9,13 @@
 use crate::common;
 
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::backend::{self, Backend, Reply, reply};
 use common::listener::header;
 use common::redis::{AUTH, Redis, instance};
 use common::{BIN, Client, Input, Server, WAIT};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECRET: &str = "a test secret of 32 bytes or more";
 
@@ -26,64 +24,16 @@ fn token(sub: &str, subscribe: &[&str]) -> String {
     common::user_token(SECRET, sub, subscribe)
 }
 
-/// An authorization backend on a free port: `answer` gives the whole response to a request
-/// head; `asked` counts the requests.
-struct Backend {
-    url: String,
-    asked: Arc<AtomicUsize>,
-}
-
-impl Backend {
-    fn start(answer: impl Fn(&str) -> String + Send + Sync + 'static) -> Backend {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}/auth", listener.local_addr().unwrap());
-        let asked: Arc<AtomicUsize> = Arc::default();
-        let (count, answer) = (asked.clone(), Arc::new(answer));
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                while let Ok((mut stream, _)) = listener.accept().await {
-                    let (count, answer) = (count.clone(), answer.clone());
-                    tokio::spawn(async move {
-                        let mut head = Vec::new();
-                        let mut byte = [0; 1];
-                        while !head.ends_with(b"\r\n\r\n") {
-                            if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                                return;
-                            }
-                            head.push(byte[0]);
-                        }
-                        count.fetch_add(1, Ordering::SeqCst);
-                        let reply = answer(&String::from_utf8_lossy(&head));
-                        let _ = stream.write_all(reply.as_bytes()).await;
-                    });
-                }
-            });
-        });
-        Backend { url, asked }
-    }
-
-    fn asked(&self) -> usize {
-        self.asked.load(Ordering::SeqCst)
-    }
-}
-
 /// A response of `status` with a JSON `body` (none if empty).
-fn response(status: &str, body: &str) -> String {
-    let kind = if body.is_empty() {
-        ""
+fn response(status: &'static str, body: &str) -> Reply {
+    if body.is_empty() {
+        reply(status)
     } else {
-        "Content-Type: application/json\r\n"
-    };
-    format!(
-        "HTTP/1.1 {status}\r\n{kind}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
+        Reply {
+            status,
+            ..backend::json(body)
+        }
+    }
 }
 
 /// The next event, which must be a presence one of `kind`; its data.

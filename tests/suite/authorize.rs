@@ -8,103 +8,14 @@
 
 use crate::common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::backend::{Backend, Reply, json, reply};
 use common::listener::header;
 use common::{RawClient, Server, WAIT, assert_refused_with_retry};
 use reqwest::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What the backend answers: a status line's tail, extra header lines, a body, after a delay.
-struct Reply {
-    status: &'static str,
-    headers: String,
-    body: String,
-    delay: Duration,
-}
-
-fn reply(status: &'static str) -> Reply {
-    Reply {
-        status,
-        headers: String::new(),
-        body: String::new(),
-        delay: Duration::ZERO,
-    }
-}
-
-fn json(body: &str) -> Reply {
-    Reply {
-        headers: "Content-Type: application/json\r\n".into(),
-        body: body.into(),
-        ..reply("200 OK")
-    }
-}
-
-/// The authorization backend: every request head it got, answered by `answer`.
-struct Backend {
-    url: String,
-    heads: Arc<Mutex<Vec<String>>>,
-}
-
-impl Backend {
-    fn start(answer: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Backend {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}/auth", listener.local_addr().unwrap());
-        let heads: Arc<Mutex<Vec<String>>> = Arc::default();
-        let seen = heads.clone();
-        let answer = Arc::new(answer);
-        // A runtime of its own: the tests block their own thread in the harness's waits.
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((mut stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let (seen, answer) = (seen.clone(), answer.clone());
-                    tokio::spawn(async move {
-                        let mut head = Vec::new();
-                        let mut byte = [0; 1];
-                        while !head.ends_with(b"\r\n\r\n") {
-                            if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                                return;
-                            }
-                            head.push(byte[0]);
-                        }
-                        let head = String::from_utf8_lossy(&head).into_owned();
-                        seen.lock().unwrap().push(head.clone());
-                        let reply = answer(&head);
-                        tokio::time::sleep(reply.delay).await;
-                        let text = format!(
-                            "HTTP/1.1 {}\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n{}",
-                            reply.status,
-                            reply.headers,
-                            reply.body.len(),
-                            reply.body
-                        );
-                        let _ = stream.write_all(text.as_bytes()).await;
-                    });
-                }
-            });
-        });
-        Backend { url, heads }
-    }
-
-    fn heads(&self) -> Vec<String> {
-        self.heads.lock().unwrap().clone()
-    }
-
-    fn asked(&self) -> usize {
-        self.heads.lock().unwrap().len()
-    }
-}
-
 /// A URL where nothing listens.
 fn nothing_there() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

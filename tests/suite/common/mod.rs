@@ -2,6 +2,7 @@
 //! real HTTP clients and parses their streams with a third-party SSE parser (eventsource-stream).
 //! Every wait is bounded; the child is killed on drop, and its stderr is printed when a test fails.
 
+pub mod backend;
 pub mod browser;
 pub mod cli;
 pub mod cluster;
