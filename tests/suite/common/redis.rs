@@ -23,6 +23,20 @@ pub fn instance(redis: &Redis, extra: &[&str]) -> Server {
     instance_at(&redis.url(), extra)
 }
 
+/// `--redis URL` with a bad `url` is a usage error (exit 2) naming `--redis`, whose message shows
+/// the URL as `shown` (the password masked) and never the password `hunter2`.
+pub fn assert_bad_url_masked(url: &str, shown: &str) {
+    let output = Command::new(super::BIN)
+        .args(["--redis", url])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--redis"), "{stderr}");
+    assert!(stderr.contains(shown), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
 /// `instance` on the Redis (or Sentinel) URL `url`.
 pub fn instance_at(url: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--redis", url, "--publish-token", "t"];
