@@ -53,6 +53,18 @@ async fn a_stalled_reader_on_one_channel_delays_no_other_channel() {
     assert_eq!(ids(&received), expected);
 }
 
+/// Opens `streams` streams of the channel `storm` at once, all resuming after id 2, and sees
+/// each get id 3.
+async fn resume_all(server: &Server, streams: usize) {
+    let mut readers = futures_util::future::join_all(
+        (0..streams).map(|_| server.events_with("/events/storm", &[("Last-Event-ID", "2")])),
+    )
+    .await;
+    for reader in &mut readers {
+        assert_eq!(reader.next().await.id, "3");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reconnect_storm_on_one_channel_shares_its_catch_ups() {
     const STREAMS: usize = 400;
@@ -62,25 +74,13 @@ async fn a_reconnect_storm_on_one_channel_shares_its_catch_ups() {
     redis.cli(&["CONFIG", "RESETSTAT"]);
     // The instance follows the channel: streams resuming from an id it has cost Redis nothing
     // (before, every stream request ran sync.lua).
-    let mut readers = futures_util::future::join_all(
-        (0..STREAMS).map(|_| x.events_with("/events/storm", &[("Last-Event-ID", "2")])),
-    )
-    .await;
-    for reader in &mut readers {
-        assert_eq!(reader.next().await.id, "3");
-    }
+    resume_all(&x, STREAMS).await;
     let calls = sync_calls(&redis);
     assert_eq!(calls, 0, "script calls for {STREAMS} resuming streams");
     // A fresh instance has the channel to catch up: the streams arriving at once share it.
     let z = instance(&redis, &["-q", "--max-clients", "1000"]);
     redis.cli(&["CONFIG", "RESETSTAT"]);
-    let mut readers = futures_util::future::join_all(
-        (0..STREAMS).map(|_| z.events_with("/events/storm", &[("Last-Event-ID", "2")])),
-    )
-    .await;
-    for reader in &mut readers {
-        assert_eq!(reader.next().await.id, "3");
-    }
+    resume_all(&z, STREAMS).await;
     let calls = sync_calls(&redis);
     assert!(
         calls <= 4,
