@@ -14,10 +14,10 @@
 #      then HTTP/1.1 over TLS and plain, while `sseload publish --rate 0` feeds stdin as fast as
 #      the server takes lines for SECS seconds. Deliveries/s = events published x streams /
 #      publishing time (input waits for the slowest stream, so no event is skipped); the bytes
-#      h2load counted over the bytes of one event cross-check it. Also the server's CPU seconds
-#      per 10^6 deliveries (the cost figure that holds when other work shares the CPUs) and
-#      h2load's CPU use (near 100 %: the client, not the server, set the pace). Prints the
-#      TLS / plain ratios.
+#      h2load counted over the bytes of one event cross-check it. Also the server's CPU
+#      nanoseconds per delivery (the cost figure that holds when other work shares the CPUs)
+#      and h2load's CPU use (near 100 %: the client, not the server, set the pace). Prints the
+#      TLS / plain ratios of both.
 # Each figure REPS times with a fresh server: median (min..max). Loopback only; the server is
 # pinned to SERVER_CPU and the clients to LOAD_CPU; every client runs under a time limit, and
 # every process started here is stopped by its PID on exit.
@@ -28,6 +28,9 @@
 #        SHAPES=h1,tls-h1,h2c,tls-h2,tls-h2-streams (idle: the shapes measured, in this order;
 #        tls-h2-streams is STREAMS_CONNS connections with 1 and with STREAMS streams each,
 #        opened all at once by h2load and one at a time by benches/h2_one_by_one.js)
+#        SYSCALLS=1 (fan-out: count the server's socket writes, write, writev and sendto, with
+#        perf stat, per 1,000 deliveries) or PROFILE=PATH (fan-out: a CPU profile of the server
+#        while it publishes, perf record -g into PATH.tlsh1 for TLS HTTP/1.1 and so on)
 # Needs h2load, openssl, curl, taskset, node; the publisher is ../shared/bench/sseload (built on first use).
 set -euo pipefail
 bin=${1:-target/release/sse-broadcast}
@@ -201,7 +204,7 @@ if [[ ,$only, == *,idle,* ]]; then
 fi
 
 # fanout tls|plain H2LOAD_ARGS...: sets $result to "deliveries/s received/expected-bytes
-# server-CPU-s-per-10^6-deliveries h2load-CPU-%"
+# server-CPU-s-per-10^6-deliveries h2load-CPU-%" (the script reports the third in ns per delivery)
 fanout() {
   local mode=$1
   shift
@@ -215,9 +218,22 @@ fanout() {
   s0=$(cpu_ticks "$server")
   c0=$(cpu_ticks "$h2load_pid")
   t0=$(date +%s.%N)
+  local counter=""
+  if [ -n "${SYSCALLS:-}" ]; then
+    perf stat -x, -e syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto -p "$server" \
+      -o "$work/syscalls" &
+    counter=$!
+  elif [ -n "${PROFILE:-}" ]; then
+    perf record -F 999 -g -p "$server" -o "$PROFILE.${mode}$(printf %s "$*" | tr -dc a-z0-9)" \
+      2> /dev/null &
+    counter=$!
+  fi
   timeout $((secs + 30)) taskset -c "$lcpu" "$sseload" publish --rate 0 --duration "$secs" \
     --report "$work/pub.json" > "$work/in"
   t1=$(date +%s.%N)
+  if [ -n "$counter" ]; then
+    kill -INT "$counter" && wait "$counter" || true
+  fi
   local s1 c1
   s1=$(cpu_ticks "$server")
   c1=$(cpu_ticks "$h2load_pid")
@@ -234,8 +250,13 @@ fanout() {
     bytes = 0
     for (d = 1; 10^(d-1) <= p; d++) { hi = (10^d - 1 < p ? 10^d - 1 : p); bytes += (hi - 10^(d-1) + 1) * (77 + d) }
     t = t1 - t0
-    printf "%.0f %.4f %.3f %.0f\n", p * c / t, data / (bytes * c), ds / hz / (p * c / 1e6), 100 * dc / hz / t
+    printf "%.0f %.4f %.5f %.0f\n", p * c / t, data / (bytes * c), ds / hz / (p * c / 1e6), 100 * dc / hz / t
   }')
+  if [ -n "${SYSCALLS:-}" ]; then
+    awk -F, -v d="$(awk -v p="$published" -v c="$fanout_clients" 'BEGIN{print p * c}')" \
+      '$3 ~ /sys_enter/ {n += $1} END {printf "  socket writes: %d, %.2f per 1,000 deliveries\n", n, 1000 * n / d}' \
+      "$work/syscalls" >&2
+  fi
   stop
 }
 
@@ -252,19 +273,24 @@ if [[ ,$only, == *,fanout,* ]]; then
         "plain HTTP/1.1") fanout plain --h1 ;;
       esac
       read -r d k s c <<< "$result"
-      rate[$kind]+=" $(awk -v d="$d" 'BEGIN{print d/1e6}')" check[$kind]+=" $k" scpus[$kind]+=" $s" ccpu[$kind]+=" $c"
+      rate[$kind]+=" $(awk -v d="$d" 'BEGIN{print d/1e6}')" check[$kind]+=" $k" ccpu[$kind]+=" $c"
+      scpus[$kind]+=" $(awk -v s="$s" 'BEGIN{print s*1000}')"
     done
   done
   for kind in "${kinds[@]}"; do
-    printf '%-16s %s M deliveries/s; received/expected bytes %s; server CPU s per 10^6 deliveries %s; h2load CPU %%%s\n' \
+    printf '%-16s %s M deliveries/s; received/expected bytes %s; server CPU ns per delivery %s; h2load CPU %%%s\n' \
       "$kind" "$(median "${rate[$kind]}")" "$(median "${check[$kind]}")" "$(median "${scpus[$kind]}")" "${ccpu[$kind]}"
   done
-  ratio() { # ratio A B: median of per-rep A/B deliveries/s
+  ratio() { # ratio A B [TABLE]: median of per-rep A/B deliveries/s (or of TABLE's figures)
     local rs="" i
-    read -ra x <<< "${rate[$1]}"
-    read -ra y <<< "${rate[$2]}"
+    local -n table=${3:-rate}
+    read -ra x <<< "${table[$1]}"
+    read -ra y <<< "${table[$2]}"
     for i in "${!x[@]}"; do rs+=" $(awk -v a="${x[$i]}" -v b="${y[$i]}" 'BEGIN{print a/b}')"; done
     median "$rs"
   }
   echo "TLS/plain deliveries/s: h2 $(ratio "TLS h2" h2c), HTTP/1.1 $(ratio "TLS HTTP/1.1" "plain HTTP/1.1")"
+  # Where h2load's CPU is near 100 % the client set the pace, and the deliveries/s ratio is the
+  # client's: the server's CPU per delivery is then the figure that compares the servers.
+  echo "plain/TLS server CPU per delivery: h2 $(ratio h2c "TLS h2" scpus), HTTP/1.1 $(ratio "plain HTTP/1.1" "TLS HTTP/1.1" scpus)"
 fi

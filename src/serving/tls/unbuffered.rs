@@ -20,8 +20,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Bytes read from the socket at a time, into a buffer on the stack.
 const SOCKET_READ: usize = 4096;
-/// Plaintext taken per write: one full TLS record.
-const MAX_WRITE: usize = 16 * 1024;
+/// Plaintext taken per write: five full records, sent in one socket write. A stream's run of
+/// events (`stream::body`'s 64 KiB, and the event that crosses it) goes out with its chunk
+/// framing in one write, as on a plain connection; one record per write cost four to six
+/// socket writes per run. A reader that does not keep up holds at most this, encrypted,
+/// beside the run itself.
+const MAX_WRITE: usize = 80 * 1024;
 /// Room first offered to a handshake message, whose length rustls knows and we do not: one that
 /// needs more is encoded again into the room it names (a few times per connection).
 const HANDSHAKE_ROOM: usize = 1024;
@@ -121,7 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
     /// bytes go to `plaintext`, TLS bytes to send to `outgoing`. Once established, `send` is
     /// encrypted and, with `close`, a close_notify queued. On an error the alert saying why is
     /// queued (`send_queued` sends it).
-    fn advance(&mut self, send: Option<&[IoSlice<'_>]>, close: bool) -> io::Result<Step> {
+    fn advance(&mut self, send: Option<(&[IoSlice<'_>], usize)>, close: bool) -> io::Result<Step> {
         let advanced = self.advance_until_blocked(send, close);
         if advanced.is_err() {
             self.queue_alert();
@@ -131,7 +135,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
 
     fn advance_until_blocked(
         &mut self,
-        mut send: Option<&[IoSlice<'_>]>,
+        mut send: Option<(&[IoSlice<'_>], usize)>,
         close: bool,
     ) -> io::Result<Step> {
         let UnbufferedTls {
@@ -175,8 +179,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
                     Some(Step::Closed)
                 }
                 ConnectionState::WriteTraffic(mut traffic) => {
-                    if let Some(parts) = send.take() {
-                        encrypt(outgoing, parts, |data, room| traffic.encrypt(data, room))?;
+                    if let Some((parts, len)) = send.take() {
+                        encrypt(outgoing, parts, len, |data, room| {
+                            traffic.encrypt(data, room)
+                        })?;
                     }
                     if close && !*close_queued {
                         let alert = RECORD_OVERHEAD;
@@ -236,20 +242,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// Encrypts `parts` (at most `MAX_WRITE` bytes in all) as one record once the records of the
+    /// Encrypts the first `len` bytes of `parts` (at most `MAX_WRITE`) once the records of the
     /// write before have gone to the socket (backpressure: at most one write's records wait
-    /// beyond what the socket took); ready with their length.
-    fn poll_write_record(
+    /// beyond what the socket took); ready with `len`.
+    fn poll_write_records(
         &mut self,
         cx: &mut Context<'_>,
         parts: &[IoSlice<'_>],
+        len: usize,
     ) -> Poll<io::Result<usize>> {
         ready!(self.poll_send(cx))?;
-        let len = parts.iter().map(|part| part.len()).sum();
         if len == 0 {
             return Poll::Ready(Ok(0));
         }
-        match self.advance(Some(parts), false)? {
+        match self.advance(Some((parts, len)), false)? {
             Step::Established => {}
             Step::Input | Step::Closed => {
                 return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
@@ -324,35 +330,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UnbufferedTls<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let data = &buf[..buf.len().min(MAX_WRITE)];
-        self.get_mut().poll_write_record(cx, &[IoSlice::new(data)])
+        let len = buf.len().min(MAX_WRITE);
+        self.get_mut()
+            .poll_write_records(cx, &[IoSlice::new(buf)], len)
     }
 
-    /// Small pieces (a chunk's size line, the event, its CRLF) go out as one record: the whole
-    /// pieces that fit in one, or the first piece's first `MAX_WRITE` bytes.
+    /// The pieces (a chunk's size line, its events, its CRLF; an HTTP/2 frame's head and data)
+    /// go out together, up to `MAX_WRITE` bytes in all.
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        // Leading empty pieces would make a lone first piece look like several to join.
         let empty = bufs.iter().take_while(|buf| buf.is_empty()).count();
         let bufs = &bufs[empty..];
-        let mut total = 0;
-        let fitting = bufs
+        let len = bufs
             .iter()
-            .take_while(|buf| {
-                total += buf.len();
-                total <= MAX_WRITE
-            })
-            .count();
-        let this = self.get_mut();
-        match bufs.first() {
-            None => Poll::Ready(Ok(0)),
-            Some(first) if fitting == 0 => {
-                this.poll_write_record(cx, &[IoSlice::new(&first[..MAX_WRITE])])
-            }
-            Some(_) => this.poll_write_record(cx, &bufs[..fitting]),
-        }
+            .map(|buf| buf.len())
+            .sum::<usize>()
+            .min(MAX_WRITE);
+        self.get_mut().poll_write_records(cx, bufs, len)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -95,13 +95,54 @@ impl Peer {
     async fn receive(&mut self) -> bool {
         let mut chunk = vec![0; 16 * 1024];
         let read = self.pipe.read(&mut chunk).await.unwrap();
+        self.take_in(&chunk[..read]);
+        read > 0
+    }
+
+    /// Gives the client TLS bytes read from the pipe.
+    fn take_in(&mut self, mut tls: &[u8]) {
         // rustls takes what fits its buffer each time: offer it the rest until all is in.
-        let mut rest = &chunk[..read];
-        while !rest.is_empty() {
-            self.tls.read_tls(&mut rest).unwrap();
+        while !tls.is_empty() {
+            self.tls.read_tls(&mut tls).unwrap();
             self.tls.process_new_packets().unwrap();
         }
-        read > 0
+    }
+
+    /// The plaintext of `tls`, taken out of the client as it decrypts (it holds 16 KiB at most).
+    fn decrypt(&mut self, mut tls: &[u8]) -> Vec<u8> {
+        let mut plaintext = Vec::new();
+        while !tls.is_empty() {
+            self.tls.read_tls(&mut tls).unwrap();
+            self.tls.process_new_packets().unwrap();
+            // Ends in WouldBlock once what was decrypted is read; what it read stays read.
+            let _ = self.tls.reader().read_to_end(&mut plaintext);
+        }
+        plaintext
+    }
+
+    /// Gives the client what the pipe already holds (after the handshake: the server's session
+    /// tickets).
+    fn take_in_queued(&mut self) {
+        let mut tls = vec![0; PIPE];
+        while let Some(Ok(read @ 1..)) = self.pipe.read(&mut tls).now_or_never() {
+            self.take_in(&tls[..read]);
+        }
+    }
+
+    /// The TLS bytes one write of the server sent, read from the pipe without giving them to
+    /// the client yet, and the length each of their records names.
+    async fn one_write(&mut self) -> (Vec<u8>, Vec<usize>) {
+        let mut tls = vec![0; PIPE];
+        let read = self.pipe.read(&mut tls).await.unwrap();
+        tls.truncate(read);
+        let mut lengths = Vec::new();
+        let mut rest = &tls[..];
+        while let [_, _, _, high, low, ..] = *rest {
+            let length = usize::from(u16::from_be_bytes([high, low]));
+            lengths.push(length);
+            rest = &rest[5 + length..];
+        }
+        (tls, lengths)
     }
 
     /// The server's plaintext up to `wanted` bytes (or its end).
@@ -211,4 +252,79 @@ async fn a_peer_that_closes_mid_record_gives_no_plaintext() {
     // What was cut is not read as plaintext, and the reads end rather than wait.
     let rest = tokio::time::timeout(Duration::from_secs(5), read_once(&mut server)).await;
     assert_eq!(rest.expect("the read ended"), b"");
+}
+
+/// A chunk as the lean path writes it: its size line, its events, its CRLF.
+fn chunk_pieces(events: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let size = format!("{:X}\r\n", events.len()).into_bytes();
+    let mut whole = size.clone();
+    whole.extend_from_slice(events);
+    whole.extend_from_slice(b"\r\n");
+    (size, whole)
+}
+
+#[tokio::test]
+async fn a_write_of_pieces_goes_out_in_full_records_at_once() {
+    let (mut server, mut peer) = connected().await;
+    let events = b"data: 12345678\n\n".repeat(2500); // 40,000 bytes
+    let (size, whole) = chunk_pieces(&events);
+    let pieces = [
+        IoSlice::new(&size),
+        IoSlice::new(&events),
+        IoSlice::new(b"\r\n"),
+    ];
+    peer.take_in_queued();
+    let written = server.write_vectored(&pieces).await.unwrap();
+    assert_eq!(written, whole.len(), "the whole chunk in one write");
+
+    // One socket write carried all of it: the events in two full records and the rest, sealed
+    // from where they were, and the size line and the CRLF in a record each (TLS 1.3: 17 bytes
+    // beyond the plaintext). Not a write per record, and no record per 16 KiB of the chunk.
+    let (tls, lengths) = peer.one_write().await;
+    let events_records = [16 * 1024 + 17, 16 * 1024 + 17, 40_000 - 32 * 1024 + 17];
+    assert_eq!(lengths[1..4], events_records, "{lengths:?}");
+    assert_eq!([lengths[0], lengths[4]], [size.len() + 17, 2 + 17]);
+    assert_eq!(peer.decrypt(&tls), whole);
+}
+
+#[tokio::test]
+async fn a_write_past_the_limit_takes_its_first_max_write_bytes() {
+    let (mut server, mut peer) = connected().await;
+    let events = b"data: 12345678\n\n".repeat(6000); // 96,000 bytes
+    let (size, whole) = chunk_pieces(&events);
+    let pieces = [
+        IoSlice::new(&size),
+        IoSlice::new(&events),
+        IoSlice::new(b"\r\n"),
+    ];
+    peer.take_in_queued();
+    let written = server.write_vectored(&pieces).await.unwrap();
+    assert_eq!(written, MAX_WRITE, "cut within the events");
+    let (tls, lengths) = peer.one_write().await;
+    let events_records = (MAX_WRITE - size.len()).div_ceil(16 * 1024);
+    assert_eq!(lengths.len(), 1 + events_records, "{lengths:?}");
+    assert_eq!(peer.decrypt(&tls), whole[..MAX_WRITE]);
+
+    // The rest follows with the next write, as a writer that loops sends it.
+    server.write_all(&whole[MAX_WRITE..]).await.unwrap();
+    assert_eq!(
+        peer.plaintext(whole.len() - MAX_WRITE).await,
+        whole[MAX_WRITE..]
+    );
+}
+
+#[tokio::test]
+async fn small_pieces_go_out_in_one_record() {
+    let (mut server, mut peer) = connected().await;
+    let (size, whole) = chunk_pieces(b"data: one event\n\n");
+    let pieces = [
+        IoSlice::new(&size),
+        IoSlice::new(b"data: one event\n\n"),
+        IoSlice::new(b"\r\n"),
+    ];
+    peer.take_in_queued();
+    assert_eq!(server.write_vectored(&pieces).await.unwrap(), whole.len());
+    let (tls, lengths) = peer.one_write().await;
+    assert_eq!(lengths, [whole.len() + 17]);
+    assert_eq!(peer.decrypt(&tls), whole);
 }
