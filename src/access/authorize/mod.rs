@@ -1,16 +1,20 @@
 //! `--authorize-url` (DESIGN.md §17): the application itself decides who reads and publishes,
 //! with the session cookie it already has. `gate/` asks here whenever a token or `--public`
 //! does not already grant a request; the backend is asked (`client.rs`), its answer read
-//! (`decision.rs`) and kept for `--authorize-cache` (`cache.rs`). Each decision is counted in
-//! `/metrics` and logged with the client, channels, method and the user the backend named, never
-//! a cookie or token; a backend that gives no decision is warned about, rate-limited.
+//! (`decision.rs`) and kept for `--authorize-cache` (`cache.rs`). A question already being
+//! asked is not asked again: the requests that ask it meanwhile wait for its answer
+//! (`inflight.rs`), counted as merged. Each decision is counted in `/metrics` and logged with the
+//! client, channels, method and the user the backend named, never a cookie or token; a backend
+//! that gives no decision is warned about, rate-limited.
 
 mod cache;
 mod client;
 mod decision;
+mod inflight;
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -32,6 +36,7 @@ use crate::throttle::{SharedThrottle, WARNING_PERIOD};
 use cache::{Cache, Key};
 use client::Backend;
 pub use decision::{Allowance, Decision};
+use inflight::InFlight;
 
 /// `--authorize-url`, `--authorize-timeout`, `--authorize-cache` (0: nothing kept).
 #[derive(Clone)]
@@ -163,25 +168,28 @@ impl Question<'_> {
 /// The backend, its client, the decisions kept and their counts.
 #[derive(Debug)]
 pub struct Authorizer {
-    backend: Backend,
-    cache: Cache,
+    // Shared with the task that asks a question (`ask`).
+    backend: Arc<Backend>,
+    cache: Arc<Cache>,
+    failures: Arc<SharedThrottle>,
+    in_flight: InFlight<Decision>,
     keep: Duration,
     public: Vec<Pattern>,
     decisions: Family<[(&'static str, &'static str); 1], Counter>,
     cache_hits: Counter,
-    failures: SharedThrottle,
 }
 
 impl Authorizer {
     pub fn new(config: &AuthorizeConfig) -> anyhow::Result<Self> {
         Ok(Authorizer {
-            backend: Backend::new(config.url.clone(), config.timeout)?,
-            cache: Cache::default(),
+            backend: Arc::new(Backend::new(config.url.clone(), config.timeout)?),
+            cache: Arc::default(),
+            failures: Arc::new(SharedThrottle::new(WARNING_PERIOD)),
+            in_flight: InFlight::default(),
             keep: config.cache,
             public: config.public.clone(),
             decisions: Family::default(),
             cache_hits: Counter::default(),
-            failures: SharedThrottle::new(WARNING_PERIOD),
         })
     }
 
@@ -190,7 +198,8 @@ impl Authorizer {
         self.public.iter().any(|pattern| pattern.matches(channel))
     }
 
-    /// `sse_broadcast_authorize_decisions_total{outcome}` and `…_cache_hits_total`.
+    /// `sse_broadcast_authorize_decisions_total{outcome}`, `…_cache_hits_total` and
+    /// `…_merged_total`.
     pub fn register_metrics(&self, registry: &mut Registry) {
         registry.register(
             "authorize_decisions",
@@ -202,61 +211,103 @@ impl Authorizer {
             "Requests decided by an answer --authorize-cache kept",
             self.cache_hits.clone(),
         );
+        registry.register(
+            "authorize_merged",
+            "Requests that waited for the answer to the same question already being asked of --authorize-url instead of asking it again",
+            self.in_flight.merged(),
+        );
     }
 
-    /// The decision on `question`, kept or asked for; `None` when the backend gave none (a
-    /// timeout, another status, down), which is never kept.
+    /// The decision on `question`, kept or asked for (or being asked: then its answer is
+    /// awaited); `None` when the backend gave none (a timeout, another status, down), which is
+    /// never kept. Every request is counted by its outcome, merged ones included.
     async fn decide(&self, question: &Question<'_>) -> Option<Decision> {
         let key = question.key();
-        // Fields for the log lines, formatted only when a line is written.
-        let peer = question.client.map(tracing::field::display);
-        let channels = tracing::field::display(Joined(question.channels));
-        let method = question.method;
         if let Some(decision) = self.cache.get(&key) {
             self.cache_hits.inc();
             let outcome = self.count(&decision);
+            // Fields for the log line, formatted only when it is written.
+            let peer = question.client.map(tracing::field::display);
+            let channels = tracing::field::display(Joined(question.channels));
+            let method = question.method;
             tracing::debug!(peer, %channels, method, outcome, "authorized from the cache");
             return Some(decision);
         }
-        let asked = Instant::now();
-        match self.backend.ask(question).await {
-            Ok(decision) => {
-                let outcome = self.count(&decision);
-                let user = match &decision {
-                    Decision::Allowed(allowance) => allowance.user.as_deref(),
-                    Decision::Refused(_) => None,
-                };
-                tracing::info!(
-                    peer,
-                    %channels,
-                    method,
-                    outcome,
-                    user,
-                    "authorization backend decided"
-                );
-                if !self.keep.is_zero() {
-                    let mut keep = self.keep;
-                    if let Decision::Allowed(allowance) = &decision
-                        && allowance.expires
-                    {
-                        keep = keep.min(allowance.grant.remaining());
-                    }
-                    self.cache.put(key, decision.clone(), asked + keep);
-                }
+        match self.in_flight.answer(key, || self.ask(question, key)).await {
+            Some(decision) => {
+                self.count(&decision);
                 Some(decision)
             }
-            Err(failure) => {
+            None => {
                 self.decisions.get_or_create(&[("outcome", "error")]).inc();
-                if let Some(failures) = self.failures.note() {
-                    tracing::warn!(
+                None
+            }
+        }
+    }
+
+    /// Asking the backend about `question`, its answer logged and kept: a future that owns what
+    /// it needs, so that it runs on when the request that asked goes away (`inflight.rs`).
+    fn ask(
+        &self,
+        question: &Question<'_>,
+        key: Key,
+    ) -> impl Future<Output = Option<Decision>> + Send + 'static {
+        let (backend, cache, failures) = (
+            self.backend.clone(),
+            self.cache.clone(),
+            self.failures.clone(),
+        );
+        let keep = self.keep;
+        let (forward, channels) = (question.forward.clone(), question.channels.to_vec());
+        let (method, client) = (question.method, question.client);
+        async move {
+            let question = Question {
+                forward: &forward,
+                channels: &channels,
+                method,
+                client,
+            };
+            let peer = client.map(tracing::field::display);
+            let channels = tracing::field::display(Joined(&channels));
+            let asked = Instant::now();
+            match backend.ask(&question).await {
+                Ok(decision) => {
+                    let outcome = outcome(&decision);
+                    let user = match &decision {
+                        Decision::Allowed(allowance) => allowance.user.as_deref(),
+                        Decision::Refused(_) => None,
+                    };
+                    tracing::info!(
                         peer,
                         %channels,
                         method,
-                        failures,
-                        "refused: the authorization backend (--authorize-url) gave no decision: {failure}"
+                        outcome,
+                        user,
+                        "authorization backend decided"
                     );
+                    if !keep.is_zero() {
+                        let mut keep = keep;
+                        if let Decision::Allowed(allowance) = &decision
+                            && allowance.expires
+                        {
+                            keep = keep.min(allowance.grant.remaining());
+                        }
+                        cache.put(key, decision.clone(), asked + keep);
+                    }
+                    Some(decision)
                 }
-                None
+                Err(failure) => {
+                    if let Some(failures) = failures.note() {
+                        tracing::warn!(
+                            peer,
+                            %channels,
+                            method,
+                            failures,
+                            "refused: the authorization backend (--authorize-url) gave no decision: {failure}"
+                        );
+                    }
+                    None
+                }
             }
         }
     }
@@ -312,11 +363,7 @@ impl Authorizer {
 
     /// Counts a decision; its outcome for the log.
     fn count(&self, decision: &Decision) -> &'static str {
-        let outcome = match decision {
-            Decision::Allowed(_) => "allowed",
-            Decision::Refused(refusal) if refusal.status.as_u16() == 401 => "denied 401",
-            Decision::Refused(_) => "denied 403",
-        };
+        let outcome = outcome(decision);
         let label = if outcome == "allowed" {
             "allowed"
         } else {
@@ -324,5 +371,14 @@ impl Authorizer {
         };
         self.decisions.get_or_create(&[("outcome", label)]).inc();
         outcome
+    }
+}
+
+/// A decision's outcome for the log: "allowed", "denied 401" or "denied 403".
+fn outcome(decision: &Decision) -> &'static str {
+    match decision {
+        Decision::Allowed(_) => "allowed",
+        Decision::Refused(refusal) if refusal.status.as_u16() == 401 => "denied 401",
+        Decision::Refused(_) => "denied 403",
     }
 }
