@@ -23,13 +23,13 @@ fn nothing_there() -> String {
 }
 
 /// A server reading JSON lines (with their `"channel"`) from stdin, asking `url`.
-fn start(url: &str, extra: &[&str]) -> Server {
+pub(crate) fn start(url: &str, extra: &[&str]) -> Server {
     let mut args = vec!["-f", "json", "-v", "--authorize-url", url];
     args.extend_from_slice(extra);
     Server::piped(&args)
 }
 
-fn publish(server: &mut Server, channel: &str, data: &str) {
+pub(crate) fn publish(server: &mut Server, channel: &str, data: &str) {
     server.write(format!("{{\"data\": \"{data}\", \"channel\": \"{channel}\"}}\n").as_bytes());
 }
 
@@ -43,7 +43,7 @@ async fn get(server: &Server, path: &str, headers: &[(&str, &str)]) -> reqwest::
 }
 
 /// `sse_broadcast_authorize_…` counters as /metrics reads them.
-async fn counters(server: &Server) -> (f64, f64, f64, f64) {
+pub(crate) async fn counters(server: &Server) -> (f64, f64, f64, f64) {
     let text = server.metrics().await;
     let scrape =
         prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).unwrap();
@@ -69,7 +69,7 @@ async fn counters(server: &Server) -> (f64, f64, f64, f64) {
     )
 }
 
-const COOKIE: &str = "session=c00kie-s3cret";
+pub(crate) const COOKIE: &str = "session=c00kie-s3cret";
 const BEARER: &str = "Bearer t0ken-s3cret";
 const ORIGIN: &str = "http://app.example";
 
@@ -188,6 +188,10 @@ async fn expires_in_ends_the_stream_then() {
     );
 }
 
+/// The last words of an EventSource's stream when the backend gave no decision.
+pub(crate) const UNDECIDED: &str =
+    ": the authorization backend (--authorize-url) did not decide; try again later\n\n";
+
 /// A backend that gives no decision: a timeout, a 500, nothing listening.
 async fn refuses_as_an_event_source_survives(url: &str, extra: &[&str]) {
     let server = start(url, extra);
@@ -195,10 +199,7 @@ async fn refuses_as_an_event_source_survives(url: &str, extra: &[&str]) {
         RawClient::connect(&server.url("/events/a"), &[("accept", "text/event-stream")]).await;
     assert_eq!(event_source.status, StatusCode::OK);
     let body = event_source.until_end().await.to_vec();
-    assert_refused_with_retry(
-        &body,
-        ": the authorization backend (--authorize-url) did not decide; try again later\n\n",
-    );
+    assert_refused_with_retry(&body, UNDECIDED);
     let other = get(&server, "/events/a", &[]).await;
     assert_eq!(other.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(other.headers()["retry-after"], "5");

@@ -13,6 +13,7 @@ mod common;
 mod applications_contract;
 mod auth;
 mod authorize;
+mod authorize_merged;
 mod background;
 mod browser_https;
 mod channel_slots;

@@ -1,17 +1,43 @@
 //! An authorization backend for `--authorize-url` on a free port: it keeps every request head
-//! it got and answers each as the test says (a status, a JSON body, a delay).
+//! it got and answers each as the test says (a status, a JSON body, a delay, or held until the
+//! test lets it go).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Semaphore;
 
-/// What the backend answers to one request: status, extra header lines, body, after `delay`.
+/// What the backend answers to one request: status, extra header lines, body, after `delay`
+/// and, if `held`, once the test has let it go.
 pub struct Reply {
     pub status: &'static str,
     pub headers: String,
     pub body: String,
     pub delay: Duration,
+    pub held: Option<Hold>,
+}
+
+/// Answers held back until `release`: a permit each (a semaphore, so that a release that comes
+/// before the answer is waiting is not lost).
+#[derive(Clone)]
+pub struct Hold(Arc<Semaphore>);
+
+impl Default for Hold {
+    fn default() -> Self {
+        Hold(Arc::new(Semaphore::new(0)))
+    }
+}
+
+impl Hold {
+    /// Lets every answer held, and every one to come, go.
+    pub fn release(&self) {
+        self.0.add_permits(Semaphore::MAX_PERMITS / 2);
+    }
+
+    async fn wait(&self) {
+        let _ = self.0.acquire().await;
+    }
 }
 
 /// An answer of `status` with no body, at once.
@@ -21,6 +47,7 @@ pub fn reply(status: &'static str) -> Reply {
         headers: String::new(),
         body: String::new(),
         delay: Duration::ZERO,
+        held: None,
     }
 }
 
@@ -73,6 +100,9 @@ impl Backend {
                         seen.lock().unwrap().push(head.clone());
                         let reply = answer(&head);
                         tokio::time::sleep(reply.delay).await;
+                        if let Some(held) = &reply.held {
+                            held.wait().await;
+                        }
                         let text = format!(
                             "HTTP/1.1 {}\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n{}",
                             reply.status,
