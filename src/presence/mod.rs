@@ -8,6 +8,11 @@
 //! Alone, this instance's counts are the channel's, and this file announces. With `--redis`
 //! (`shared.rs`), each change of this instance's share is told to Redis, which counts over
 //! every instance under a lease and announces through Pub/Sub (`bus::RedisBus::presence`).
+//!
+//! Either way a stream counts before its response starts: alone, its join is made under the
+//! lock; with Redis, `enter` waits until Redis was told (`COUNTED_WAIT` at most). Were it told
+//! later, a user who opens a stream on one instance and then closes the one it had on another
+//! could be counted out first: a `leave` and a `join` for someone who never left.
 
 mod shared;
 
@@ -17,6 +22,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
 
 use crate::bus::{Counts, LEASE, RedisBus, presence_field};
 use crate::channel::{Channel, live_frame};
@@ -30,8 +36,20 @@ struct Room {
     streams: u64,
 }
 
-/// One change of this instance's share of a channel, for Redis: a field and its count now.
-type Change = (Arc<str>, String, u64);
+/// One change of this instance's share of a channel, for Redis.
+#[derive(Debug)]
+struct Change {
+    channel: Arc<str>,
+    /// The field (`bus::presence_field`) and its count now.
+    field: String,
+    streams: u64,
+    /// Dropped once Redis was told (or could not be): a stream opening waits for it.
+    told: Option<oneshot::Sender<()>>,
+}
+
+/// How long a stream opening waits for Redis to count it: about a command's response timeout.
+/// Past it (Redis out of reach) the stream opens anyway; the next renewal tells Redis.
+const COUNTED_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct Presence {
@@ -76,7 +94,8 @@ pub struct Seat {
 impl Drop for Seat {
     fn drop(&mut self) {
         for channel in &self.channels {
-            self.presence.change(channel, self.user.as_deref(), false);
+            self.presence
+                .change(channel, self.user.as_deref(), false, None);
         }
     }
 }
@@ -113,21 +132,47 @@ impl Presence {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A stream of `user` (`None`: anonymous) opened on `channels`: it joins each.
-    pub fn enter(self: &Arc<Self>, channels: Vec<Arc<Channel>>, user: Option<Box<str>>) -> Seat {
-        for channel in &channels {
-            self.change(channel, user.as_deref(), true);
+    /// A stream of `user` (`None`: anonymous) opened on `channels`: it joins each, and with
+    /// Redis this returns once Redis counts it. Changes are told in order, so the last
+    /// channel's being told means every one was. Dropped meanwhile, the seat is given back.
+    pub async fn enter(
+        self: &Arc<Self>,
+        channels: Vec<Arc<Channel>>,
+        user: Option<Box<str>>,
+    ) -> Seat {
+        let mut counted = None;
+        for (i, channel) in channels.iter().enumerate() {
+            let told = match (&self.redis, i + 1 == channels.len()) {
+                (Some(_), true) => {
+                    let (told, waiting) = oneshot::channel();
+                    counted = Some(waiting);
+                    Some(told)
+                }
+                _ => None,
+            };
+            self.change(channel, user.as_deref(), true, told);
         }
-        Seat {
+        let seat = Seat {
             presence: self.clone(),
             user,
             channels,
+        };
+        if let Some(counted) = counted {
+            // Err either way: the sender is dropped once Redis was told.
+            let _ = tokio::time::timeout(COUNTED_WAIT, counted).await;
         }
+        seat
     }
 
     /// One stream of `user` opened or closed on `channel`. Under the lock, so the changes of
     /// one channel are announced (or told to Redis) in the order they happened.
-    fn change(&self, channel: &Arc<Channel>, user: Option<&str>, opened: bool) {
+    fn change(
+        &self,
+        channel: &Arc<Channel>,
+        user: Option<&str>,
+        opened: bool,
+        told: Option<oneshot::Sender<()>>,
+    ) {
         let mut rooms = self.lock();
         let name: Arc<str> = channel.name().into();
         let room = rooms.entry(name.clone()).or_default();
@@ -158,7 +203,12 @@ impl Presence {
         }
         match &self.redis {
             // Err: shutting down; nothing more is told.
-            Some((_, changes)) => drop(changes.send((name, presence_field(user), now))),
+            Some((_, changes)) => drop(changes.send(Change {
+                channel: name,
+                field: presence_field(user),
+                streams: now,
+                told,
+            })),
             None => {
                 // A user joins with its first stream and leaves with its last; an anonymous
                 // reader is each stream.
@@ -212,23 +262,26 @@ impl Presence {
         }
     }
 
-    /// This instance's whole share of each channel it has readers on, for Redis.
-    fn shares(&self) -> HashMap<Arc<str>, Vec<(String, u64)>> {
+    /// The channels this instance has readers on.
+    fn channels(&self) -> Vec<Arc<str>> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// This instance's whole share of `channel` now, for Redis (empty: no reader).
+    fn share(&self, channel: &str) -> Vec<(String, u64)> {
         let rooms = self.lock();
-        rooms
+        let Some(room) = rooms.get(channel) else {
+            return Vec::new();
+        };
+        let mut fields: Vec<(String, u64)> = room
+            .users
             .iter()
-            .map(|(name, room)| {
-                let mut fields: Vec<(String, u64)> = room
-                    .users
-                    .iter()
-                    .map(|(user, streams)| (presence_field(Some(user)), *streams))
-                    .collect();
-                if room.anonymous > 0 {
-                    fields.push((presence_field(None), room.anonymous));
-                }
-                (name.clone(), fields)
-            })
-            .collect()
+            .map(|(user, streams)| (presence_field(Some(user)), *streams))
+            .collect();
+        if room.anonymous > 0 {
+            fields.push((presence_field(None), room.anonymous));
+        }
+        fields
     }
 }
 

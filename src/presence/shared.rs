@@ -5,6 +5,12 @@
 //! count within `LEASE`, and its leaves are announced at the next renewal after that. Each
 //! renewal tells the whole share, so a change Redis could not be told, or what Redis lost, is
 //! right again within `LEASE / 4`.
+//!
+//! A renewal is one call per channel, and changes are not held behind it: before each
+//! channel's call, the changes queued meanwhile are told, and that channel's share is read
+//! only then. So a whole share told is never older than a change told before it, and a
+//! stream opening (which waits until Redis counts it: `Presence::enter`) waits for one call
+//! at most, however many channels this instance renews.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,8 +27,8 @@ pub async fn run(
     mut changes: UnboundedReceiver<Change>,
     closing: CancellationToken,
 ) {
-    // Channels this instance left while Redis could not be told: told (empty) at the next
-    // renewal.
+    // Channels whose change Redis could not be told: told whole at the next renewal (empty
+    // when this instance has left them meanwhile).
     let mut unsent: HashSet<Arc<str>> = HashSet::new();
     let mut renewals = tokio::time::interval(LEASE / 4);
     renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -30,31 +36,23 @@ pub async fn run(
         tokio::select! {
             () = closing.cancelled() => {
                 // The streams ended: what they left is told now, not after the lease.
-                while let Ok((channel, field, streams)) = changes.try_recv() {
-                    bus.presence(&channel, &[(field, streams)], false).await;
+                while let Ok(change) = changes.try_recv() {
+                    tell(&bus, change, &mut unsent).await;
                 }
                 return;
             }
-            Some((channel, field, streams)) = changes.recv() => {
-                if bus.presence(&channel, &[(field, streams)], false).await.is_none() {
-                    unsent.insert(channel);
-                }
-            }
+            Some(change) = changes.recv() => tell(&bus, change, &mut unsent).await,
             _ = renewals.tick() => {
                 // The whole share each time: Redis may have lost what it held (a restart
                 // without persistence, a failover) and must learn it again; the script
-                // announces only what changed. The changes already queued go first, so the
-                // share read after them is no older than any change told after it.
-                while let Ok((channel, field, streams)) = changes.try_recv() {
-                    if bus.presence(&channel, &[(field, streams)], false).await.is_none() {
-                        unsent.insert(channel);
+                // announces only what changed.
+                let mut channels = std::mem::take(&mut unsent);
+                channels.extend(presence.channels());
+                for channel in channels {
+                    while let Ok(change) = changes.try_recv() {
+                        tell(&bus, change, &mut unsent).await;
                     }
-                }
-                let mut shares = presence.shares();
-                for channel in unsent.drain() {
-                    shares.entry(channel).or_default();
-                }
-                for (channel, share) in shares {
+                    let share = presence.share(&channel);
                     if bus.presence(&channel, &share, true).await.is_none() {
                         unsent.insert(channel);
                     }
@@ -62,4 +60,22 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Tells Redis one change; then whoever waits for it (a stream opening) goes on.
+async fn tell(bus: &RedisBus, change: Change, unsent: &mut HashSet<Arc<str>>) {
+    let Change {
+        channel,
+        field,
+        streams,
+        told,
+    } = change;
+    if bus
+        .presence(&channel, &[(field, streams)], false)
+        .await
+        .is_none()
+    {
+        unsent.insert(channel);
+    }
+    drop(told);
 }

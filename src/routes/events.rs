@@ -122,6 +122,7 @@ pub fn route(
                                 deadline,
                                 asker,
                             )
+                            .await
                         }
                         Err(refusal) => refuse(refusal, asker.peer(), asker.event_source),
                     }
@@ -131,7 +132,7 @@ pub fn route(
         .boxed()
 }
 
-fn open_stream(
+async fn open_stream(
     channel: Arc<Channel>,
     control: &Arc<Control>,
     last_event_id: Option<&str>,
@@ -148,7 +149,10 @@ fn open_stream(
             subscription.slot.hold(peer);
             if let Some(present) = asker.present.take() {
                 // After its place in the channel: the stream reads its own join.
-                let seat = present.presence.enter(vec![channel.clone()], present.user);
+                let seat = present
+                    .presence
+                    .enter(vec![channel.clone()], present.user)
+                    .await;
                 subscription.slot.seat(seat);
             }
             subscription

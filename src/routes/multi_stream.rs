@@ -68,7 +68,7 @@ pub async fn open(
     }
     if let Some(present) = asker.present.take() {
         // A reader of each channel, after its place in each: it reads its own joins.
-        slot.seat(present.presence.enter(opened.clone(), present.user));
+        slot.seat(present.presence.enter(opened.clone(), present.user).await);
     }
     tracing::debug!(
         peer = asker.peer(),
