@@ -54,6 +54,7 @@ mod page_channels;
 mod page_private;
 mod panics;
 mod presence;
+mod presence_renewal;
 mod probes;
 mod publish;
 mod publish_answers;
