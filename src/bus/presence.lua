@@ -70,12 +70,16 @@ for i = 7, #ARGV, 2 do
 end
 
 -- A channel nobody reads any more leaves no keys behind for long: every key of it is renewed
--- with each call, and all go together.
+-- with each call, and all go together. That includes the share of each instance listed, not
+-- only the caller's: a dead instance's share must last until a call counts it out, or the
+-- counts would keep its readers for as long as calls keep them alive, with no leave ever.
 if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('ZADD', KEYS[1], now + lease, me)
-  redis.call('PEXPIRE', KEYS[3], lease * 4)
 else
   redis.call('ZREM', KEYS[1], me)
+end
+for _, one in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  redis.call('PEXPIRE', shares .. one, lease * 4)
 end
 for i = 1, 2 do
   if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], lease * 4) end

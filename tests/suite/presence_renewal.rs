@@ -3,7 +3,9 @@
 //! old one closes), never leaves, and once the moves end `/presence` on both instances says
 //! who is there. Instance B holds readers on many channels, so each of its renewals (one call
 //! per channel, every 3.75 s) takes a while; the moves go on until two of B's renewals were
-//! seen in Redis, so some overlap them. Every wait is for an event or an answer.
+//! seen in Redis, so some overlap them. And a dead instance's share in Redis lasts as long as
+//! the counts it is part of, so the call that counts it out still finds it. Every wait is for
+//! an event or an answer.
 
 use crate::common;
 
@@ -105,5 +107,54 @@ async fn a_user_moving_between_instances_during_renewals_never_leaves() {
         (next.event.as_str(), next.data.as_str()),
         ("message", "after the moves"),
         "after {moves} moves over {renewals} renewals of B"
+    );
+}
+
+/// `PREFIX:{NAME}:presence:INSTANCE` of the one instance with readers on `channel`, and the
+/// channel's counts `PREFIX:{NAME}:presence`.
+fn share_and_counts(redis: &Redis, channel: &str) -> (String, String) {
+    let share = redis.cli(&["--scan", "--pattern", &format!("*{{{channel}}}:presence:*")]);
+    let share = share.lines().next().expect("a share").to_owned();
+    let counts = share.rsplit_once(':').unwrap().0.to_owned();
+    (share, counts)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_instances_share_lasts_as_long_as_the_counts_it_is_part_of() {
+    // Were B's share to expire before the counts (4 leases after B's own last call), a later
+    // call would count B out with nothing to take away: its readers would stay counted for as
+    // long as calls go on, and their leaves would never be announced.
+    let redis = Redis::start();
+    let flags = ["--presence", "--jwt-secret", SECRET];
+    let a = instance(&redis, &flags);
+    let mut b = instance(&redis, &flags);
+    let _reader = open(&b, "/events/gone", &token("gus")).await;
+    let (share, counts) = share_and_counts(&redis, "gone");
+    b.signal("KILL");
+    b.wait_exit();
+    // A call on A within B's lease (15 s from B's last renewal, at most 3.75 s ago): it
+    // renews the counts, and must renew B's share with them.
+    let answer = reqwest::Client::new()
+        .get(a.url("/presence/gone"))
+        .bearer_auth(token("gus"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let ttls = redis.cli(&[
+        "EVAL",
+        "return {redis.call('PTTL', KEYS[1]), redis.call('PTTL', KEYS[2])}",
+        "2",
+        &share,
+        &counts,
+    ]);
+    let ttls: Vec<i64> = ttls.lines().map(|ttl| ttl.parse().unwrap()).collect();
+    assert!(
+        ttls[0] > 0,
+        "B was counted out already: the call came too late ({ttls:?})"
+    );
+    assert!(
+        ttls[0] >= ttls[1],
+        "B's share expires before the counts: {ttls:?}"
     );
 }
