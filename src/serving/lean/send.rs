@@ -151,7 +151,13 @@ fn poll_send<IO: AsyncRead + AsyncWrite + Unpin>(
                 if io.poll_hang_up(cx).is_ready() {
                     return Poll::Ready(Ok(()));
                 }
-                *sending = match ready!(Pin::new(&mut *body).poll_frame(cx)) {
+                let Poll::Ready(frame) = Pin::new(&mut *body).poll_frame(cx) else {
+                    // Nothing more to send for now: the connection may give back what it
+                    // keeps for writing (over TLS, its buffer of records).
+                    ready!(io.poll_flush(cx))?;
+                    return Poll::Pending;
+                };
+                *sending = match frame {
                     // The stream ended (shutdown, or a lagging client): end the body and close,
                     // as a reconnecting EventSource opens a new connection anyway.
                     None => Sending::Last { written: 0 },
@@ -216,6 +222,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Progress<'_, IO> {
                 Poll::Ready(Ok(written))
             }
         }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.io).poll_flush(cx)
     }
 
     /// Ready once the client closed its side or the connection failed: the stream's end, as

@@ -35,7 +35,7 @@ const MAX_INCOMING: usize = 80 * 1024;
 
 mod records;
 
-use records::{RECORD_OVERHEAD, encrypt, encrypted, queue};
+use records::{Outgoing, RECORD_OVERHEAD, encrypted};
 
 /// What rustls asks for next.
 enum Step {
@@ -55,9 +55,8 @@ pub struct UnbufferedTls<S> {
     /// Decrypted bytes not yet read, from `read_from` on.
     plaintext: Vec<u8>,
     read_from: usize,
-    /// TLS bytes to send, from `sent` on.
-    outgoing: Vec<u8>,
-    sent: usize,
+    /// TLS bytes to send.
+    outgoing: Outgoing,
     /// The peer sent close_notify or closed its side: reads return the end.
     peer_closed: bool,
     close_queued: bool,
@@ -85,8 +84,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
             incoming: hello,
             plaintext: Vec::new(),
             read_from: 0,
-            outgoing: Vec::new(),
-            sent: 0,
+            outgoing: Outgoing::default(),
             peer_closed: false,
             close_queued: false,
         })
@@ -112,6 +110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
         loop {
             ready!(self.poll_send(cx))?;
             if !self.connection.is_handshaking() {
+                self.outgoing.free();
                 return Poll::Ready(Ok(()));
             }
             if self.peer_closed || ready!(self.poll_receive(cx))? == 0 {
@@ -158,7 +157,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
                     None
                 }
                 ConnectionState::EncodeTlsData(mut encode) => {
-                    queue(outgoing, HANDSHAKE_ROOM, |room| match encode.encode(room) {
+                    outgoing.queue(HANDSHAKE_ROOM, |room| match encode.encode(room) {
                         Err(EncodeError::InsufficientSize(size)) => Err(size),
                         encoded => Ok(encoded.map_err(invalid)),
                     })?;
@@ -180,15 +179,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
                 }
                 ConnectionState::WriteTraffic(mut traffic) => {
                     if let Some((parts, len)) = send.take() {
-                        encrypt(outgoing, parts, len, |data, room| {
-                            traffic.encrypt(data, room)
-                        })?;
+                        outgoing.encrypt(parts, len, |data, room| traffic.encrypt(data, room))?;
                     }
                     if close && !*close_queued {
                         let alert = RECORD_OVERHEAD;
-                        queue(outgoing, alert, |room| {
-                            encrypted(traffic.queue_close_notify(room))
-                        })?;
+                        outgoing
+                            .queue(alert, |room| encrypted(traffic.queue_close_notify(room)))?;
                         *close_queued = true;
                     }
                     Some(Step::Established)
@@ -213,11 +209,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
             match status.state {
                 Ok(ConnectionState::EncodeTlsData(mut encode)) => {
                     let room = HANDSHAKE_ROOM;
-                    let queued =
-                        queue(&mut self.outgoing, room, |room| match encode.encode(room) {
-                            Err(EncodeError::InsufficientSize(size)) => Err(size),
-                            encoded => Ok(encoded.map_err(invalid)),
-                        });
+                    let queued = self.outgoing.queue(room, |room| match encode.encode(room) {
+                        Err(EncodeError::InsufficientSize(size)) => Err(size),
+                        encoded => Ok(encoded.map_err(invalid)),
+                    });
                     if queued.is_err() {
                         return;
                     }
@@ -228,18 +223,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnbufferedTls<S> {
         }
     }
 
-    /// Writes `outgoing` to the socket; frees it once all is sent.
+    /// Writes `outgoing` to the socket (keeping its buffer for the next write: `poll_flush`
+    /// frees it).
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.sent < self.outgoing.len() {
-            let rest = &self.outgoing[self.sent..];
-            match ready!(Pin::new(&mut self.socket).poll_write(cx, rest))? {
+        loop {
+            let unsent = self.outgoing.unsent();
+            if unsent.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(Pin::new(&mut self.socket).poll_write(cx, unsent))? {
                 0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                written => self.sent += written,
+                written => self.outgoing.advance(written),
             }
         }
-        self.outgoing = Vec::new();
-        self.sent = 0;
-        Poll::Ready(Ok(()))
     }
 
     /// Encrypts the first `len` bytes of `parts` (at most `MAX_WRITE`) once the records of the
@@ -357,9 +353,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UnbufferedTls<S> {
         true
     }
 
+    /// Sends what is queued and gives back the write buffer: a flush says the writer has
+    /// nothing more for now (the lean path flushes whenever its stream waits for events).
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_send(cx))?;
+        this.outgoing.free();
         Pin::new(&mut this.socket).poll_flush(cx)
     }
 
@@ -372,6 +371,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UnbufferedTls<S> {
             this.close_queued = true;
         }
         ready!(this.poll_send(cx))?;
+        this.outgoing.free();
         Pin::new(&mut this.socket).poll_shutdown(cx)
     }
 }

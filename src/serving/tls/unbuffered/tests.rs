@@ -328,3 +328,25 @@ async fn small_pieces_go_out_in_one_record() {
     assert_eq!(lengths, [whole.len() + 17]);
     assert_eq!(peer.decrypt(&tls), whole);
 }
+
+#[tokio::test]
+async fn the_write_buffer_stays_while_writing_and_goes_on_flush() {
+    let (mut server, mut peer) = connected().await;
+    assert_eq!(server.outgoing.held(), 0, "none after the handshake");
+    let events = b"data: 12345678\n\n".repeat(2500);
+    server.write_all(&events).await.unwrap();
+    let held = server.outgoing.held();
+    assert!(held > events.len(), "{held}");
+    // The next write reuses it (no new room to zero, no allocation).
+    server.write_all(&events).await.unwrap();
+    assert_eq!(server.outgoing.held(), held);
+    server.flush().await.unwrap();
+    assert_eq!(
+        server.outgoing.held(),
+        0,
+        "an idle connection keeps no buffer"
+    );
+    let mut both = events.clone();
+    both.extend_from_slice(&events);
+    assert_eq!(peer.plaintext(both.len()).await, both);
+}
