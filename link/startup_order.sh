@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Writes link/startup.ld: a linker script that places together, ahead of the rest of the code,
 # the functions an idle server runs from its start until it waits for clients (the serve path
-# with the default flags, as `bench.sh` starts it), in the order valgrind's callgrind first
-# records them. build.rs hands it to the linker (see build.rs for why).
+# with the default flags, as `bench.sh` starts it), then those that open and hold one idle
+# stream, in the order valgrind's callgrind first records them. build.rs hands it to the
+# linker (see build.rs for why).
 #
-#   cargo rustc --release --bin sse-broadcast -- -C strip=none   # symbols kept, same code
+#   SSE_BROADCAST_UNORDERED=1 cargo rustc --release --bin sse-broadcast -- -C strip=none
+#       # symbols kept, laid out as the compiler left it (valgrind does not see functions
+#       # placed ahead of `.text`)
 #   link/startup_order.sh target/release/sse-broadcast
 #   cargo build --release                                         # relinked, stripped, ordered
 #
@@ -30,29 +33,38 @@ for _ in $(seq 600); do
 done
 grep -q "listening on" "$work/stderr" || { echo "no 'listening on' line in 60 s" >&2; exit 1; }
 sleep 3 # the runtime's threads reach their waits
-callgrind_control --dump "$server" >/dev/null 2>&1
+callgrind_control --dump "$server" >/dev/null 2>&1 # calls.1: the start; counting begins anew
+port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/stderr" | head -1)
+exec {client}<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /events HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nAccept: text/event-stream\r\n\r\n' "$port" >&"$client"
+read -r -t 60 status <&"$client" || { echo "no answer to GET /events" >&2; exit 1; }
+sleep 3 # the stream is open and idle
+callgrind_control --dump "$server" >/dev/null 2>&1 # calls.2: one idle stream
+exec {client}>&-
 kill -KILL "$server"
 wait "$server" 2>/dev/null || true
-python3 - "$work/calls.1" "$(basename "$binary")" "$script" <<'PY'
+python3 - "$(basename "$binary")" "$script" "$work/calls.1" "$work/calls.2" <<'PY'
 import re, sys
-dump, binary, script = sys.argv[1:]
-names, objects, current, seen = {}, {}, None, []
-# callgrind names a function or object in full the first time, then by "(id)" alone.
-for line in open(dump, encoding="utf-8", errors="replace"):
-    m = re.match(r"^(c?fn|c?ob)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
-    if not m:
-        continue
-    kind, ident, name = m.groups()
-    if kind in ("ob", "cob"):
+binary, script, dumps = sys.argv[1], sys.argv[2], sys.argv[3:]
+seen = []
+for dump in dumps:
+    names, objects, current = {}, {}, None
+    # callgrind names a function or object in full the first time, then by "(id)" alone.
+    for line in open(dump, encoding="utf-8", errors="replace"):
+        m = re.match(r"^(c?fn|c?ob)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
+        if not m:
+            continue
+        kind, ident, name = m.groups()
+        if kind in ("ob", "cob"):
+            if name:
+                objects[ident] = name
+            if kind == "ob":
+                current = objects.get(ident)
+            continue
         if name:
-            objects[ident] = name
-        if kind == "ob":
-            current = objects.get(ident)
-        continue
-    if name:
-        names[ident] = name
-    if kind == "fn" and current and current.endswith("/" + binary):
-        seen.append(re.sub(r"'\d+$", "", names[ident]))  # "'2": a recursion depth
+            names[ident] = name
+        if kind == "fn" and current and current.endswith("/" + binary):
+            seen.append(re.sub(r"'\d+$", "", names[ident]))  # "'2": a recursion depth
 # "_ZN...17h0123456789abcdefE": the legacy mangling's hash, which changes from build to build.
 # Valgrind's own names ("(below main)") are no symbols: left out.
 symbols = [name for name in seen if re.fullmatch(r"[A-Za-z0-9_.$]+", name)]
