@@ -16,7 +16,7 @@ const UNORDERED: &str = "SSE_BROADCAST_UNORDERED";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=link/startup.ld");
+    println!("cargo:rerun-if-changed=src/link/startup.ld");
     println!("cargo:rerun-if-env-changed={UNORDERED}");
     let target = |key: &str| env::var(key).unwrap_or_default();
     if target("CARGO_CFG_TARGET_OS") != "linux" || target("CARGO_CFG_TARGET_ENV") != "gnu" {
@@ -30,16 +30,16 @@ fn main() {
     let packed = ["-Wl,-z,pack-relative-relocs".to_string()];
     // The functions that run from start until the server waits for clients, then those that
     // open and hold an idle stream, placed together ahead of the rest of the code
-    // (link/startup.ld, written by link/startup_order.sh): scattered through 8 MiB of code the
+    // (src/link/startup.ld, written by src/link/startup_order.sh): scattered through 8 MiB of code the
     // first touched 45 separate 64 KiB stretches, each read in whole by the kernel's
     // fault-around and resident from then on. Measured on an idle server with no client: the
     // code's resident pages 3.7 MiB before, 1.4 after (RSS 7.7 MiB before, 5.2 to 5.5 after);
     // with 1,000 idle streams 1.65 KiB each instead of 2.2 to 2.7 (their code is faulted in
     // once, compactly). Only where the code lies changes, not what it does; the hot path's
     // functions that also run there (the allocator, the runtime's scheduler) move with them.
-    let script = Path::new(&target("CARGO_MANIFEST_DIR")).join("link/startup.ld");
+    let script = Path::new(&target("CARGO_MANIFEST_DIR")).join("src/link/startup.ld");
     let ordered = [format!("-Wl,-T,{}", script.display())];
-    // link/startup_order.sh reads the functions' names with valgrind, which does not see the
+    // src/link/startup_order.sh reads the functions' names with valgrind, which does not see the
     // ones placed ahead of `.text`: the build it reads leaves the script out.
     let ordered: &[String] = match env::var_os(UNORDERED) {
         Some(_) => &[],

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes link/startup.ld: a linker script that places together, ahead of the rest of the code,
+# Writes src/link/startup.ld: a linker script that places together, ahead of the rest of the code,
 # the functions an idle server runs from its start until it waits for clients (the serve path
 # with the default flags, as `bench.sh` starts it), then those that open and hold one idle
 # stream, in the order valgrind's callgrind first records them. build.rs hands it to the
@@ -8,7 +8,7 @@
 #   SSE_BROADCAST_UNORDERED=1 cargo rustc --release --bin sse-broadcast -- -C strip=none
 #       # symbols kept, laid out as the compiler left it (valgrind does not see functions
 #       # placed ahead of `.text`)
-#   link/startup_order.sh target/release/sse-broadcast
+#   src/link/startup_order.sh target/release/sse-broadcast
 #   cargo build --release                                         # relinked, stripped, ordered
 #
 # A Rust function's section is named by its symbol, whose last part is a hash of the build
@@ -17,7 +17,7 @@
 # name no function has any more matches nothing, so a stale list costs memory, never a build.
 # Needs valgrind (callgrind, callgrind_control) and python3.
 set -euo pipefail
-binary=${1:?usage: link/startup_order.sh PATH/TO/UNSTRIPPED/sse-broadcast}
+binary=${1:?usage: src/link/startup_order.sh PATH/TO/UNSTRIPPED/sse-broadcast}
 script=$(cd "$(dirname "$0")" && pwd)/startup.ld
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -70,7 +70,7 @@ for dump in dumps:
 symbols = [name for name in seen if re.fullmatch(r"[A-Za-z0-9_.$]+", name)]
 patterns = list(dict.fromkeys(re.sub(r"17h[0-9a-f]{16}E$", "17h*", name) for name in symbols))
 with open(script, "w") as out:
-    out.write("/* Written by link/startup_order.sh; read by build.rs. */\nSECTIONS\n{\n")
+    out.write("/* Written by src/link/startup_order.sh; read by build.rs. */\nSECTIONS\n{\n")
     out.write("  .text.start :\n  {\n")
     for pattern in patterns:
         out.write(f"    *(.text.{pattern} .text.unlikely.{pattern})\n")
