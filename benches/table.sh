@@ -10,7 +10,7 @@
 #   5. fan-out to 1,000 over TLS against plain, HTTP/1.1 and HTTP/2 (benches/tls_h2_idle.sh);
 #   6. fan-out to 1,000 with the runtime on one worker and on two (server on both cores, the
 #      load generator on core 1).
-# Each step's whole output is kept in OUT/NAME.log and its summary printed. About 35 minutes
+# Each step's whole output is kept in OUT/NAME.log and its summary printed. About 15 minutes
 # on the 2-core VM; run it on a quiet machine, nothing else building.
 #   benches/table.sh [BINARY=target/release/sse-broadcast] [OUT=a new temporary directory]
 #   env: REPS=3 (bench.sh, the TLS fan-out) SSELOAD=/tmp/sseload/release/sseload
@@ -39,13 +39,20 @@ step() {
   tail -n "$lines" "$out/$name.log" | sed 's/^/   /'
 }
 
+# bench NAME BENCH-ARGS...: a bench.sh step, its summary kept in OUT/NAME and its rows of the
+# table printed.
+bench() {
+  local name=$1
+  shift
+  step "$name" 0 ./bench.sh --sseload "$SSELOAD" --out "$out/$name" "$@"
+  grep -E 'rss_kib\.0 |kib_per_conn|delivered_per_s|published_per_s|loss_ratio|lat_p50|lat_p99|cpu_s_per_M' \
+    "$out/$name/summary.txt" | sed 's/^/   /'
+}
+
 cd "$bench"
-step sse-broadcast 30 ./bench.sh --reps "$reps" --levels "1000 10000 19000" \
-  --sseload "$SSELOAD" --out "$out/sse-broadcast" "${ours[@]}"
-step nchan 30 ./bench.sh --reps "$reps" --levels "1000 10000 19000" \
-  --sseload "$SSELOAD" --out "$out/nchan" "${nchan[@]}"
-step stdin-lines 12 ./bench.sh --only fanout --fanout-clients 1 --reps 3 --secs 5 \
-  --sseload "$SSELOAD" "${ours[@]}"
+bench sse-broadcast --reps "$reps" --levels "1000 10000 19000" "${ours[@]}"
+bench nchan --reps "$reps" --levels "1000 10000 19000" "${nchan[@]}"
+bench stdin-lines --only fanout --fanout-clients 1 --reps 3 --secs 5 "${ours[@]}"
 cd "$here"
 step sigterm-1 6 benches/shutdown_at_scale.sh 10000 "$bin"
 step sigterm-2 6 benches/shutdown_at_scale.sh 10000 "$bin"
@@ -54,8 +61,10 @@ step tls-idle 8 env N=5000 REPS=1 ONLY=idle SHAPES=h1,tls-h1,h2c,tls-h2 \
 step nchan-tls-idle 8 env N=5000 REPS=1 benches/nchan_tls_idle.sh
 step tls-fanout 8 env REPS="$reps" SECS=5 ONLY=fanout benches/tls_h2_idle.sh "$bin"
 cd "$bench"
-for workers in 1 2 1 2; do
-  step "workers-$workers" 6 env TOKIO_WORKER_THREADS=$workers ./bench.sh --only fanout \
-    --reps 1 --secs 5 --server-cpu 0,1 --load-cpu 1 --sseload "$SSELOAD" "${ours[@]}"
+for run in 1 2; do
+  for workers in 1 2; do
+    TOKIO_WORKER_THREADS=$workers bench "workers-$workers-run-$run" --only fanout --reps 1 \
+      --secs 5 --server-cpu 0,1 --load-cpu 1 "${ours[@]}"
+  done
 done
 echo "== done; every output is in $out"
