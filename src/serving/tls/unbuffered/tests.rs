@@ -254,27 +254,33 @@ async fn a_peer_that_closes_mid_record_gives_no_plaintext() {
     assert_eq!(rest.expect("the read ended"), b"");
 }
 
-/// A chunk as the lean path writes it: its size line, its events, its CRLF.
-fn chunk_pieces(events: &[u8]) -> (Vec<u8>, Vec<u8>) {
+/// Writes `events` as the lean path writes a chunk (its size line, its events, its CRLF) in one
+/// vectored write, once the client has taken what the handshake left in the pipe. Returns what
+/// the write took, the size line and the whole chunk.
+async fn write_chunk(
+    server: &mut UnbufferedTls<DuplexStream>,
+    peer: &mut Peer,
+    events: &[u8],
+) -> (usize, Vec<u8>, Vec<u8>) {
     let size = format!("{:X}\r\n", events.len()).into_bytes();
     let mut whole = size.clone();
     whole.extend_from_slice(events);
     whole.extend_from_slice(b"\r\n");
-    (size, whole)
+    let pieces = [
+        IoSlice::new(&size),
+        IoSlice::new(events),
+        IoSlice::new(b"\r\n"),
+    ];
+    peer.take_in_queued();
+    let written = server.write_vectored(&pieces).await.unwrap();
+    (written, size, whole)
 }
 
 #[tokio::test]
 async fn a_write_of_pieces_goes_out_in_full_records_at_once() {
     let (mut server, mut peer) = connected().await;
     let events = b"data: 12345678\n\n".repeat(2500); // 40,000 bytes
-    let (size, whole) = chunk_pieces(&events);
-    let pieces = [
-        IoSlice::new(&size),
-        IoSlice::new(&events),
-        IoSlice::new(b"\r\n"),
-    ];
-    peer.take_in_queued();
-    let written = server.write_vectored(&pieces).await.unwrap();
+    let (written, size, whole) = write_chunk(&mut server, &mut peer, &events).await;
     assert_eq!(written, whole.len(), "the whole chunk in one write");
 
     // One socket write carried all of it: the events in two full records and the rest, sealed
@@ -291,14 +297,7 @@ async fn a_write_of_pieces_goes_out_in_full_records_at_once() {
 async fn a_write_past_the_limit_takes_its_first_max_write_bytes() {
     let (mut server, mut peer) = connected().await;
     let events = b"data: 12345678\n\n".repeat(6000); // 96,000 bytes
-    let (size, whole) = chunk_pieces(&events);
-    let pieces = [
-        IoSlice::new(&size),
-        IoSlice::new(&events),
-        IoSlice::new(b"\r\n"),
-    ];
-    peer.take_in_queued();
-    let written = server.write_vectored(&pieces).await.unwrap();
+    let (written, size, whole) = write_chunk(&mut server, &mut peer, &events).await;
     assert_eq!(written, MAX_WRITE, "cut within the events");
     let (tls, lengths) = peer.one_write().await;
     let events_records = (MAX_WRITE - size.len()).div_ceil(16 * 1024);
@@ -316,14 +315,8 @@ async fn a_write_past_the_limit_takes_its_first_max_write_bytes() {
 #[tokio::test]
 async fn small_pieces_go_out_in_one_record() {
     let (mut server, mut peer) = connected().await;
-    let (size, whole) = chunk_pieces(b"data: one event\n\n");
-    let pieces = [
-        IoSlice::new(&size),
-        IoSlice::new(b"data: one event\n\n"),
-        IoSlice::new(b"\r\n"),
-    ];
-    peer.take_in_queued();
-    assert_eq!(server.write_vectored(&pieces).await.unwrap(), whole.len());
+    let (written, _, whole) = write_chunk(&mut server, &mut peer, b"data: one event\n\n").await;
+    assert_eq!(written, whole.len());
     let (tls, lengths) = peer.one_write().await;
     assert_eq!(lengths, [whole.len() + 17]);
     assert_eq!(peer.decrypt(&tls), whole);
