@@ -105,37 +105,52 @@ impl Outgoing {
         let needed = start + len + records * RECORD_OVERHEAD;
         self.buffer
             .reserve(needed.saturating_sub(self.buffer.len()));
-        let mut seal_one = |plaintext: &[u8]| {
-            let room = plaintext.len() + plaintext.len().div_ceil(MAX_FRAGMENT) * RECORD_OVERHEAD;
-            self.queue(room, |room| encrypted(seal(plaintext, room)))
-        };
-        let sealed = (|| {
-            let mut joined = [0; JOIN_BELOW];
-            let mut filled = 0;
-            let mut left = len;
-            for part in parts {
-                let piece = &part[..part.len().min(left)];
-                left -= piece.len();
-                if filled > 0 && filled + piece.len() > JOIN_BELOW {
-                    seal_one(&joined[..filled])?;
-                    filled = 0;
-                }
-                if piece.len() >= JOIN_BELOW {
-                    seal_one(piece)?;
-                } else {
-                    joined[filled..filled + piece.len()].copy_from_slice(piece);
-                    filled += piece.len();
-                }
-            }
-            if filled > 0 {
-                seal_one(&joined[..filled])?;
-            }
-            Ok(())
-        })();
+        let sealed = self.seal_pieces(parts, len, &mut seal);
         if sealed.is_err() {
             self.queued = start;
         }
         sealed
+    }
+
+    /// Seals the first `len` bytes of `parts`: each piece of `JOIN_BELOW` or more from where it
+    /// is, the smaller ones between them joined first.
+    fn seal_pieces(
+        &mut self,
+        parts: &[IoSlice<'_>],
+        len: usize,
+        seal: &mut impl FnMut(&[u8], &mut [u8]) -> Result<usize, EncryptError>,
+    ) -> io::Result<()> {
+        let mut joined = [0; JOIN_BELOW];
+        let mut filled = 0;
+        let mut left = len;
+        for part in parts {
+            let piece = &part[..part.len().min(left)];
+            left -= piece.len();
+            if filled > 0 && filled + piece.len() > JOIN_BELOW {
+                self.seal(&joined[..filled], seal)?;
+                filled = 0;
+            }
+            if piece.len() >= JOIN_BELOW {
+                self.seal(piece, seal)?;
+            } else {
+                joined[filled..filled + piece.len()].copy_from_slice(piece);
+                filled += piece.len();
+            }
+        }
+        if filled > 0 {
+            self.seal(&joined[..filled], seal)?;
+        }
+        Ok(())
+    }
+
+    /// Seals `plaintext` (rustls cuts it into records of 16 KiB) into room sized for it.
+    fn seal(
+        &mut self,
+        plaintext: &[u8],
+        seal: &mut impl FnMut(&[u8], &mut [u8]) -> Result<usize, EncryptError>,
+    ) -> io::Result<()> {
+        let room = plaintext.len() + plaintext.len().div_ceil(MAX_FRAGMENT) * RECORD_OVERHEAD;
+        self.queue(room, |room| encrypted(seal(plaintext, room)))
     }
 }
 
