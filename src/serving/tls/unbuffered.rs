@@ -1,6 +1,7 @@
 //! A TLS connection on rustls's unbuffered API, as a tokio `AsyncRead` + `AsyncWrite`. It owns
-//! every buffer and frees each one as soon as it is empty, so an idle connection holds rustls's
-//! state (its keys and secrets) and nothing else. (rustls's buffered `ServerConnection` keeps a
+//! every buffer and frees each one as soon as it is empty (the write buffer once a flush finds it
+//! sent: while a stream writes it is kept), so an idle connection holds rustls's state (its keys
+//! and secrets) and nothing else. (rustls's buffered `ServerConnection` keeps a
 //! 4 KiB read buffer, zero-filled, for the connection's life: `READ_SIZE` in rustls 0.23,
 //! `src/msgs/deframer/buffers.rs`.) It also fills the reader's buffer only with what it has,
 //! where tokio-rustls zero-fills all of it on every read (h2's 8 KiB read buffer, all touched).
